@@ -1,0 +1,36 @@
+"""Names of the integration methods and which backend runs each."""
+
+from __future__ import annotations
+
+import diffrax
+
+DIFFRAX_SOLVERS = {
+    "euler": diffrax.Euler,
+    "heun": diffrax.Heun,
+    "midpoint": diffrax.Midpoint,
+    "ralston": diffrax.Ralston,
+    "bosh3": diffrax.Bosh3,
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+    "dopri8": diffrax.Dopri8,
+    "kvaerno5": diffrax.Kvaerno5,
+}
+SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+SCIPY_IMPLICIT = ("Radau", "BDF", "LSODA")
+METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS
+
+
+def backend_of(method: str) -> str:
+    """'diffrax' or 'scipy' for a valid method name; ValueError listing the valid names."""
+    if method in DIFFRAX_SOLVERS:
+        return "diffrax"
+    if method in SCIPY_METHODS:
+        return "scipy"
+    hint = ""
+    lowered = {m.lower(): m for m in METHODS}
+    if isinstance(method, str) and method.lower() in lowered:
+        hint = f" (did you mean {lowered[method.lower()]!r}? names are case-sensitive)"
+    raise ValueError(
+        f"unknown method {method!r}{hint}. Valid: diffrax {', '.join(DIFFRAX_SOLVERS)}; "
+        f"scipy {', '.join(SCIPY_METHODS)}"
+    )

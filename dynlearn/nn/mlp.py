@@ -1,0 +1,124 @@
+"""A multilayer perceptron whose forward and backward passes read like the equations.
+
+Notation (REFERENCES §3): z_1 = x, a_l = W_l z_l + b_l, z_{l+1} = f_l(a_l), y_hat = z_{L+1}.
+In code a batch is a matrix of rows, so a_l = z_l @ W_l.T + b_l.
+
+Backward pass, loss averaged over the batch:
+
+    delta_L = dLoss/da_L                       (from the loss, see ``losses``)
+    delta_l = (W_{l+1}^T delta_{l+1}) * f_l'(a_l)      ->  delta_l = (delta_{l+1} @ M_{l+1}) * f'(z_{l+1})
+    dLoss/dW_l = delta_l z_l^T                 ->  delta_l.T @ z_l   (summed over rows)
+    dLoss/db_l = delta_l                       ->  delta_l.sum(0)
+
+M_{l+1} is the matrix that carries the error backwards: W_{l+1} for backprop; other credit
+assignment rules (feedback alignment, sign symmetry, ...) pass their own ``feedback`` matrices
+of the same shape. No autograd is used here: tests compare against jax.grad.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from dynlearn.nn import activations as _act
+from dynlearn.nn import init as _init
+from dynlearn.nn import losses as _losses
+
+Params = list  # [{"W": (n_{l+1}, n_l), "b": (n_{l+1},)}, ...]
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Architecture of an MLP: widths ``sizes = (n_1, ..., n_{L+1})``, one activation per
+    layer and a loss. Hashable, so it can be a static argument of jitted functions."""
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str = "mse"
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
+        acts = self.activations
+        if isinstance(acts, str):
+            acts = (acts,) * (len(self.sizes) - 1)
+        object.__setattr__(self, "activations", tuple(acts))
+        if len(self.sizes) < 2:
+            raise ValueError(f"an MLP needs at least two widths, got sizes={self.sizes}")
+        if len(self.activations) != len(self.sizes) - 1:
+            raise ValueError(
+                f"need one activation per layer: {len(self.sizes) - 1} layers but "
+                f"{len(self.activations)} activations {self.activations}"
+            )
+        for name in self.activations:
+            _act.get(name)
+        loss = _losses.get(self.loss)
+        if loss.output_activation is not None and self.activations[-1] != loss.output_activation:
+            raise ValueError(
+                f"loss {self.loss!r} needs a {loss.output_activation!r} output layer, "
+                f"got {self.activations[-1]!r}"
+            )
+        if "softmax" in self.activations[:-1]:
+            raise ValueError("softmax is only allowed as the output activation")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def init(self, key, init: str = "he_normal") -> Params:
+        return _init.init_mlp(key, self.sizes, init)
+
+    def forward(self, params: Params, x: jax.Array) -> list[jax.Array]:
+        """All layer outputs ``zs = [z_1 = x, z_2, ..., z_{L+1} = y_hat]``."""
+        zs = [x]
+        for p, name in zip(params, self.activations):
+            a = zs[-1] @ p["W"].T + p["b"]
+            zs.append(_act.get(name).f(a))
+        return zs
+
+    def predict(self, params: Params, x: jax.Array) -> jax.Array:
+        return self.forward(params, x)[-1]
+
+    def loss_value(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+        return _losses.get(self.loss).value(self.predict(params, x), y)
+
+    def output_delta(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
+        """delta_L = dLoss/da_L for the batch (includes the 1/B of the batch mean)."""
+        df = _act.get(self.activations[-1]).df
+        return _losses.get(self.loss).delta(y_hat, y, df)
+
+    def backward(
+        self,
+        params: Params,
+        zs: Sequence[jax.Array],
+        delta_L: jax.Array,
+        feedback: Sequence[jax.Array] | None = None,
+    ) -> tuple[Params, list[jax.Array]]:
+        """Propagate ``delta_L`` down the network; returns (grads, deltas).
+
+        ``feedback[l]`` replaces W_{l+1} in delta_l = (W_{l+1}^T delta_{l+1}) * f'(a_l); it has
+        W_{l+1}'s shape, (n_{l+2}, n_{l+1}). Default: the forward weights (backprop).
+        """
+        L = self.num_layers
+        M = [p["W"] for p in params] if feedback is None else list(feedback)
+        deltas = [delta_L]
+        for l in range(L - 2, -1, -1):  # layers L-1 ... 1 in 1-based maths
+            df = _act.get(self.activations[l]).df
+            deltas.insert(0, (deltas[0] @ M[l + 1]) * df(zs[l + 1]))
+        grads = [{"W": d.T @ z, "b": jnp.sum(d, axis=0)} for d, z in zip(deltas, zs[:-1])]
+        return grads, deltas
+
+    def loss_and_grad(self, params: Params, x: jax.Array, y: jax.Array):
+        """Loss and its gradient by the hand-written backward pass (backprop)."""
+        zs = self.forward(params, x)
+        grads, _ = self.backward(params, zs, self.output_delta(zs[-1], y))
+        return _losses.get(self.loss).value(zs[-1], y), grads
+
+    def grad(self, params: Params, x: jax.Array, y: jax.Array) -> Params:
+        return self.loss_and_grad(params, x, y)[1]
+
+    def accuracy(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+        """Fraction of rows whose arg-max output matches the arg-max (one-hot) target."""
+        return jnp.mean(jnp.argmax(self.predict(params, x), -1) == jnp.argmax(y, -1))
