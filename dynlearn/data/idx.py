@@ -1,0 +1,275 @@
+"""IDX files (the MNIST / Fashion-MNIST format) and the image-classification data of the scenarios.
+
+IDX format (LeCun, Cortes & Burges, "THE MNIST DATABASE", yann.lecun.com/exdb/mnist)::
+
+    bytes 0-1   0x00 0x00
+    byte  2     data type code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+                                0x0D float32, 0x0E float64
+    byte  3     number of dimensions ndim
+    4 * ndim    the sizes d_1, ..., d_ndim, each a big-endian uint32
+    rest        d_1 * ... * d_ndim values, big-endian, C order (last index fastest)
+
+A file may be gzip-compressed (``.gz``); it is recognised by its gzip magic bytes, not its name.
+
+Where the files are looked for (nothing is ever downloaded): a directory ``data_dir``, or if
+that is not given the directory in the environment variable ``DYNLEARN_DATA``. In it, for
+``kind="mnist"`` the sub-folders ``mnist/``, ``MNIST/raw/`` (torchvision's layout), then the
+directory itself; for ``kind="fashion-mnist"`` the sub-folders ``fashion-mnist/``,
+``FashionMNIST/raw/``, then the directory itself. Each must hold the four standard names,
+raw or gzipped:
+
+    train-images-idx3-ubyte   train-labels-idx1-ubyte
+    t10k-images-idx3-ubyte    t10k-labels-idx1-ubyte
+
+For example ``$DYNLEARN_DATA/mnist/train-images-idx3-ubyte.gz, ...`` and
+``$DYNLEARN_DATA/fashion-mnist/train-images-idx3-ubyte.gz, ...``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+# IDX type code -> big-endian numpy dtype
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODE_OF_KIND = {("u", 1): 0x08, ("i", 1): 0x09, ("i", 2): 0x0B, ("i", 4): 0x0C}
+_CODE_OF_KIND.update({("f", 4): 0x0D, ("f", 8): 0x0E})
+
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+KINDS = ("mnist", "fashion-mnist")
+SUBDIRS = {"mnist": ("mnist", "MNIST/raw"), "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw")}
+DATA_CHOICES = ("auto", "digits", "mnist", "fashion-mnist")
+ENV_VAR = "DYNLEARN_DATA"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class IDXError(ValueError):
+    """A file is not a valid IDX file; the message says what is wrong and where."""
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode the bytes of an (uncompressed) IDX file into an array of its shape and type.
+
+    The result has the native-endian version of the file's dtype (uint8, int8, int16, int32,
+    float32 or float64) and shape (d_1, ..., d_ndim). ``name`` only labels error messages.
+    """
+    if len(data) < 4:
+        raise IDXError(f"{name}: {len(data)} bytes is too short for an IDX header (4 bytes)")
+    if data[0] != 0 or data[1] != 0:
+        raise IDXError(
+            f"{name}: not an IDX file (the first two bytes must be 0x00 0x00, got "
+            f"0x{data[0]:02x} 0x{data[1]:02x})"
+        )
+    code, ndim = data[2], data[3]
+    if code not in IDX_DTYPES:
+        valid = ", ".join(f"0x{c:02X} ({IDX_DTYPES[c].name})" for c in IDX_DTYPES)
+        raise IDXError(f"{name}: unknown IDX data type code 0x{code:02X}; valid: {valid}")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise IDXError(
+            f"{name}: header announces {ndim} dimensions ({header} header bytes) but the file "
+            f"has only {len(data)} bytes"
+        )
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise IDXError(
+            f"{name}: shape {shape} of {dtype.name} needs {expected} data bytes after the "
+            f"{header}-byte header, found {len(data) - header}"
+        )
+    values = np.frombuffer(data, dtype=dtype, offset=header)
+    return values.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, raw or gzip-compressed (detected by the gzip magic bytes 1f 8b)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise IDXError(f"{path}: gzip data is corrupt or truncated ({err})") from None
+    return parse_idx(data, str(path))
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of ``array`` (uint8, int8, int16, int32, float32 or float64)."""
+    array = np.asarray(array)
+    key = (array.dtype.kind, array.dtype.itemsize)
+    if key not in _CODE_OF_KIND or array.ndim > 255:
+        valid = ", ".join(IDX_DTYPES[c].newbyteorder("=").name for c in IDX_DTYPES)
+        raise ValueError(f"IDX cannot store dtype {array.dtype} (valid: {valid}) or ndim > 255")
+    code = _CODE_OF_KIND[key]
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
+    """Write ``array`` as an IDX file; gzip it if ``compress`` (default: name ends in .gz)."""
+    path = Path(path)
+    data = idx_bytes(array)
+    if compress if compress is not None else path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+    return path
+
+
+class MNISTData(NamedTuple):
+    """Raw MNIST-format arrays: images uint8 (N, 28, 28), labels uint8 (N,)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    directory: Path
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown data set kind {kind!r}; valid: {', '.join(KINDS)}")
+
+
+def _root(data_dir: str | os.PathLike | None) -> Path | None:
+    if data_dir not in (None, ""):
+        return Path(data_dir)
+    env = os.environ.get(ENV_VAR, "")
+    return Path(env) if env else None
+
+
+def _file(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def candidate_dirs(kind: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The directories searched for ``kind``, in order (empty if no directory is configured)."""
+    _check_kind(kind)
+    root = _root(data_dir)
+    if root is None:
+        return []
+    return [root / sub for sub in SUBDIRS[kind]] + [root]
+
+
+def find_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first candidate directory holding all four files of ``kind``, else None."""
+    for directory in candidate_dirs(kind, data_dir):
+        if all(_file(directory, stem) for stem in MNIST_FILES.values()):
+            return directory
+    return None
+
+
+def load_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -> MNISTData:
+    """Load MNIST or Fashion-MNIST from IDX files (see the module docstring for the layout).
+
+    ``data_dir`` defaults to the ``DYNLEARN_DATA`` environment variable. Raises
+    FileNotFoundError naming the expected files and the directories searched when the set is
+    missing, and IDXError (a ValueError) for malformed files or inconsistent shapes.
+    """
+    directory = find_mnist(kind, data_dir)
+    if directory is None:
+        searched = candidate_dirs(kind, data_dir)
+        where = (
+            "searched: " + ", ".join(str(d) for d in searched)
+            if searched
+            else f"no directory given: pass data_dir or set the {ENV_VAR} environment variable"
+        )
+        names = ", ".join(f"{s}[.gz]" for s in MNIST_FILES.values())
+        raise FileNotFoundError(
+            f"{kind} data set not found; expected the files {names} in one directory; {where}. "
+            f"Nothing is downloaded: fetch the files yourself and place them there."
+        )
+    arrays = {key: read_idx(_file(directory, stem)) for key, stem in MNIST_FILES.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise IDXError(
+                f"{directory}: {part} images must be (N, rows, cols) and labels (N,), got "
+                f"{images.shape} and {labels.shape}"
+            )
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise IDXError(
+            f"{directory}: train and test images differ in size: "
+            f"{arrays['train_images'].shape[1:]} vs {arrays['test_images'].shape[1:]}"
+        )
+    return MNISTData(
+        arrays["train_images"],
+        arrays["train_labels"],
+        arrays["test_images"],
+        arrays["test_labels"],
+        directory,
+    )
+
+
+class ImageData(NamedTuple):
+    """Image-classification data ready for an MLP: ``split`` has x in [0, 1] as flat rows and
+    one-hot y (the ``Split`` of ``dynlearn.data.digits``); ``image_shape`` un-flattens a row."""
+
+    name: str  # "digits", "mnist" or "fashion-mnist"
+    split: object  # dynlearn.data.digits.Split
+    image_shape: tuple[int, int]
+
+
+def load_image_data(
+    data: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    max_train: int = 0,
+    max_test: int = 0,
+) -> ImageData:
+    """The image data set of a scenario's ``data`` / ``data_dir`` config keys.
+
+    ``data``: "digits" (scikit-learn's bundled 8x8 digits, split by ``load_digits_split(seed,
+    test_fraction)``), "mnist" or "fashion-mnist" (IDX files, error if missing; the official
+    60000/10000 train/test split), or "auto" (MNIST files if found, else the digits).
+    Pixels are scaled to [0, 1] (MNIST: /255, digits: /16). ``max_train`` / ``max_test`` > 0
+    keep a seeded random subset of that many rows (0: all).
+    """
+    from dynlearn.data.digits import NUM_CLASSES, Split, load_digits_split
+
+    if data not in DATA_CHOICES:
+        raise ValueError(f"unknown data {data!r}; valid: {', '.join(DATA_CHOICES)}")
+    if data == "auto":
+        data = "mnist" if find_mnist("mnist", data_dir) is not None else "digits"
+    if data == "digits":
+        split, shape = load_digits_split(seed=seed, test_fraction=test_fraction), (8, 8)
+        x_tr, y_tr = np.asarray(split.x_train), np.asarray(split.y_train)
+        x_te, y_te = np.asarray(split.x_test), np.asarray(split.y_test)
+    else:
+        raw = load_mnist(data, data_dir)
+        shape = tuple(raw.x_train.shape[1:])
+        onehot = np.eye(NUM_CLASSES)
+        if max(raw.y_train.max(initial=0), raw.y_test.max(initial=0)) >= NUM_CLASSES:
+            raise IDXError(f"{raw.directory}: labels must lie in 0..{NUM_CLASSES - 1}")
+        x_tr = raw.x_train.reshape(len(raw.x_train), -1).astype(np.float64) / 255.0
+        x_te = raw.x_test.reshape(len(raw.x_test), -1).astype(np.float64) / 255.0
+        y_tr, y_te = onehot[raw.y_train], onehot[raw.y_test]
+    rng = np.random.default_rng(seed)
+    if 0 < max_train < len(x_tr):
+        keep = np.sort(rng.choice(len(x_tr), max_train, replace=False))
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    if 0 < max_test < len(x_te):
+        keep = np.sort(rng.choice(len(x_te), max_test, replace=False))
+        x_te, y_te = x_te[keep], y_te[keep]
+    empty_x, empty_y = x_tr[:0], y_tr[:0]
+    return ImageData(data, Split(x_tr, y_tr, empty_x, empty_y, x_te, y_te), shape)

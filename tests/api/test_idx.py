@@ -1,0 +1,222 @@
+"""The IDX reader against files built byte by byte with ``struct`` from the format spec
+(yann.lecun.com/exdb/mnist: 0x00 0x00, type code, ndim, big-endian uint32 sizes, big-endian
+data), gzipped and raw; the MNIST directory layouts; and the error messages."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from dynlearn.data.idx import (
+    MNIST_FILES,
+    IDXError,
+    find_mnist,
+    load_image_data,
+    load_mnist,
+    parse_idx,
+    read_idx,
+    write_idx,
+)
+
+# type code -> (struct format character, native numpy dtype)
+SPEC = {
+    0x08: ("B", np.uint8),
+    0x09: ("b", np.int8),
+    0x0B: ("h", np.int16),
+    0x0C: ("i", np.int32),
+    0x0D: ("f", np.float32),
+    0x0E: ("d", np.float64),
+}
+SHAPES = [(5,), (2, 3), (3, 2, 4), (2, 1, 3, 2)]
+
+
+def spec_bytes(code: int, shape: tuple[int, ...], values: list) -> bytes:
+    """An IDX file written from the specification with struct (independent of the reader)."""
+    fmt = SPEC[code][0]
+    header = struct.pack(">BBBB", 0, 0, code, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+    return header + struct.pack(f">{len(values)}{fmt}", *values)
+
+
+def values_for(code: int, size: int) -> list:
+    rng = np.random.default_rng(code * 31 + size)
+    if code == 0x08:
+        return [int(v) for v in rng.integers(0, 256, size)]
+    if code == 0x09:
+        return [int(v) for v in rng.integers(-128, 128, size)]
+    if code == 0x0B:
+        return [int(v) for v in rng.integers(-(2**15), 2**15, size)]
+    if code == 0x0C:
+        return [int(v) for v in rng.integers(-(2**31), 2**31, size)]
+    if code == 0x0D:  # values exactly representable in float32
+        return [float(np.float32(v)) for v in rng.normal(size=size) * 1e3]
+    return [float(v) for v in rng.normal(size=size) * 1e-3]
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"ndim{len(s)}")
+@pytest.mark.parametrize("code", sorted(SPEC), ids=lambda c: f"0x{c:02X}")
+def test_read_exact(tmp_path, code, shape, gz):
+    size = int(np.prod(shape))
+    values = values_for(code, size)
+    data = spec_bytes(code, shape, values)
+    path = tmp_path / ("f.idx.gz" if gz else "f.idx")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    out = read_idx(path)
+    assert out.shape == shape
+    assert out.dtype == np.dtype(SPEC[code][1])
+    assert out.ravel().tolist() == values  # exact, element by element
+
+
+@pytest.mark.parametrize("code", sorted(SPEC), ids=lambda c: f"0x{c:02X}")
+def test_write_matches_spec_bytes(tmp_path, code):
+    shape = (3, 2, 4)
+    values = values_for(code, 24)
+    array = np.asarray(values, dtype=SPEC[code][1]).reshape(shape)
+    raw = write_idx(tmp_path / "a", array).read_bytes()
+    assert raw == spec_bytes(code, shape, values)
+    gz = write_idx(tmp_path / "a.gz", array).read_bytes()
+    assert gzip.decompress(gz) == raw
+
+
+def test_mnist_image_header():
+    # MNIST's own magic numbers: 0x00000803 for images (uint8, 3-D), 0x00000801 for labels
+    data = bytes.fromhex("00000803000000020000001c0000001c") + bytes(range(256)) * 6
+    data += bytes(2 * 28 * 28 - 256 * 6)
+    images = parse_idx(data)
+    assert images.shape == (2, 28, 28) and images.dtype == np.uint8
+    assert images[0, 0, :5].tolist() == [0, 1, 2, 3, 4]
+    assert images[0, 9, 4] == (9 * 28 + 4) % 256
+    labels = parse_idx(bytes.fromhex("0000080100000003") + bytes([7, 2, 1]))
+    assert labels.tolist() == [7, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "too short"),
+        (b"\x00\x00", "too short"),
+        (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", "not an IDX file"),
+        (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00", "unknown IDX data type code 0x07"),
+        (b"\x00\x00\x08\x03" + struct.pack(">I", 1), "announces 3 dimensions"),
+        (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + bytes(5), "needs 6 data bytes"),
+        (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + bytes(7), "found 7"),
+        (b"\x00\x00\x0b\x01" + struct.pack(">I", 2) + bytes(3), "needs 4 data bytes"),
+    ],
+)
+def test_malformed(tmp_path, data, match):
+    path = tmp_path / "bad"
+    path.write_bytes(data)
+    with pytest.raises(IDXError, match=match):
+        read_idx(path)
+
+
+def test_corrupt_gzip(tmp_path):
+    good = gzip.compress(spec_bytes(0x08, (4,), [1, 2, 3, 4]))
+    path = tmp_path / "bad.gz"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(IDXError, match="gzip"):
+        read_idx(path)
+
+
+def test_write_rejects_unsupported_dtype(tmp_path):
+    with pytest.raises(ValueError, match="cannot store dtype uint16"):
+        write_idx(tmp_path / "x", np.zeros(3, np.uint16))
+
+
+# ---------------------------------------------------------------- MNIST directories
+
+
+def make_mnist_dir(directory, n_train=12, n_test=5, size=28, gz=(True, False, True, False), seed=0):
+    """Four tiny MNIST-format files (uint8 images (N, size, size), labels 0..9)."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
+        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
+        "test_labels": ((np.arange(n_test) * 3) % 10).astype(np.uint8),
+    }
+    for (key, stem), zipped in zip(MNIST_FILES.items(), gz, strict=True):
+        write_idx(directory / (stem + (".gz" if zipped else "")), arrays[key])
+    return arrays
+
+
+@pytest.mark.parametrize(
+    "kind, sub",
+    [
+        ("mnist", "mnist"),
+        ("mnist", "MNIST/raw"),
+        ("mnist", "."),
+        ("fashion-mnist", "fashion-mnist"),
+        ("fashion-mnist", "FashionMNIST/raw"),
+    ],
+)
+def test_load_mnist_layouts(tmp_path, kind, sub):
+    arrays = make_mnist_dir(tmp_path / sub)
+    data = load_mnist(kind, tmp_path)
+    assert data.directory == (tmp_path / sub if sub != "." else tmp_path)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        part, what = key.split("_")[1], "images" if key[0] == "x" else "labels"
+        np.testing.assert_array_equal(getattr(data, key), arrays[f"{part}_{what}"])
+
+
+def test_env_variable(tmp_path, monkeypatch):
+    make_mnist_dir(tmp_path / "fashion-mnist", seed=3)
+    monkeypatch.setenv("DYNLEARN_DATA", str(tmp_path))
+    assert find_mnist("fashion-mnist") == tmp_path / "fashion-mnist"
+    assert find_mnist("mnist") is None  # the fashion sub-folder does not count as MNIST
+    assert load_mnist("fashion-mnist").x_train.shape == (12, 28, 28)
+
+
+def test_missing_names_files_and_dirs(tmp_path, monkeypatch):
+    monkeypatch.delenv("DYNLEARN_DATA", raising=False)
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist("fashion-mnist", tmp_path)
+    msg = str(info.value)
+    for stem in MNIST_FILES.values():
+        assert stem in msg
+    assert str(tmp_path / "fashion-mnist") in msg and "Nothing is downloaded" in msg
+    with pytest.raises(FileNotFoundError, match="set the DYNLEARN_DATA environment variable"):
+        load_mnist("mnist")
+    # three of four files are not enough
+    arrays_dir = tmp_path / "mnist"
+    make_mnist_dir(arrays_dir)
+    (arrays_dir / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+        load_mnist("mnist", tmp_path)
+
+
+def test_inconsistent_files(tmp_path):
+    make_mnist_dir(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, np.uint8))  # 5 images, 4 labels
+    with pytest.raises(IDXError, match=r"test images must be \(N, rows, cols\) and labels \(N,\)"):
+        load_mnist("mnist", tmp_path)
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="valid: mnist, fashion-mnist"):
+        load_mnist("kmnist", "/nonexistent")
+
+
+def test_image_data_auto_and_explicit(tmp_path, monkeypatch):
+    monkeypatch.delenv("DYNLEARN_DATA", raising=False)
+    digits = load_image_data("auto", tmp_path, seed=0)  # no files: the bundled digits
+    assert digits.name == "digits" and digits.image_shape == (8, 8)
+    assert digits.split.x_train.shape[1] == 64
+    assert len(digits.split.x_train) + len(digits.split.x_test) == 1797
+
+    arrays = make_mnist_dir(tmp_path / "mnist")
+    data = load_image_data("auto", tmp_path)
+    assert data.name == "mnist" and data.image_shape == (28, 28)
+    np.testing.assert_allclose(data.split.x_train, arrays["train_images"].reshape(12, -1) / 255.0)
+    np.testing.assert_array_equal(data.split.y_test.argmax(1), arrays["test_labels"])
+    assert data.split.y_test.sum(1).tolist() == [1.0] * 5
+    sub = load_image_data("mnist", tmp_path, max_train=4, max_test=2, seed=1)
+    assert sub.split.x_train.shape == (4, 784) and sub.split.x_test.shape == (2, 784)
+    with pytest.raises(FileNotFoundError, match="fashion-mnist data set not found"):
+        load_image_data("fashion-mnist", tmp_path)
+    with pytest.raises(ValueError, match="valid: auto, digits, mnist, fashion-mnist"):
+        load_image_data("cifar", tmp_path)
