@@ -49,7 +49,9 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
     options = {"rtol": rtol, "atol": atol}
     if implicit:
         options["jac"] = jac
-    solver = getattr(si, method)(fun, float(t0), np.asarray(y_flat0, np.float64), float(t1), **options)
+    solver = getattr(si, method)(
+        fun, float(t0), np.asarray(y_flat0, np.float64), float(t1), **options
+    )
 
     out = np.zeros((len(ts), y_flat0.size))
     k = 0

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.core import counting
-from dynlearn.core.diffrax_backend import diffrax_solve, num_steps, reached_max_steps, result_message
+from dynlearn.core.diffrax_backend import (
+    diffrax_solve,
+    num_steps,
+    reached_max_steps,
+    result_message,
+)
 from dynlearn.core.euler import euler_loop
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.scipy_backend import scipy_solve
@@ -69,9 +75,7 @@ def _check_times(t0, t1, saveat, dt):
             raise ValueError("saveat must be strictly increasing")
         tol = _GRID_SLACK * max(1.0, abs(t1 - t0))
         if ts[0] < t0 - tol or ts[-1] > t1 + tol:
-            raise ValueError(
-                f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]"
-            )
+            raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
         ts = np.clip(ts, t0, t1)
     return t0, t1, ts
 
@@ -153,8 +157,9 @@ def solve(
                 f"dt applies to diffrax methods only; scipy's {method} is adaptive: "
                 f"set rtol/atol, or use a fixed-step diffrax method such as method='euler'"
             )
-        ys, stats = scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps,
-                                method in SCIPY_IMPLICIT)
+        ys, stats = scipy_solve(
+            f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, method in SCIPY_IMPLICIT
+        )
         return Solution(jnp.asarray(ts, dtype), ys, stats, method)
 
     if method == "euler" and dt is not None:
@@ -166,9 +171,17 @@ def solve(
         )
     counting.TALLY.reset()
     sol = diffrax_solve(
-        f, y0, args, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype),
-        None if dt is None else jnp.asarray(dt, dtype), jnp.asarray(ts, dtype),
-        DIFFRAX_SOLVERS[method](), jnp.asarray(rtol, dtype), jnp.asarray(atol, dtype), max_steps,
+        f,
+        y0,
+        args,
+        jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype),
+        None if dt is None else jnp.asarray(dt, dtype),
+        jnp.asarray(ts, dtype),
+        DIFFRAX_SOLVERS[method](),
+        jnp.asarray(rtol, dtype),
+        jnp.asarray(atol, dtype),
+        max_steps,
     )
     jax.block_until_ready(sol.ys)
     jax.effects_barrier()
@@ -207,8 +220,13 @@ def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):
             f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
         )
     ys, done, bad = euler_loop(
-        f, y0, args, jnp.asarray(t0, dtype), jnp.asarray(dt, dtype),
-        jnp.asarray(num_steps, jnp.int32), jnp.asarray(save_idx, jnp.int32),
+        f,
+        y0,
+        args,
+        jnp.asarray(t0, dtype),
+        jnp.asarray(dt, dtype),
+        jnp.asarray(num_steps, jnp.int32),
+        jnp.asarray(save_idx, jnp.int32),
     )
     bad = int(bad)
     if bad >= 0:

@@ -1,0 +1,69 @@
+"""Command line: ``dynlearn list`` and ``dynlearn run NAME|all [flags]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dynlearn.scenario import (
+    ConfigError,
+    add_run_flags,
+    load_scenario,
+    parse_assignments,
+    scenario_names,
+    summary_line,
+    use_float64,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynlearn", description="Learning rules as dynamical systems: run the scenarios."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list every scenario with a one-line description")
+    run = sub.add_parser("run", help="run a scenario (or 'all') and write DIR/NAME.png + .json")
+    run.add_argument("name", help="scenario name, or 'all'")
+    add_run_flags(run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    use_float64()
+    if ns.command == "list":
+        for name in scenario_names():
+            print(f"{name}  {load_scenario(name).description}")
+        return 0
+
+    try:
+        names = scenario_names() if ns.name == "all" else [ns.name]
+        scenarios = [load_scenario(n) for n in names]
+        assignments = parse_assignments(ns.set)
+        plans = []
+        for sc in scenarios:
+            keys = sc.field_types()
+            # With `run all`, a key applies to the scenarios that have it.
+            mine = {k: v for k, v in assignments.items() if k in keys or ns.name != "all"}
+            overrides = sc._validate_overrides(mine)
+            sc.make_config(ns.quick, overrides, ns.seed)
+            plans.append((sc, overrides))
+        if ns.name == "all":
+            known = set().union(*(sc.field_types() for sc in scenarios))
+            unknown = sorted(set(assignments) - known)
+            if unknown:
+                raise ConfigError(f"config key(s) {unknown} belong to no scenario")
+    except ConfigError as err:
+        parser.error(str(err))
+
+    from dynlearn.progress import progress
+
+    for sc, overrides in progress(plans, desc="scenarios", disable=len(plans) == 1):
+        record = sc.execute(ns.out, quick=ns.quick, seed=ns.seed, overrides=overrides)
+        print(summary_line(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Progress bars on stderr (tqdm), shown only for work that lasts more than ~2 seconds.
+
+Set DYNLEARN_NO_PROGRESS=1 to silence them (the tests do).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+
+from tqdm.auto import tqdm
+
+DELAY_S = 2.0
+
+
+def _disabled() -> bool:
+    return os.environ.get("DYNLEARN_NO_PROGRESS", "") not in ("", "0")
+
+
+def progress(iterable=None, *, desc: str | None = None, total: int | None = None, **kwargs):
+    """``tqdm`` over ``iterable`` on stderr; appears only if the loop runs longer than 2 s."""
+    kwargs.setdefault("leave", False)
+    disable = bool(kwargs.pop("disable", False)) or _disabled()
+    return tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        file=sys.stderr,
+        delay=DELAY_S,
+        disable=disable,
+        dynamic_ncols=True,
+        **kwargs,
+    )
+
+
+@contextmanager
+def heartbeat(desc: str):
+    """An elapsed-time indicator for a block without a loop to count (e.g. one long solve)."""
+    if _disabled():
+        yield
+        return
+    bar = tqdm(
+        desc=desc,
+        total=None,
+        file=sys.stderr,
+        delay=DELAY_S,
+        leave=False,
+        bar_format="{desc}: {elapsed} elapsed",
+        dynamic_ncols=True,
+    )
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()
