@@ -1,0 +1,80 @@
+"""Weight perturbation (Jabri & Flower 1992; REFERENCES §11): perturb every parameter at once,
+compare the losses, and step along the perturbation in proportion to the change.
+
+    theta~ = theta + sigma u,   u ~ N(0, I) or +-1 over all P parameters (W and b),
+    Delta L / sigma = (L(theta + sigma u) - L(theta)) / sigma          (one-sided)
+                    or (L(theta + sigma u) - L(theta - sigma u)) / (2 sigma)   (central),
+    g_hat = (Delta L / sigma) u,   averaged over ``num_samples`` independent u.
+
+As sigma -> 0, g_hat -> (grad L . u) u, whose mean is grad L because E[u u^T] = I: the rule is
+unbiased in that limit. For symmetric noise the mean of the one-sided and of the central
+estimate are the same, E[L(theta + sigma u) u] / sigma (the u -> -u symmetry), and differ from
+grad L by O(sigma^2); per perturbation, Delta L / sigma differs from grad L . u by O(sigma)
+one-sided and O(sigma^2) central. Variance (sigma -> 0): E||g_hat - g||^2 = (P + 1)||g||^2 for
+Gaussian u, (P - 1)||g||^2 for +-1 u, divided by num_samples.
+
+The draft's code multiplies the noise by sigma and divides by sigma once (its estimate is sigma
+times too small): here the step is (Delta L / sigma) u with u of unit variance.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+
+from dynlearn.nn.mlp import MLP, Params
+from dynlearn.rules.credit import (
+    AbstractParamsRule,
+    add_weight_decay,
+    average_samples,
+    check_perturbation,
+    finite_difference,
+    sample_noise,
+)
+
+
+def weight_perturbation_sample(
+    mlp: MLP,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    key: jax.Array,
+    sigma: float | jax.Array,
+    noise: str = "gaussian",
+    difference: str = "one_sided",
+) -> Params:
+    """One weight-perturbation estimate g_hat = (Delta L / sigma) u, u drawn from ``key``."""
+    u = sample_noise(key, params, noise)
+    shifted = lambda s: jax.tree_util.tree_map(lambda p, v: p + s * sigma * v, params, u)  # noqa: E731
+    L_plus = mlp.loss_value(shifted(1.0), x, y)
+    L_minus = mlp.loss_value(shifted(-1.0), x, y) if difference == "central" else None
+    L_0 = mlp.loss_value(params, x, y) if difference == "one_sided" else None
+    dL = finite_difference(L_plus, L_minus, L_0, sigma, difference)
+    return jax.tree_util.tree_map(lambda v: dL * v, u)
+
+
+class WeightPerturbation(AbstractParamsRule):
+    """Weight perturbation: g_hat = mean over samples of (Delta L / sigma) u, plus lambda W."""
+
+    stochastic = True
+
+    mlp: MLP = eqx.field(static=True)
+    sigma: float = eqx.field(static=True, default=1e-3)
+    num_samples: int = eqx.field(static=True, default=1)
+    noise: str = eqx.field(static=True, default="gaussian")
+    difference: str = eqx.field(static=True, default="one_sided")
+    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
+    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+
+    def __check_init__(self):
+        check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        def one(k):
+            return weight_perturbation_sample(
+                self.mlp, state, x, y, k, self.sigma, self.noise, self.difference
+            )
+
+        return add_weight_decay(
+            average_samples(one, key, self.num_samples), state, self.weight_decay
+        )
