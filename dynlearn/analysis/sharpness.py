@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
@@ -109,6 +110,7 @@ def power_iteration(
     return EigResult(lam, v, res, k, res <= tol * jnp.abs(lam))
 
 
+@eqx.filter_jit
 def lambda_max(
     grad_fn: GradFn,
     params: PyTree,
@@ -125,6 +127,10 @@ def lambda_max(
     with ``key``. Power iteration finds the eigenvalue mu of largest magnitude; if mu < 0 a
     second run on H - mu I (whose spectrum lies in [0, lambda_max - mu]) finds lambda_max.
     ``num_iters`` counts the Hessian-vector products of both runs.
+
+    Compiled with ``equinox.filter_jit``: pass a ``grad_fn`` that compares equal across calls
+    (a module-level function, or ``jax.tree_util.Partial(mlp.grad, x=x, y=y)``, whose data
+    are traced) and repeated calls reuse one compilation; a fresh lambda recompiles.
     """
     matvec = flat_hvp(grad_fn, params)
     flat, _ = ravel_pytree(params)

@@ -1,0 +1,35 @@
+"""Quick mode of `learning-rate-continuum`: GD's global error is O(eta) to the gradient flow and
+O(eta^2) to the modified flow (REFERENCES §8, Barrett & Dherin 2021)."""
+
+import numpy as np
+import pytest
+
+from dynlearn.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    sc = load_scenario("learning-rate-continuum")
+    return sc.run(sc.make_config(quick=True))["metrics"]
+
+
+def test_fitted_exponents_are_one_and_two(metrics):
+    assert abs(metrics["slope_gd_vs_flow"] - 1.0) < 0.25
+    assert abs(metrics["slope_gd_vs_modified_flow"] - 2.0) < 0.25
+
+
+def test_halving_eta_halves_and_quarters_the_errors(metrics):
+    etas = np.asarray(metrics["etas"])
+    e_flow = np.asarray(metrics["errors_gd_vs_flow"])
+    e_mod = np.asarray(metrics["errors_gd_vs_modified"])
+    assert len(e_flow) == len(e_mod) == len(etas) == 3
+    np.testing.assert_allclose(etas[:-1] / etas[1:], 2.0)  # the quick sweep halves eta
+    np.testing.assert_allclose(e_flow[:-1] / e_flow[1:], 2.0, rtol=0.1)
+    np.testing.assert_allclose(e_mod[:-1] / e_mod[1:], 4.0, rtol=0.1)
+    # the modified flow is the closer description at every eta
+    assert np.all(e_mod < 0.1 * e_flow)
+
+
+def test_sweep_stays_in_the_stable_regime(metrics):
+    # eta * lambda_max < 2 is GD's stability edge; the expansion needs it well below
+    assert 0 < metrics["max_eta_times_sharpness"] < 1.0
