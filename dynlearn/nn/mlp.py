@@ -6,7 +6,8 @@ In code a batch is a matrix of rows, so a_l = z_l @ W_l.T + b_l.
 Backward pass, loss averaged over the batch:
 
     delta_L = dLoss/da_L                       (from the loss, see ``losses``)
-    delta_l = (W_{l+1}^T delta_{l+1}) * f_l'(a_l)      ->  delta_l = (delta_{l+1} @ M_{l+1}) * f'(z_{l+1})
+    delta_l = (W_{l+1}^T delta_{l+1}) * f_l'(a_l)
+                                  ->  delta_l = (delta_{l+1} @ M_{l+1}) * f'(z_{l+1})
     dLoss/dW_l = delta_l z_l^T                 ->  delta_l.T @ z_l   (summed over rows)
     dLoss/db_l = delta_l                       ->  delta_l.sum(0)
 
@@ -17,8 +18,8 @@ of the same shape. No autograd is used here: tests compare against jax.grad.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,11 @@ class MLP:
             )
         if "softmax" in self.activations[:-1]:
             raise ValueError("softmax is only allowed as the output activation")
+        if self.activations[-1] == "softmax" and self.loss != "softmax_cross_entropy":
+            raise ValueError(
+                f"a softmax output needs loss 'softmax_cross_entropy' (softmax has no "
+                f"elementwise derivative), got loss {self.loss!r}"
+            )
 
     @property
     def num_layers(self) -> int:
@@ -73,7 +79,7 @@ class MLP:
     def forward(self, params: Params, x: jax.Array) -> list[jax.Array]:
         """All layer outputs ``zs = [z_1 = x, z_2, ..., z_{L+1} = y_hat]``."""
         zs = [x]
-        for p, name in zip(params, self.activations):
+        for p, name in zip(params, self.activations, strict=True):
             a = zs[-1] @ p["W"].T + p["b"]
             zs.append(_act.get(name).f(a))
         return zs
@@ -107,7 +113,9 @@ class MLP:
         for l in range(L - 2, -1, -1):  # layers L-1 ... 1 in 1-based maths
             df = _act.get(self.activations[l]).df
             deltas.insert(0, (deltas[0] @ M[l + 1]) * df(zs[l + 1]))
-        grads = [{"W": d.T @ z, "b": jnp.sum(d, axis=0)} for d, z in zip(deltas, zs[:-1])]
+        grads = [
+            {"W": d.T @ z, "b": jnp.sum(d, axis=0)} for d, z in zip(deltas, zs[:-1], strict=True)
+        ]
         return grads, deltas
 
     def loss_and_grad(self, params: Params, x: jax.Array, y: jax.Array):

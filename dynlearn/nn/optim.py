@@ -180,6 +180,11 @@ class Adam(Optimizer):
         return jax.tree_util.tree_map(update, params, m, v), AdamState(t=t, m=m, v=v)
 
 
+def _as_keys(decay_keys) -> tuple[str, ...]:
+    # a bare string would otherwise become a tuple of its characters
+    return decay_keys if isinstance(decay_keys, str) else tuple(decay_keys)
+
+
 def sgd(
     eta: float,
     momentum: float = 0.0,
@@ -192,7 +197,7 @@ def sgd(
     return SGD(
         eta=float(eta),
         weight_decay=float(weight_decay),
-        decay_keys=tuple(decay_keys),
+        decay_keys=_as_keys(decay_keys),
         momentum=float(momentum),
     )
 
@@ -211,7 +216,7 @@ def adam(
     return Adam(
         eta=float(eta),
         weight_decay=float(weight_decay),
-        decay_keys=tuple(decay_keys),
+        decay_keys=_as_keys(decay_keys),
         b1=float(b1),
         b2=float(b2),
         eps=float(eps),
