@@ -101,15 +101,20 @@ class DeepMatrixFactorisation(eqx.Module):
     def vector_field(self, t: Any, Ws: Factors, args: Any = None) -> Factors:
         N = len(Ws)
         grad_W = jax.grad(self.loss)(end_to_end(Ws))
-        # before[j] = W_{j-1} ... W_1 (identity for j = 1); after[j] = W_N ... W_{j+1}.
-        before = [jnp.eye(Ws[0].shape[1], dtype=Ws[0].dtype)]
+        # before[j] = W_{j-1} ... W_1 and after[j] = W_N ... W_{j+1}; None for the identity.
+        before = [None]
         for W_j in Ws[:-1]:
-            before.append(W_j @ before[-1])
-        after = [jnp.eye(Ws[-1].shape[0], dtype=Ws[-1].dtype)]
+            before.append(W_j if before[-1] is None else W_j @ before[-1])
+        after = [None]
         for W_j in Ws[:0:-1]:
-            after.append(after[-1] @ W_j)
+            after.append(W_j if after[-1] is None else after[-1] @ W_j)
         after = after[::-1]
-        return tuple(-after[j].T @ grad_W @ before[j].T for j in range(N))
+
+        def velocity(j: int) -> jax.Array:
+            g = grad_W if after[j] is None else after[j].T @ grad_W
+            return -(g if before[j] is None else g @ before[j].T)
+
+        return tuple(velocity(j) for j in range(N))
 
     def __call__(self, t: Any, Ws: Factors, args: Any = None) -> Factors:
         return self.vector_field(t, Ws, args)
@@ -179,7 +184,7 @@ def _layer_dims(d_out: int, d_in: int, widths: Sequence[int]) -> list[int]:
 
 
 def random_small_init(
-    key: jax.Array, d_out: int, d_in: int, widths: Sequence[int], scale: float, dtype=jnp.float32
+    key: jax.Array, d_out: int, d_in: int, widths: Sequence[int], scale: float, dtype=float
 ) -> Factors:
     """The official experiment's start (REFERENCES §6): every factor W_j (d_{j+1}, d_j) has
     i.i.d. N(0, std^2) entries with std = scale^{1/N} / sqrt(d_j), N = len(widths) + 1, so the
@@ -198,7 +203,7 @@ def random_small_init(
 
 
 def balanced_small_init(
-    key: jax.Array, d_out: int, d_in: int, widths: Sequence[int], scale: float, dtype=jnp.float32
+    key: jax.Array, d_out: int, d_in: int, widths: Sequence[int], scale: float, dtype=float
 ) -> Factors:
     """An exactly balanced small start: W0 = scale * G / sqrt(d_in), G (d_out, d_in) standard
     Gaussian, cut to its top k = min(d_out, d_in, widths) singular modes, then factored by
