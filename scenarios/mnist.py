@@ -1,0 +1,186 @@
+"""Backprop classifier on MNIST / Fashion-MNIST IDX files, or on the bundled 8x8 digits.
+
+The draft chapter's task (REFERENCES §12): an MLP 784-128-64-10 with ReLU hidden units and a
+softmax output, trained on softmax cross-entropy -sum_k y_k log y_hat_k (mean over the
+batch) by the hand-written backward pass (``MLP.backward``, delta_L = y_hat - y) and Adam
+with bias correction (``dynlearn.nn.optim.adam``, eta = 1e-3), He-normal init. The draft
+reports 98.05 % test accuracy on MNIST after 10 epochs at batch 200.
+
+Data (config ``data``, ``data_dir``; ``dynlearn.data.idx``): "auto" uses MNIST IDX files
+found in ``data_dir`` or $DYNLEARN_DATA (layout in ``dynlearn.data.idx``) and otherwise
+scikit-learn's bundled 8x8 digits (1797 images, stratified 75/25 split), where the network is
+64-128-64-10. Nothing is downloaded. ``batch_size`` / ``epochs`` = 0 pick the defaults of the
+data set: 200 / 10 on MNIST files (the draft), 32 / 60 on the digits (1347 training images
+give 42 steps per epoch at batch 32, 2520 steps in all).
+
+Figure: train and test loss per epoch, the test confusion matrix, and the first layer's
+weights W_1[j, :] of 32 hidden units drawn as images.
+Metrics: ``dataset`` (which data were used), ``test_accuracy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynlearn.data.idx import load_image_data
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import adam
+from dynlearn.progress import progress
+from dynlearn.rules.backprop import train_steps
+from dynlearn.scenario import Scenario
+
+DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
+    "digits": (32, 60),
+    "mnist": (200, 10),
+    "fashion-mnist": (200, 10),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    data: str = "auto"  # "auto" | "digits" | "mnist" | "fashion-mnist"
+    data_dir: str = ""  # "" -> $DYNLEARN_DATA
+    hidden: tuple[int, ...] = (128, 64)
+    eta: float = 1e-3
+    batch_size: int = 0  # 0: 200 on MNIST files, 32 on the digits
+    epochs: int = 0  # 0: 10 on MNIST files, 60 on the digits
+    max_train: int = 0  # > 0: a seeded random subset of the training set (0: all)
+    max_test: int = 0
+    n_filters: int = 32  # first-layer filters shown
+
+
+QUICK = {"epochs": 12, "max_train": 10_000, "max_test": 2_000}
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """C[i, j] = number of examples of class i predicted as class j."""
+    C = np.zeros((k, k), dtype=np.int64)
+    np.add.at(C, (labels, predicted), 1)
+    return C
+
+
+def run(config: Config) -> dict:
+    data = load_image_data(
+        config.data,
+        config.data_dir or None,
+        seed=config.seed,
+        max_train=config.max_train,
+        max_test=config.max_test,
+    )
+    split = data.split
+    x, y = jnp.asarray(split.x_train), jnp.asarray(split.y_train)
+    x_test, y_test = jnp.asarray(split.x_test), jnp.asarray(split.y_test)
+    batch_size = config.batch_size or DEFAULTS[data.name][0]
+    epochs = config.epochs or DEFAULTS[data.name][1]
+    batch_size = min(batch_size, len(x))
+
+    sizes = (x.shape[1], *config.hidden, y.shape[1])
+    mlp = MLP(sizes, ("relu",) * len(config.hidden) + ("softmax",), "softmax_cross_entropy")
+    params = mlp.init(jax.random.PRNGKey(config.seed), "he_normal")
+    optimizer = adam(config.eta)
+    state = optimizer.init(params)
+    batches = minibatch_indices(config.seed, len(x), batch_size, epochs)
+    batches = batches.reshape(epochs, -1, batch_size)
+
+    train_loss = [float(mlp.loss_value(params, x, y))]
+    test_loss = [float(mlp.loss_value(params, x_test, y_test))]
+    for epoch in progress(range(epochs), desc=f"mnist ({data.name}) epochs"):
+        params, state, _ = train_steps(mlp, optimizer, params, state, x, y, batches[epoch])
+        train_loss.append(float(mlp.loss_value(params, x, y)))
+        test_loss.append(float(mlp.loss_value(params, x_test, y_test)))
+
+    labels = np.asarray(jnp.argmax(y_test, axis=1))
+    predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
+    C = confusion_matrix(labels, predicted, y.shape[1])
+    W1 = np.asarray(params[0]["W"])
+    strongest = np.argsort(-np.linalg.norm(W1, axis=1))[: config.n_filters]
+    metrics = {
+        "dataset": data.name,
+        "test_accuracy": float(np.mean(labels == predicted)),
+        "train_accuracy": float(mlp.accuracy(params, x, y)),
+        "test_loss": test_loss[-1],
+        "sizes": list(sizes),
+        "n_train": int(len(x)),
+        "n_test": int(len(x_test)),
+        "batch_size": int(batch_size),
+        "epochs": int(epochs),
+    }
+    return {
+        "metrics": metrics,
+        "train_loss": np.array(train_loss),
+        "test_loss": np.array(test_loss),
+        "confusion": C,
+        "filters": W1[strongest],
+        "image_shape": data.image_shape,
+    }
+
+
+def plot(results: dict):
+    import matplotlib.pyplot as plt
+
+    import dynlearn.plotting  # noqa: F401  (house style)
+
+    m = results["metrics"]
+    fig = plt.figure(figsize=(15, 4.8), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[2.1, 1.4])
+    ax_loss, ax_conf = left.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.1]})
+    epochs = np.arange(len(results["train_loss"]))
+    ax_loss.plot(epochs, results["train_loss"], "o-", ms=3, label="train")
+    ax_loss.plot(epochs, results["test_loss"], "s-", ms=3, label="test")
+    ax_loss.set(
+        yscale="log",
+        xlabel="epoch",
+        ylabel="cross-entropy (mean per example)",
+        title=f"{m['dataset']} {'-'.join(map(str, m['sizes']))}, Adam, batch {m['batch_size']}",
+    )
+    ax_loss.legend()
+
+    C = results["confusion"]
+    rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
+    im = ax_conf.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(C.shape[0]):
+        for j in range(C.shape[1]):
+            if C[i, j]:
+                colour = "white" if rates[i, j] > 0.5 else "black"
+                ax_conf.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6, color=colour)
+    ax_conf.set(
+        xticks=range(C.shape[1]),
+        yticks=range(C.shape[0]),
+        xlabel="predicted class",
+        ylabel="true class",
+        title=f"test confusion matrix: accuracy {m['test_accuracy']:.4f}",
+    )
+    ax_conf.grid(False)
+    left.colorbar(im, ax=ax_conf, shrink=0.8, label="fraction of true class")
+
+    filters = results["filters"]
+    cols = 8
+    rows = -(-len(filters) // cols)
+    faxes = right.subplots(rows, cols, squeeze=False)
+    for ax in faxes.flat:
+        ax.axis("off")
+    for w, ax in zip(filters, faxes.flat, strict=False):
+        lim = np.abs(w).max()
+        ax.imshow(w.reshape(results["image_shape"]), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_aspect("equal")
+    right.suptitle("first-layer weights W1[j, :] (largest norms; red +, blue -)", fontsize=10)
+    return fig
+
+
+scenario = Scenario(
+    name="mnist",
+    description="MLP classifier (ReLU/softmax, Adam) on MNIST/Fashion-MNIST files or 8x8 digits",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()

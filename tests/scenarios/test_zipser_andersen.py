@@ -1,0 +1,51 @@
+"""Quick-mode Zipser–Andersen: the network must localise the head-centred position to a few
+degrees, its BCE must sit between the target entropy (the least possible BCE, by Gibbs'
+inequality) and the BCE of the best constant prediction (the mean target map), and its hidden
+units must be largely explained by planar gain fields."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dynlearn.data.zipser_andersen import ZipserAndersen
+from dynlearn.scenario import load_scenario
+
+
+def bce(y_hat, y):
+    y_hat = np.clip(y_hat, 1e-15, 1 - 1e-15)
+    return float(np.mean(-np.sum(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat), axis=1)))
+
+
+@pytest.fixture(scope="module")
+def quick():
+    sc = load_scenario("zipser-andersen")
+    cfg = sc.make_config(quick=True)
+    return cfg, sc.run(cfg)
+
+
+def test_metrics(quick):
+    cfg, results = quick
+    m = results["metrics"]
+    za = ZipserAndersen()
+    train = za.sample([cfg.seed, 0], cfg.n_train)
+    test = za.sample([cfg.seed, 1], cfg.n_test)
+    floor = bce(test.y, test.y)  # entropy of the soft targets
+    mean_map = bce(np.broadcast_to(train.y.mean(0), test.y.shape), test.y)
+    assert floor <= m["test_bce"] < floor + 0.3 * (mean_map - floor)
+    # chance: two independent uniform-ish positions in [-30, 30]^2 lie ~30 deg apart
+    assert m["position_error_deg"] < 3.0
+    assert 0.6 < m["gain_field_r2"] <= 1.0
+    assert len(m["gain_field_r2_per_unit"]) == cfg.hidden
+    assert m["steps"] == cfg.epochs * cfg.n_train // cfg.batch_size
+
+
+def test_example_and_curves(quick):
+    cfg, results = quick
+    # the figure's example: head position = retinal + eye, and the decoded output near it
+    np.testing.assert_allclose(
+        results["example_head"], results["example_retinal"] + results["example_eye"], atol=1e-12
+    )
+    assert np.linalg.norm(results["example_decoded"] - results["example_head"]) < 6.0
+    assert results["gain_curves"].shape == (cfg.hidden, 31, cfg.probe_points)
+    assert results["train_curve"][-1] < 0.5 * results["train_curve"][0]
