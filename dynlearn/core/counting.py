@@ -21,9 +21,11 @@ class _Tally:
     def reset(self):
         self.nfev = 0
         self.first_nonfinite_t = math.nan
+        self.latest_t = -math.inf
 
     def tick(self, t, finite):
         self.nfev += 1
+        self.latest_t = max(self.latest_t, float(t))
         if not bool(finite) and math.isnan(self.first_nonfinite_t):
             self.first_nonfinite_t = float(t)
 

@@ -63,7 +63,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
         if steps >= max_steps:
             raise SolveError(
                 f"max_steps={max_steps} exhausted at t={solver.t:.6g} before t1={t1:.6g} "
-                f"({method}). The problem may be stiff: try method='BDF', 'Radau' or "
+                f"({method}). The problem may be stiff: try method='BDF', 'Radau', 'kvaerno5' or "
                 f"'kvaerno5', or raise max_steps."
             )
         if solver.status == "finished":  # only rounding can leave saved times beyond t1

@@ -36,11 +36,22 @@ def step_index(t, dt, t0=0.0) -> jax.Array:
     return jnp.floor((t - t0) / dt + 1e-6).astype(jnp.int32)
 
 
+def _strong(x):
+    """An array with a fixed (not weak) dtype: jnp.full(3, 0.5) is weakly typed, jnp.ones(3)
+    is not, and mixing them would retrace the compiled solve."""
+    x = jnp.asarray(x)
+    return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
+
+
+def _strong_args(args):
+    return jax.tree.map(lambda a: _strong(a) if isinstance(a, (jax.Array, np.ndarray)) else a, args)
+
+
 def _check_tree(y0):
     leaves = jax.tree.leaves(y0)
     if not leaves:
         raise ValueError("y0 is an empty pytree: give at least one array as the state")
-    y0 = jax.tree.map(jnp.asarray, y0)
+    y0 = jax.tree.map(_strong, y0)
     for x in jax.tree.leaves(y0):
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(
@@ -144,6 +155,7 @@ def solve(
     """
     backend = backend_of(method)
     y0 = _check_tree(y0)
+    args = _strong_args(args)
     t0, t1, ts = _check_times(t0, t1, saveat, dt)
     if not (isinstance(max_steps, (int, np.integer)) and max_steps > 0):
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
@@ -186,6 +198,7 @@ def solve(
     jax.block_until_ready(sol.ys)
     jax.effects_barrier()
     nfev, t_bad = counting.TALLY.nfev, counting.TALLY.first_nonfinite_t
+    t_latest = counting.TALLY.latest_t
     message = result_message(sol.result)
     if not math.isnan(t_bad):
         raise SolveError(
@@ -194,23 +207,17 @@ def solve(
             + (f". diffrax: {message}" if message else "")
         )
     if message is not None:
-        reached = _last_finite_time(sol.ts, sol.ys)
         if reached_max_steps(sol.result):
             raise SolveError(
-                f"max_steps={max_steps} exhausted before t1={t1:.6g} ({method}; last saved "
-                f"time reached: {reached}). The problem may be stiff: try method='kvaerno5' "
-                f"or 'BDF', or raise max_steps."
+                f"max_steps={max_steps} exhausted at t={t_latest:.6g} before t1={t1:.6g} "
+                f"({method}). The problem may be stiff (try method='kvaerno5' or 'BDF'), the "
+                f"solution may blow up near t={t_latest:.6g}, or raise max_steps."
             )
         raise SolveError(f"{method} failed before t1={t1:.6g}: {message}")
     stats = {"num_steps": num_steps(sol), "nfev": nfev}
     for key in ("num_accepted_steps", "num_rejected_steps"):
         stats[key] = int(sol.stats[key])
     return Solution(sol.ts, sol.ys, stats, method)
-
-
-def _last_finite_time(ts, ys):
-    ok = np.asarray(jax.vmap(counting.all_finite)(ys))
-    return f"t={float(ts[ok][-1]):.6g}" if ok.any() else "none"
 
 
 def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):

@@ -1,0 +1,87 @@
+"""Failures raise clear errors that say what failed and what to change."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dynlearn
+
+
+def neg(t, y, args):
+    return -y
+
+
+def explode(t, y, args):
+    return y**2  # y(t) = 1/(1 - t) from y0 = 1: blows up at t = 1
+
+
+def test_unknown_method_lists_the_valid_names():
+    with pytest.raises(ValueError, match="unknown method 'rk4'.*tsit5.*kvaerno5.*DOP853.*LSODA"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="rk4")
+    with pytest.raises(ValueError, match="did you mean 'RK45'"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="rk45")
+
+
+def test_t1_before_t0():
+    with pytest.raises(ValueError, match="t1=0.5 must be greater than t0=1.0"):
+        dynlearn.solve(neg, jnp.ones(2), 0.5, t0=1.0)
+
+
+@pytest.mark.parametrize(
+    "saveat, message",
+    [
+        ([0.0, 2.0], "must lie in"),
+        ([-0.5, 0.5], "must lie in"),
+        ([0.5, 0.2], "strictly increasing"),
+        ([0.2, 0.2], "strictly increasing"),
+        (np.zeros((2, 2)), "1-D"),
+    ],
+)
+def test_bad_saveat(saveat, message):
+    with pytest.raises(ValueError, match=message):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, saveat=saveat)
+
+
+def test_euler_off_grid():
+    with pytest.raises(ValueError, match="whole number of Euler steps"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="euler", dt=0.3)
+    with pytest.raises(ValueError, match="grid points"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="euler", dt=0.1, saveat=[0.0, 0.25])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="dt applies to diffrax methods only"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="RK45", dt=0.1)
+    with pytest.raises(ValueError, match="floating point"):
+        dynlearn.solve(neg, jnp.ones(2, dtype=jnp.int32), 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        dynlearn.solve(neg, jnp.array([1.0, jnp.nan]), 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, rtol=-1.0)
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        dynlearn.solve(neg, jnp.ones(2), 1.0, method="euler", dt=0.0)
+
+
+def test_non_finite_state_euler_says_step_and_time():
+    with pytest.raises(dynlearn.SolveError, match=r"non-finite state after Euler step \d+ \(t="):
+        dynlearn.solve(explode, jnp.ones(1), 3.0, method="euler", dt=0.01)
+
+
+def test_non_finite_state_fixed_step_diffrax_says_time():
+    with pytest.raises(dynlearn.SolveError, match=r"non-finite values at t=") as info:
+        dynlearn.solve(explode, jnp.ones(1), 3.0, method="heun", dt=0.01)
+    t_bad = float(str(info.value).split("t=")[1].split(" ")[0])
+    assert 1.0 < t_bad < 3.0  # the exact solution blows up at t = 1
+
+
+def test_blow_up_adaptive_says_where_it_stopped():
+    """An adaptive solver shrinks its steps toward the singularity at t = 1."""
+    with pytest.raises(dynlearn.SolveError, match=r"max_steps=2000 exhausted at t=") as info:
+        dynlearn.solve(explode, jnp.ones(1), 3.0, method="tsit5", max_steps=2000)
+    t_stop = float(str(info.value).split("at t=")[1].split(" ")[0])
+    assert abs(t_stop - 1.0) < 1e-3
+
+
+def test_non_finite_state_scipy_says_time():
+    with pytest.raises(dynlearn.SolveError, match=r"non-finite|max_steps|failed"):
+        dynlearn.solve(explode, jnp.ones(1), 3.0, method="RK45", max_steps=2000)
