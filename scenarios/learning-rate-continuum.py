@@ -190,7 +190,9 @@ def plot(results: dict):
         ylabel=r"$\|\theta_{GD}(t) - \theta(t)\|$",
         title="(c) parameter distance of GD to each flow",
     )
-    ax_dist.legend(ncol=2)
+    lowest = min(float(np.min(r["dist_mod"][1:])) for r in runs)
+    ax_dist.set_ylim(bottom=lowest / 30)  # room for the legend below the curves
+    ax_dist.legend(ncol=3, loc="lower center")
 
     etas = np.asarray(m["etas"])
     for errs, slope, mark, name in (
@@ -201,12 +203,16 @@ def plot(results: dict):
         line = ax_err.loglog(etas, errs, mark, ms=6, label=f"{name}: slope {slope:.3f}")[0]
         coef = np.polyfit(np.log(etas), np.log(errs), 1)
         grid = np.geomspace(etas.min(), etas.max(), 20)
-        ax_err.loglog(grid, np.exp(np.polyval(coef, grid)), "-", color=line.get_color(), lw=1)
+        ax_err.loglog(
+            grid, np.exp(np.polyval(coef, np.log(grid))), "-", color=line.get_color(), lw=1
+        )
     ax_err.set(
         xlabel="learning rate eta",
         ylabel=rf"$\|\theta_{{GD}} - \theta\|$ at t1 = {results['t1']:g}",
         title="(d) global error at fixed flow time (fits: O(eta), O(eta^2))",
     )
+    ax_err.set_xticks(etas, [f"{e:g}" for e in etas])
+    ax_err.minorticks_off()
     ax_err.legend(loc="lower right")
     return fig
 

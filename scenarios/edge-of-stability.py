@@ -1,0 +1,229 @@
+"""Edge of stability: full-batch GD drives the sharpness to 2/eta and hovers there
+(Cohen, Kaur, Li, Kolter & Talwalkar, ICLR 2021; REFERENCES §8).
+
+A 2-32-32-4 tanh MLP with identity output and MSE loss L = mean ½||y_hat - y||² on the
+4-armed spiral (one-hot targets), trained by full-batch GD theta <- theta - eta ∇L, i.e.
+solve(Backprop, method="euler", dt=eta), at several learning rates. Every ``sharpness_every``
+steps the sharpness lambda_max(H) of the loss Hessian is measured by power iteration on
+Hessian-vector products (jax.jvp through the hand-written gradient), warm-started from the
+previous eigenvector and stopped when the residual ||Hv - lambda v|| <= ``sharpness_tol`` *
+lambda.
+
+On a quadratic GD diverges iff eta > 2/lambda_max. A network is not a quadratic: its
+sharpness first rises during training ("progressive sharpening") until it reaches 2/eta, then
+GD does not diverge but keeps it close to 2/eta while the loss keeps falling, non-monotonically.
+``quadratic_threshold_rel_error`` checks the quadratic statement itself: the divergence
+threshold of GD, measured by bisection on eta from GD runs, against 2/lambda_max.
+
+Metrics (per eta, keys are the learning rates as strings): ``sharpness_final`` (at the last
+step), ``ratio_to_2_over_eta`` (= sharpness_final * eta / 2), ``ratio_last_quarter_mean`` (mean
+sharpness over the last quarter of training * eta / 2), ``sharpness_initial``.
+Computed in float64 (inside ``jax.enable_x64(True)``).
+
+Figure: loss and sharpness against step for each eta, with the 2/eta lines dashed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jax.tree_util import Partial
+
+import dynlearn
+from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
+from dynlearn.data.spiral import make_spiral
+from dynlearn.nn.mlp import MLP
+from dynlearn.progress import progress
+from dynlearn.rules.backprop import Backprop, batch_args
+from dynlearn.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    n_per_class: int = 50
+    noise: float = 0.2
+    hidden: int = 32
+    etas: tuple[float, ...] = (0.12, 0.18, 0.25)
+    steps: int = 4000
+    sharpness_every: int = 20
+    sharpness_tol: float = 1e-4
+    sharpness_max_iters: int = 1000
+    quad_eigenvalues: tuple[float, ...] = (10.0, 3.0, 1.0, 0.1)
+    quad_steps: int = 4000  # GD steps per bisection test: resolution ~ log(1e6)/(4 quad_steps)
+
+
+QUICK = {"etas": (0.25,), "steps": 600, "quad_steps": 2000}
+
+
+def _check(config: Config) -> None:
+    if not config.etas or min(config.etas) <= 0:
+        raise ValueError(f"etas must be positive learning rates, got {config.etas}")
+    if config.steps < 4 or config.steps % config.sharpness_every:
+        raise ValueError(
+            f"steps={config.steps} must be >= 4 and a multiple of "
+            f"sharpness_every={config.sharpness_every}"
+        )
+    if len(config.quad_eigenvalues) < 1 or min(config.quad_eigenvalues) <= 0:
+        raise ValueError(f"quad_eigenvalues must be positive, got {config.quad_eigenvalues}")
+
+
+@partial(jax.jit, static_argnames=("mlp", "tol", "max_iters"))
+def track_sharpness(mlp, thetas, x, y, v0, *, tol, max_iters):
+    """lambda_max(H) at each saved theta (leading axis), each power iteration warm-started from
+    the previous eigenvector. Returns (lambdas, products used per point)."""
+    grad_fn = Partial(mlp.grad, x=x, y=y)
+
+    def body(v, theta):
+        r = lambda_max(grad_fn, theta, v0=v, tol=tol, max_iters=max_iters)
+        return r.eigenvector, (r.eigenvalue, r.num_iters, r.converged)
+
+    return jax.lax.scan(body, v0, thetas)[1]
+
+
+def quadratic_threshold(eigenvalues, steps: int, seed: int) -> tuple[float, float]:
+    """GD's divergence threshold on L = ½ theta^T H theta, H = Q diag(eigenvalues) Q^T with a
+    random rotation Q: (measured threshold, 2 / lambda_max)."""
+    lams = jnp.asarray(eigenvalues, dtype=float)
+    Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(seed), (len(lams), len(lams))))
+    H = Q @ jnp.diag(lams) @ Q.T
+    theta0 = jnp.ones(len(lams))
+    run = jax.jit(
+        lambda eta: gd_diverges(
+            lambda th: H @ th, lambda th: 0.5 * th @ H @ th, theta0, eta, num_steps=steps
+        )
+    )
+    lam_max = float(jnp.max(lams))
+    eta_star = divergence_threshold(
+        lambda eta: bool(run(eta)), 0.5 / lam_max, 4.0 / lam_max, rtol=1e-5
+    )
+    return eta_star, 2.0 / lam_max
+
+
+def run(config: Config) -> dict:
+    _check(config)
+    with jax.enable_x64(True):
+        return _run(config)
+
+
+def _run(config: Config) -> dict:
+    x, y = make_spiral(config.seed, config.n_per_class, num_classes=4, noise=config.noise)
+    net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
+    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+    args = batch_args(x, y)
+    v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), ravel_pytree(theta0)[0].shape)
+    k = config.sharpness_every
+
+    runs, metrics = (
+        [],
+        {
+            "sharpness_final": {},
+            "ratio_to_2_over_eta": {},
+            "ratio_last_quarter_mean": {},
+            "sharpness_initial": {},
+            "diverged": {},
+            "loss_final": {},
+            "sharpness_converged": {},
+        },
+    )
+    for eta in progress(config.etas, desc="learning rates"):
+        key = f"{eta:g}"
+        steps = np.arange(config.steps + 1)
+        try:
+            gd = dynlearn.solve(
+                Backprop(net),
+                theta0,
+                config.steps * eta,
+                method="euler",
+                dt=eta,
+                saveat=eta * steps,
+                args=args,
+                max_steps=config.steps + 1,
+            )
+        except dynlearn.SolveError:
+            metrics["diverged"][key] = True  # reported, and left out of the figure
+            continue
+        losses = np.asarray(jax.vmap(lambda p: net.loss_value(p, x, y))(gd.ys))
+        thetas = jax.tree_util.tree_map(lambda a: a[::k], gd.ys)
+        lams, iters, converged = track_sharpness(
+            net, thetas, x, y, v0, tol=config.sharpness_tol, max_iters=config.sharpness_max_iters
+        )
+        lams = np.asarray(lams)
+        last_quarter = lams[len(lams) - max(1, len(lams) // 4) :]
+        metrics["diverged"][key] = False
+        metrics["sharpness_converged"][key] = bool(np.all(converged))
+        metrics["sharpness_initial"][key] = float(lams[0])
+        metrics["sharpness_final"][key] = float(lams[-1])
+        metrics["ratio_to_2_over_eta"][key] = float(lams[-1] * eta / 2.0)
+        metrics["ratio_last_quarter_mean"][key] = float(last_quarter.mean() * eta / 2.0)
+        metrics["loss_final"][key] = float(losses[-1])
+        runs.append(
+            {
+                "eta": eta,
+                "steps": steps,
+                "loss": losses,
+                "sharp_steps": steps[::k],
+                "sharpness": lams,
+                "hvps": np.asarray(iters),
+            }
+        )
+
+    eta_star, two_over_lam = quadratic_threshold(
+        config.quad_eigenvalues, config.quad_steps, config.seed
+    )
+    metrics["quadratic_threshold_measured"] = eta_star
+    metrics["quadratic_threshold_theory"] = two_over_lam
+    metrics["quadratic_threshold_rel_error"] = abs(eta_star - two_over_lam) / two_over_lam
+    return {"metrics": metrics, "runs": runs}
+
+
+def plot(results: dict):
+    from dynlearn.plotting import figure
+
+    runs, m = results["runs"], results["metrics"]
+    fig, axes = figure(1, 2, width=5.2, height=3.8)
+    ax_loss, ax_sharp = axes[0]
+    for i, r in enumerate(runs):
+        c = f"C{i}"
+        ax_loss.semilogy(r["steps"], r["loss"], color=c, lw=0.8, label=f"eta={r['eta']:g}")
+        ax_sharp.plot(r["sharp_steps"], r["sharpness"], color=c, lw=1.2, label=f"eta={r['eta']:g}")
+        ax_sharp.axhline(2.0 / r["eta"], color=c, ls="--", lw=1)
+    ax_sharp.plot([], [], "k--", lw=1, label="2/eta")
+    ax_loss.set(xlabel="GD step n", ylabel="training loss (MSE)", title="Full-batch GD: loss")
+    ax_loss.legend()
+    ax_sharp.set(
+        xlabel="GD step n",
+        ylabel=r"sharpness $\lambda_{max}(\nabla^2 L)$",
+        title="Sharpness rises to 2/eta and hovers there",
+    )
+    ax_sharp.set_ylim(0, 1.25 * max(2.0 / r["eta"] for r in runs))
+    ax_sharp.legend(loc="lower right")
+    ax_sharp.text(
+        0.02,
+        0.97,
+        f"quadratic: measured GD threshold {m['quadratic_threshold_measured']:.5g}\n"
+        f"vs 2/lambda_max = {m['quadratic_threshold_theory']:.5g} "
+        f"(rel. error {m['quadratic_threshold_rel_error']:.1e})",
+        transform=ax_sharp.transAxes,
+        va="top",
+        fontsize=8,
+    )
+    return fig
+
+
+scenario = Scenario(
+    name="edge-of-stability",
+    description="Full-batch GD: the sharpness rises to 2/eta and hovers there (Cohen et al. 2021)",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()
