@@ -129,4 +129,6 @@ class MLP:
 
     def accuracy(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
         """Fraction of rows whose arg-max output matches the arg-max (one-hot) target."""
-        return jnp.mean(jnp.argmax(self.predict(params, x), -1) == jnp.argmax(y, -1))
+        y_hat = self.predict(params, x)
+        correct = jnp.argmax(y_hat, -1) == jnp.argmax(y, -1)
+        return jnp.mean(correct.astype(y_hat.dtype))  # the mean of bools would be float32

@@ -134,3 +134,12 @@ def test_params_of_another_depth_are_rejected():
     params = mlp.init(jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="zip"):
         mlp.forward(params[:1], jnp.ones((1, 2)))
+
+
+def test_accuracy_is_an_exact_fraction_in_float64():
+    mlp = MLP((2, 3), ("softmax",), "softmax_cross_entropy")
+    params = [{"W": jnp.eye(3, 2), "b": jnp.zeros(3)}]
+    x = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    y = jnp.eye(3)[jnp.array([0, 1, 1])]  # rows 1, 2 right, row 3 wrong
+    acc = mlp.accuracy(params, x, y)
+    assert acc.dtype == jnp.float64 and float(acc) == 2 / 3

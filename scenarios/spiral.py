@@ -1,0 +1,231 @@
+"""The 4-class spiral learned by backprop: the draft chapter's first task (REFERENCES §12).
+
+Data: for class k and radii r on a grid in [0, 1], theta = pi r and
+x = r [cos phi, sin phi] with phi = theta + delta_theta + 2 pi k / K, delta_theta ~ N(0, 0.2^2)
+(``dynlearn.data.spiral``). Network 2-32-4, ReLU hidden layer, softmax output with
+cross-entropy, He-normal initialisation. Training is the backprop flow
+d theta/dt = -grad L_n(theta) - lambda W (``dynlearn.rules.backprop``) integrated by Euler's
+method at dt = eta, i.e. minibatch SGD at learning rate eta = 0.1 with L2 weight decay
+lambda = 1e-4 on the weights and batch 10, reshuffled each epoch. It runs as the compiled SGD
+loop (``train_steps``); the first epoch is also integrated with ``dynlearn.solve(..., "euler",
+dt=eta)`` and the metric ``euler_vs_sgd_max_abs_diff`` records that both give the same
+parameters.
+
+The test set is fresh points from the same generator with another seed (seed + 10_000).
+Figure: the decision regions of the trained network over the training (dots) and test
+(crosses) points; the train and test loss per epoch; train and test accuracy per epoch.
+Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import dynlearn
+from dynlearn.data.spiral import make_spiral
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import sgd
+from dynlearn.rules.backprop import Backprop, batch_args, train_steps
+from dynlearn.scenario import Scenario
+
+TEST_SEED_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    num_classes: int = 4
+    n_per_class: int = 100
+    test_n_per_class: int = 250
+    noise: float = 0.2
+    hidden: int = 32
+    eta: float = 0.1
+    weight_decay: float = 1e-4
+    batch_size: int = 10
+    epochs: int = 1000
+    init: str = "he_normal"
+    num_seeds: int = 5  # repeats with seeds seed, seed+1, ... (new data, init and shuffles)
+
+
+QUICK = {"epochs": 150, "num_seeds": 1}
+
+
+def _evaluate(mlp: MLP, params, x, y):
+    return mlp.loss_value(params, x, y), mlp.accuracy(params, x, y)
+
+
+def _train(mlp: MLP, optimizer, params, x, y, batches, x_test, y_test):
+    """Epoch after epoch of the compiled SGD loop; train/test loss and accuracy after each."""
+
+    def epoch(carry, epoch_batches):
+        params, state = carry
+        params, state, _ = train_steps(mlp, optimizer, params, state, x, y, epoch_batches)
+        return (params, state), (
+            *_evaluate(mlp, params, x, y),
+            *_evaluate(mlp, params, x_test, y_test),
+        )
+
+    (params, _), curves = jax.lax.scan(epoch, (params, optimizer.init(params)), batches)
+    return params, curves
+
+
+_train_jit = jax.jit(_train, static_argnums=(0, 1))
+
+
+def run(config: Config) -> dict:
+    if config.num_seeds < 1:
+        raise ValueError(f"num_seeds must be >= 1, got {config.num_seeds}")
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+    runs = [_run_seed(config, s) for s in seeds]
+    results = runs[0]  # the figure shows the run with config.seed
+    test_accuracies = [r["metrics"]["test_accuracy"] for r in runs]
+    results["metrics"]["seeds"] = seeds
+    results["metrics"]["test_accuracy_per_seed"] = test_accuracies
+    results["metrics"]["test_accuracy_mean"] = float(np.mean(test_accuracies))
+    results["metrics"]["test_accuracy_min"] = float(np.min(test_accuracies))
+    return results
+
+
+def _run_seed(config: Config, seed: int) -> dict:
+    K = config.num_classes
+    x, y = make_spiral(seed, config.n_per_class, K, config.noise)
+    x_test, y_test = make_spiral(seed + TEST_SEED_OFFSET, config.test_n_per_class, K, config.noise)
+    mlp = MLP((2, config.hidden, K), ("relu", "softmax"), "softmax_cross_entropy")
+    params0 = mlp.init(jax.random.PRNGKey(seed), config.init)
+    n = x.shape[0]
+    batches = minibatch_indices(seed, n, config.batch_size, config.epochs)
+    steps_per_epoch = n // config.batch_size
+    batches = jnp.asarray(batches.reshape(config.epochs, steps_per_epoch, config.batch_size))
+    optimizer = sgd(config.eta, weight_decay=config.weight_decay)
+
+    # The SGD loop is the Euler scheme of the backprop flow: check it on the first epoch.
+    rule = Backprop(mlp, eta=config.eta, weight_decay=config.weight_decay)
+    sol = dynlearn.solve(
+        rule,
+        params0,
+        t1=steps_per_epoch * config.eta,
+        method="euler",
+        dt=config.eta,
+        args=batch_args(x, y, batches[0]),
+    )
+    euler_params = jax.tree_util.tree_map(lambda leaf: leaf[-1], sol.ys)
+    loop_params, _, _ = train_steps(
+        mlp, optimizer, params0, optimizer.init(params0), x, y, batches[0]
+    )
+    diff = jax.tree_util.tree_map(lambda a, b: jnp.max(jnp.abs(a - b)), euler_params, loop_params)
+    euler_vs_sgd = float(max(jax.tree_util.tree_leaves(diff)))
+
+    params, curves = _train_jit(mlp, optimizer, params0, x, y, batches, x_test, y_test)
+    train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
+
+    span = 1.15
+    grid = np.linspace(-span, span, 300)
+    gx, gy = np.meshgrid(grid, grid)
+    regions = np.asarray(
+        jnp.argmax(mlp.predict(params, jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1))), -1)
+    ).reshape(gx.shape)
+
+    metrics = {
+        "train_accuracy": float(train_acc[-1]),
+        "test_accuracy": float(test_acc[-1]),
+        "train_loss": float(train_loss[-1]),
+        "test_loss": float(test_loss[-1]),
+        "initial_train_loss": float(mlp.loss_value(params0, x, y)),
+        "euler_vs_sgd_max_abs_diff": euler_vs_sgd,
+        "num_steps": int(config.epochs * steps_per_epoch),
+    }
+    return {
+        "metrics": metrics,
+        "x": np.asarray(x),
+        "labels": np.asarray(y).argmax(1),
+        "x_test": np.asarray(x_test),
+        "labels_test": np.asarray(y_test).argmax(1),
+        "grid": grid,
+        "regions": regions,
+        "train_loss": train_loss,
+        "test_loss": test_loss,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+        "config": config,
+    }
+
+
+def plot(results: dict):
+    from matplotlib.colors import ListedColormap
+
+    from dynlearn.plotting import figure
+
+    config, m = results["config"], results["metrics"]
+    K = config.num_classes
+    colors = [f"C{k}" for k in range(K)]
+    fig, axes = figure(1, 3, width=4.2, height=3.9)
+
+    ax = axes[0, 0]
+    grid = results["grid"]
+    ax.contourf(
+        grid,
+        grid,
+        results["regions"],
+        levels=np.arange(K + 1) - 0.5,
+        cmap=ListedColormap(colors),
+        alpha=0.25,
+    )
+    for k in range(K):
+        test = results["x_test"][results["labels_test"] == k]
+        ax.scatter(test[:, 0], test[:, 1], marker="x", s=9, lw=0.7, color=colors[k], alpha=0.6)
+        train = results["x"][results["labels"] == k]
+        ax.scatter(train[:, 0], train[:, 1], s=12, color=colors[k], edgecolors="k", linewidths=0.4)
+    ax.scatter([], [], s=12, color="grey", edgecolors="k", linewidths=0.4, label="train")
+    ax.scatter([], [], marker="x", s=9, color="grey", label="test")
+    ax.set(
+        xlim=(grid[0], grid[-1]),
+        ylim=(grid[0], grid[-1]),
+        aspect="equal",
+        xlabel="$x_1$",
+        ylabel="$x_2$",
+        title=f"Decision regions, {config.hidden} ReLU units",
+    )
+    ax.legend(loc="lower left", framealpha=0.8, frameon=True)
+
+    epochs = np.arange(1, len(results["train_loss"]) + 1)
+    ax = axes[0, 1]
+    ax.semilogy(epochs, results["train_loss"], "C0-", label="train")
+    ax.semilogy(epochs, results["test_loss"], "C1-", label="test")
+    ax.set(
+        xlabel="epoch",
+        ylabel="cross-entropy (mean over points)",
+        title=f"SGD, eta={config.eta:g}, weight decay {config.weight_decay:g}, "
+        f"batch {config.batch_size}",
+    )
+    ax.legend()
+
+    ax = axes[0, 2]
+    ax.plot(epochs, results["train_acc"], "C0-", label=f"train (final {m['train_accuracy']:.3f})")
+    ax.plot(epochs, results["test_acc"], "C1-", label=f"test (final {m['test_accuracy']:.3f})")
+    ax.axhline(1.0 / K, color="grey", ls=":", lw=1, label=f"chance (1/{K})")
+    n_seeds = len(m["seeds"])
+    title = "Accuracy"
+    if n_seeds > 1:
+        title += f"; test over {n_seeds} seeds: mean {m['test_accuracy_mean']:.3f}, "
+        title += f"min {m['test_accuracy_min']:.3f}"
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title, ylim=(0.0, 1.02))
+    ax.legend(loc="lower right")
+    return fig
+
+
+scenario = Scenario(
+    name="spiral",
+    description="4-class spiral, 2-32-4 ReLU/softmax trained by SGD = Euler on the backprop flow",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()

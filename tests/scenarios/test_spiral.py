@@ -1,0 +1,63 @@
+"""Quick-mode `spiral` (150 epochs instead of 1000): the 2-32-4 ReLU network must learn the
+4-class spiral far beyond what a linear classifier can (multinomial logistic regression,
+fitted here on the same data: about 0.5 test accuracy) and beyond chance (0.25), with a
+cross-entropy well below its chance value ln 4; and the SGD loop must be Euler's method on
+the backprop flow, exactly (float64)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from dynlearn.data.spiral import make_spiral
+from dynlearn.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def quick():
+    sc = load_scenario("spiral")
+    cfg = sc.make_config(quick=True)
+    return cfg, sc.run(cfg)
+
+
+def test_quick_accuracy_beats_linear_model(quick):
+    cfg, results = quick
+    m = results["metrics"]
+    x, y = make_spiral(cfg.seed, cfg.n_per_class, cfg.num_classes, cfg.noise)
+    xt, yt = make_spiral(cfg.seed + 10_000, cfg.test_n_per_class, cfg.num_classes, cfg.noise)
+    linear = LogisticRegression(max_iter=1000).fit(np.asarray(x), np.asarray(y).argmax(1))
+    linear_acc = linear.score(np.asarray(xt), np.asarray(yt).argmax(1))
+    assert linear_acc < 0.7
+    # test points the figure shows are the ones scored
+    np.testing.assert_array_equal(results["x_test"], np.asarray(xt))
+    assert m["test_accuracy"] >= 0.93
+    assert m["train_accuracy"] >= 0.93
+    assert m["test_accuracy"] > linear_acc + 0.3
+    assert abs(m["train_accuracy"] - m["test_accuracy"]) < 0.05  # same distribution
+    # accuracies are fractions of the 400 training / 1000 test points
+    assert m["train_accuracy"] * 400 == pytest.approx(round(m["train_accuracy"] * 400), abs=1e-9)
+    assert m["test_accuracy"] * 1000 == pytest.approx(round(m["test_accuracy"] * 1000), abs=1e-9)
+
+
+def test_quick_losses(quick):
+    _, results = quick
+    m = results["metrics"]
+    assert m["test_loss"] < 0.2 * math.log(4)
+    assert m["train_loss"] < 0.2 * math.log(4)
+    assert m["initial_train_loss"] > 0.5 * math.log(4)
+    assert len(results["train_loss"]) == 150
+    assert results["train_loss"][-1] < results["train_loss"][0]
+
+
+def test_sgd_loop_is_euler_on_the_backprop_flow(quick):
+    _, results = quick
+    assert results["metrics"]["euler_vs_sgd_max_abs_diff"] < 1e-12
+    assert results["metrics"]["num_steps"] == 150 * 40
+
+
+def test_decision_regions_cover_every_class(quick):
+    _, results = quick
+    assert set(np.unique(results["regions"])) == {0, 1, 2, 3}
