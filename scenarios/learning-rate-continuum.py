@@ -163,7 +163,7 @@ def plot(results: dict):
     ax_loss.set(
         xlabel="flow time t (GD: t = n eta)",
         ylabel="training loss L",
-        title="(a) GD against flow time",
+        title="(a) GD against flow time (the gaps: panel b)",
     )
     ax_loss.legend()
 
