@@ -181,8 +181,8 @@ def plot(results: dict):
     for ax, sim, theory, half, title in panels:
         for r in range(len(s)):
             ls = ":" if r == 3 else "-"  # modes 3 and 4 coincide (s = 1, 1)
-            ax.plot(ts, results[sim][:, r], color=colors[r], ls=ls, lw=1.8, label=labels[r])
-            ax.plot(ts, results[theory][:, r], color="k", ls="--", lw=0.8)
+            ax.plot(ts, results[sim][:, r], color=colors[r], ls=ls, lw=3, alpha=0.6, label=labels[r])
+            ax.plot(ts, results[theory][:, r], color="k", ls="--", lw=1)
             th = m[half][r]
             if np.isfinite(th):
                 ax.plot(th, s[r] / 2, "o", color=colors[r], ms=4)
