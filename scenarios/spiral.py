@@ -20,6 +20,7 @@ Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,7 @@ from dynlearn.rules.backprop import Backprop, batch_args, train_steps
 from dynlearn.scenario import Scenario
 
 TEST_SEED_OFFSET = 10_000
+GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ def _evaluate(mlp: MLP, params, x, y):
     return mlp.loss_value(params, x, y), mlp.accuracy(params, x, y)
 
 
-def _train(mlp: MLP, optimizer, params, x, y, batches, x_test, y_test):
-    """Epoch after epoch of the compiled SGD loop; train/test loss and accuracy after each."""
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _experiment(mlp: MLP, optimizer, init: str, key, x, y, batches, x_test, y_test, grid_x):
+    """He init, then epoch after epoch of the compiled SGD loop with train/test loss and
+    accuracy after each; the class predicted at each grid point at the end. One compile."""
+    params0 = mlp.init(key, init)
 
     def epoch(carry, epoch_batches):
         params, state = carry
@@ -70,11 +75,12 @@ def _train(mlp: MLP, optimizer, params, x, y, batches, x_test, y_test):
             *_evaluate(mlp, params, x_test, y_test),
         )
 
-    (params, _), curves = jax.lax.scan(epoch, (params, optimizer.init(params)), batches)
-    return params, curves
-
-
-_train_jit = jax.jit(_train, static_argnums=(0, 1))
+    (params, _), curves = jax.lax.scan(epoch, (params0, optimizer.init(params0)), batches)
+    regions = jnp.argmax(mlp.predict(params, grid_x), -1)
+    first_epoch, _, _ = train_steps(
+        mlp, optimizer, params0, optimizer.init(params0), x, y, batches[0]
+    )
+    return params0, first_epoch, curves, regions, mlp.loss_value(params0, x, y)
 
 
 def run(config: Config) -> dict:
@@ -96,12 +102,20 @@ def _run_seed(config: Config, seed: int) -> dict:
     x, y = make_spiral(seed, config.n_per_class, K, config.noise)
     x_test, y_test = make_spiral(seed + TEST_SEED_OFFSET, config.test_n_per_class, K, config.noise)
     mlp = MLP((2, config.hidden, K), ("relu", "softmax"), "softmax_cross_entropy")
-    params0 = mlp.init(jax.random.PRNGKey(seed), config.init)
     n = x.shape[0]
-    batches = minibatch_indices(seed, n, config.batch_size, config.epochs)
     steps_per_epoch = n // config.batch_size
+    batches = minibatch_indices(seed, n, config.batch_size, config.epochs)
     batches = jnp.asarray(batches.reshape(config.epochs, steps_per_epoch, config.batch_size))
     optimizer = sgd(config.eta, weight_decay=config.weight_decay)
+    grid = np.linspace(-GRID_SPAN, GRID_SPAN, GRID_POINTS)
+    gx, gy = np.meshgrid(grid, grid)
+    grid_x = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1))
+    key = jax.random.PRNGKey(seed)
+    params0, first_epoch, curves, regions, initial_loss = _experiment(
+        mlp, optimizer, config.init, key, x, y, batches, x_test, y_test, grid_x
+    )
+    train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
+    regions = np.asarray(regions).reshape(gx.shape)
 
     # The SGD loop is the Euler scheme of the backprop flow: check it on the first epoch.
     rule = Backprop(mlp, eta=config.eta, weight_decay=config.weight_decay)
@@ -113,29 +127,19 @@ def _run_seed(config: Config, seed: int) -> dict:
         dt=config.eta,
         args=batch_args(x, y, batches[0]),
     )
-    euler_params = jax.tree_util.tree_map(lambda leaf: leaf[-1], sol.ys)
-    loop_params, _, _ = train_steps(
-        mlp, optimizer, params0, optimizer.init(params0), x, y, batches[0]
+    euler_vs_sgd = max(
+        float(np.max(np.abs(np.asarray(a)[-1] - np.asarray(b))))
+        for a, b in zip(
+            jax.tree_util.tree_leaves(sol.ys), jax.tree_util.tree_leaves(first_epoch), strict=True
+        )
     )
-    diff = jax.tree_util.tree_map(lambda a, b: jnp.max(jnp.abs(a - b)), euler_params, loop_params)
-    euler_vs_sgd = float(max(jax.tree_util.tree_leaves(diff)))
-
-    params, curves = _train_jit(mlp, optimizer, params0, x, y, batches, x_test, y_test)
-    train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
-
-    span = 1.15
-    grid = np.linspace(-span, span, 300)
-    gx, gy = np.meshgrid(grid, grid)
-    regions = np.asarray(
-        jnp.argmax(mlp.predict(params, jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1))), -1)
-    ).reshape(gx.shape)
 
     metrics = {
         "train_accuracy": float(train_acc[-1]),
         "test_accuracy": float(test_acc[-1]),
         "train_loss": float(train_loss[-1]),
         "test_loss": float(test_loss[-1]),
-        "initial_train_loss": float(mlp.loss_value(params0, x, y)),
+        "initial_train_loss": float(initial_loss),
         "euler_vs_sgd_max_abs_diff": euler_vs_sgd,
         "num_steps": int(config.epochs * steps_per_epoch),
     }
