@@ -27,30 +27,39 @@ def _tiny(activation="tanh", loss="mse"):
 @pytest.mark.parametrize("loss", ["mse", "softmax_cross_entropy"])
 def test_hvp_equals_dense_hessian_times_vector(loss):
     net, params, x, y, flat, unravel, loss_flat = _tiny(loss=loss)
-    H = jax.hessian(loss_flat)(flat)  # dense reference, (P, P) with P = 22
+    H = jax.jit(jax.hessian(loss_flat))(flat)  # dense reference, (P, P) with P = 22
     v = jax.random.normal(jax.random.PRNGKey(1), flat.shape)
     expected = H @ v
     # forward-over-reverse through the hand-written backward pass (MLP.grad) ...
-    Hv_hand = ravel_pytree(hvp(lambda p: net.grad(p, x, y), params, unravel(v)))[0]
+    Hv_hand = jax.jit(
+        lambda v: ravel_pytree(hvp(lambda p: net.grad(p, x, y), params, unravel(v)))[0]
+    )(v)
     # ... and through jax.grad of the loss
-    Hv_auto = ravel_pytree(hvp_of_loss(lambda p: net.loss_value(p, x, y), params, unravel(v)))[0]
+    Hv_auto = jax.jit(
+        lambda v: ravel_pytree(hvp_of_loss(lambda p: net.loss_value(p, x, y), params, unravel(v)))[
+            0
+        ]
+    )(v)
     scale = jnp.linalg.norm(expected)
     assert scale > 1e-3
     np.testing.assert_allclose(Hv_hand, expected, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(Hv_auto, expected, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(
-        flat_hvp(lambda p: net.grad(p, x, y), params)(v), expected, rtol=0, atol=1e-12 * scale
+        jax.jit(flat_hvp(lambda p: net.grad(p, x, y), params))(v),
+        expected,
+        rtol=0,
+        atol=1e-12 * scale,
     )
 
 
 def test_lambda_max_equals_eigvalsh_of_dense_hessian():
     net, params, x, y, flat, unravel, loss_flat = _tiny()
-    eigs = np.linalg.eigvalsh(np.asarray(jax.hessian(loss_flat)(flat)))
+    H = np.asarray(jax.jit(jax.hessian(loss_flat))(flat))
+    eigs = np.linalg.eigvalsh(H)
     res = lambda_max(lambda p: net.grad(p, x, y), params, key=jax.random.PRNGKey(2), tol=1e-8)
     assert bool(res.converged)
     np.testing.assert_allclose(float(res.eigenvalue), eigs[-1], rtol=1e-7)
     # the eigenvector certifies itself against the dense Hessian
-    H = np.asarray(jax.hessian(loss_flat)(flat))
     np.testing.assert_allclose(
         H @ res.eigenvector, eigs[-1] * res.eigenvector, atol=1e-6 * eigs[-1]
     )
