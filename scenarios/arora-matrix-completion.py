@@ -128,6 +128,8 @@ def run(config: Config) -> dict:
         "ts": ts,
         "sigmas": sigmas,
         "sigma_star": np.linalg.svd(W_star, compute_uv=False),
+        "W_star": W_star,
+        "mask": mask,
         "config": config,
     }
 
