@@ -10,8 +10,10 @@ Data (config ``data``, ``data_dir``; ``dynlearn.data.idx``): "auto" uses MNIST I
 found in ``data_dir`` or $DYNLEARN_DATA (layout in ``dynlearn.data.idx``) and otherwise
 scikit-learn's bundled 8x8 digits (1797 images, stratified 75/25 split), where the network is
 64-128-64-10. Nothing is downloaded. ``batch_size`` / ``epochs`` = 0 pick the defaults of the
-data set: 200 / 10 on MNIST files (the draft), 32 / 60 on the digits (1347 training images
-give 42 steps per epoch at batch 32, 2520 steps in all).
+data set: 200 / 10 on MNIST files (the draft), 32 / 100 on the digits (1347 training images
+give 42 steps per epoch at batch 32, 4200 steps in all). On the digits the test loss stops
+improving after ~20 epochs while the training loss keeps falling; over seeds 0-5 the full run
+gives test accuracies 0.973-0.984 (mean 0.979, 450 test images, so one image is 0.0022).
 
 Figure: train and test loss per epoch, the test confusion matrix, and the first layer's
 weights W_1[j, :] of 32 hidden units drawn as images.
@@ -35,7 +37,7 @@ from dynlearn.rules.backprop import train_steps
 from dynlearn.scenario import Scenario
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
-    "digits": (32, 60),
+    "digits": (32, 100),
     "mnist": (200, 10),
     "fashion-mnist": (200, 10),
 }
@@ -49,13 +51,13 @@ class Config:
     hidden: tuple[int, ...] = (128, 64)
     eta: float = 1e-3
     batch_size: int = 0  # 0: 200 on MNIST files, 32 on the digits
-    epochs: int = 0  # 0: 10 on MNIST files, 60 on the digits
+    epochs: int = 0  # 0: 10 on MNIST files, 100 on the digits
     max_train: int = 0  # > 0: a seeded random subset of the training set (0: all)
     max_test: int = 0
     n_filters: int = 32  # first-layer filters shown
 
 
-QUICK = {"epochs": 12, "max_train": 10_000, "max_test": 2_000}
+QUICK = {"epochs": 30, "max_train": 10_000, "max_test": 2_000}
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
@@ -121,6 +123,20 @@ def run(config: Config) -> dict:
     }
 
 
+def mosaic(filters: np.ndarray, shape: tuple[int, int], cols: int = 8) -> np.ndarray:
+    """Tile the rows of ``filters`` as images of ``shape``, each divided by its max |w|,
+    separated by one blank (NaN) pixel."""
+    h, w = shape
+    rows = -(-len(filters) // cols)
+    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan)
+    for k, f in enumerate(filters):
+        i, j = divmod(k, cols)
+        out[i * (h + 1) : i * (h + 1) + h, j * (w + 1) : j * (w + 1) + w] = f.reshape(shape) / max(
+            np.abs(f).max(), 1e-12
+        )
+    return out
+
+
 def plot(results: dict):
     import matplotlib.pyplot as plt
 
@@ -128,7 +144,7 @@ def plot(results: dict):
 
     m = results["metrics"]
     fig = plt.figure(figsize=(15, 4.8), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[2.1, 1.4])
+    left, right = fig.subfigures(1, 2, width_ratios=[2.1, 1.2])
     ax_loss, ax_conf = left.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.1]})
     epochs = np.arange(len(results["train_loss"]))
     ax_loss.plot(epochs, results["train_loss"], "o-", ms=3, label="train")
@@ -159,17 +175,13 @@ def plot(results: dict):
     ax_conf.grid(False)
     left.colorbar(im, ax=ax_conf, shrink=0.8, label="fraction of true class")
 
-    filters = results["filters"]
-    cols = 8
-    rows = -(-len(filters) // cols)
-    faxes = right.subplots(rows, cols, squeeze=False)
-    for ax in faxes.flat:
-        ax.axis("off")
-    for w, ax in zip(filters, faxes.flat, strict=False):
-        lim = np.abs(w).max()
-        ax.imshow(w.reshape(results["image_shape"]), cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_aspect("equal")
-    right.suptitle("first-layer weights W1[j, :] (largest norms; red +, blue -)", fontsize=10)
+    ax = right.subplots()
+    ax.imshow(mosaic(results["filters"], results["image_shape"]), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(
+        "first-layer weights W1[j, :] of the 32 largest-norm units\n"
+        "(each scaled to its max |w|; red +, blue -)"
+    )
     return fig
 
 

@@ -25,6 +25,12 @@ Metrics (on 1000 fresh test examples):
   h_j(r, e) ≈ g_j(r) (beta_0 + beta_1 e_x + beta_2 e_y), fitted by least squares (closed form,
   ``planar_gain_fit``) to the unit's responses on a 5x5 grid of retinal positions times a 5x5
   grid of eye positions, both over [-15°, 15°]^2 (so h stays inside the trained range).
+  R^2 alone does not prove a gain field: a response that is nearly constant plus small changes
+  is fitted well by either model. So the same responses are also fitted by the additive model
+  h_j(r, e) ≈ f_j(r) + k_x e_x + k_y e_y (``additive_r2``, median over units; eye position
+  shifts the response instead of scaling it), and both fits are repeated on the untrained
+  network (``gain_field_r2_init``, ``additive_r2_init``). A gain field shows as
+  gain_field_r2 > additive_r2; ``gain_beats_additive_fraction`` counts the units where it is.
 
 Figure: one test example (retina with the gaze direction, output, target with decoded peaks),
 the learning curves, and for every hidden unit its response against horizontal retinal
@@ -40,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.zipser_andersen import ZipserAndersen, planar_gain_fit
+from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
@@ -92,6 +98,7 @@ def run(config: Config) -> dict:
     test = za.sample([config.seed, 1], config.n_test)
     mlp = MLP((za.n_inputs, config.hidden, za.n_outputs), ("sigmoid", "sigmoid"), "bce")
     params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+    params_init = params
     optimizer = adam(config.eta)
     state = optimizer.init(params)
     x, y = jnp.asarray(train.x), jnp.asarray(train.y)
@@ -113,8 +120,12 @@ def run(config: Config) -> dict:
     grid = np.linspace(-config.probe_range, config.probe_range, config.probe_points)
     probe = np.array([[gx, gy] for gy in grid for gx in grid])  # (points^2, 2)
     H = hidden_responses(mlp, params, za, probe, probe)
-    fits = [planar_gain_fit(H[:, :, j], probe) for j in range(config.hidden)]
-    r2 = np.array([f.r2 for f in fits])
+    H0 = hidden_responses(mlp, params_init, za, probe, probe)
+    units = range(config.hidden)
+    r2 = np.array([planar_gain_fit(H[:, :, j], probe).r2 for j in units])
+    r2_add = np.array([additive_fit_r2(H[:, :, j], probe) for j in units])
+    r2_init = np.array([planar_gain_fit(H0[:, :, j], probe).r2 for j in units])
+    r2_add_init = np.array([additive_fit_r2(H0[:, :, j], probe) for j in units])
 
     # Andersen-style curves: response vs horizontal retinal position, at horizontal eye
     # positions `grid` (e_y = 0), along the retinal row r_y in `grid` where the unit varies most
@@ -133,6 +144,10 @@ def run(config: Config) -> dict:
         "test_bce": float(mlp.loss_value(params, x_test, y_test)),
         "position_error_deg": float(errors.mean()),
         "gain_field_r2": float(np.median(r2)),
+        "additive_r2": float(np.median(r2_add)),
+        "gain_beats_additive_fraction": float(np.mean(r2 > r2_add)),
+        "gain_field_r2_init": float(np.median(r2_init)),
+        "additive_r2_init": float(np.median(r2_add_init)),
         "train_bce_last_epoch": train_curve[-1],
         "bce_floor": float(bce_per_example(test.y, test.y).mean()),
         "bce_mean_map": float(
@@ -159,6 +174,7 @@ def run(config: Config) -> dict:
         "row_y": grid[best_row],
         "gain_curves": gain_curves,  # (unit, r_x, e_x)
         "r2": r2,
+        "r2_additive": r2_add,
         "extent": za.extent,
         "n_bins": za.n_bins,
     }
@@ -235,7 +251,8 @@ def plot(results: dict):
         for i, ex in enumerate(eye_x):
             ax.plot(r_x, curves[j, :, i], color=colours[i], label=f"eye x = {ex:+.1f}°")
         ax.set_title(
-            f"unit {j + 1}  (r_y = {results['row_y'][j]:+.1f}°)  R² = {results['r2'][j]:.2f}",
+            f"unit {j + 1} (r_y = {results['row_y'][j]:+.1f}°): R² gain "
+            f"{results['r2'][j]:.2f}, additive {results['r2_additive'][j]:.2f}",
             fontsize=8,
         )
         if j % cols == 0:
@@ -245,8 +262,10 @@ def plot(results: dict):
     handles, labels = gaxes.flat[0].get_legend_handles_labels()
     bottom.legend(handles, labels, loc="outside lower center", ncol=len(eye_x))
     bottom.suptitle(
-        "Hidden-unit gain fields: response vs retinal position at five eye positions; "
-        f"planar gain model median R² = {m['gain_field_r2']:.2f}",
+        "Hidden units: response vs retinal position at five eye positions. Median R² of the "
+        f"planar gain model {m['gain_field_r2']:.2f}, of the additive model "
+        f"{m['additive_r2']:.2f} (untrained net: {m['gain_field_r2_init']:.2f}, "
+        f"{m['additive_r2_init']:.2f})",
         fontsize=10,
     )
     fig.suptitle("Zipser–Andersen: retinal + eye position -> head-centred position", fontsize=12)

@@ -200,3 +200,25 @@ def planar_gain_fit(H: np.ndarray, eye: np.ndarray) -> GainFit:
     ss_tot = float(np.sum((H - H.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res <= 1e-24)
     return GainFit(r2, g, beta)
+
+
+def additive_fit_r2(H: np.ndarray, eye: np.ndarray) -> float:
+    """R^2 of the additive model H[a, b] ≈ f(r_a) + k_x e_bx + k_y e_by (eye position shifts the
+    response instead of scaling it), the alternative to ``planar_gain_fit`` with one parameter
+    fewer. Closed-form least squares: with row means m_a = mean_b H[a, b] and centred eye
+    positions e~_b = e_b - mean(e), k solves the normal equations of
+    H[a, b] - m_a ≈ k . e~_b over all (a, b), and f_a = m_a - k . mean(e).
+    """
+    H = np.asarray(H, dtype=np.float64)
+    eye = np.asarray(eye, dtype=np.float64)
+    if H.ndim != 2 or eye.shape != (H.shape[1], 2):
+        raise ValueError(
+            f"need H (n_retinal, n_eye) and eye (n_eye, 2), got {H.shape} and {eye.shape}"
+        )
+    e_c = eye - eye.mean(axis=0)
+    m = H.mean(axis=1, keepdims=True)
+    k = np.linalg.lstsq(e_c, (H - m).mean(axis=0), rcond=None)[0]
+    fit = m + (e_c @ k)[None, :]
+    ss_res = float(np.sum((H - fit) ** 2))
+    ss_tot = float(np.sum((H - H.mean()) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res <= 1e-24)

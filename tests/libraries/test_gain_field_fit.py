@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares
 
-from dynlearn.data.zipser_andersen import planar_gain_fit
+from dynlearn.data.zipser_andersen import additive_fit_r2, planar_gain_fit
 
 EYE = np.array([[ex, ey] for ex in (-20.0, 0.0, 20.0) for ey in (-20.0, 0.0, 20.0)])
 
@@ -57,3 +57,29 @@ def test_collinear_eye_positions_rejected():
         planar_gain_fit(np.ones((3, 5)), eye)
     with pytest.raises(ValueError, match=r"H \(n_retinal, n_eye\)"):
         planar_gain_fit(np.ones((3, 4)), eye)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_additive_fit_matches_lstsq_on_design_matrix(seed):
+    rng = np.random.default_rng(seed)
+    n_r, n_e = 7, 9
+    H = rng.normal(size=(n_r, n_e))
+    # explicit design: one indicator column per retinal position, plus e_x and e_y
+    rows = []
+    for a in range(n_r):
+        for b in range(n_e):
+            rows.append(np.concatenate([np.eye(n_r)[a], EYE[b]]))
+    X = np.array(rows)
+    theta, *_ = np.linalg.lstsq(X, H.ravel(), rcond=None)
+    ss_res = np.sum((H.ravel() - X @ theta) ** 2)
+    expected = 1 - ss_res / np.sum((H - H.mean()) ** 2)
+    assert additive_fit_r2(H, EYE) == pytest.approx(expected, rel=1e-10)
+
+
+def test_additive_versus_gain():
+    g = np.linspace(0.2, 1.0, 7)
+    additive = g[:, None] + 0.02 * EYE[None, :, 0]
+    assert additive_fit_r2(additive, EYE) == pytest.approx(1.0, abs=1e-12)
+    multiplicative = np.outer(g, 1 + 0.02 * EYE[:, 0])
+    assert planar_gain_fit(multiplicative, EYE).r2 == pytest.approx(1.0, abs=1e-12)
+    assert additive_fit_r2(multiplicative, EYE) < 0.99

@@ -23,7 +23,7 @@ def test_digits_quick(scenario):
     m = results["metrics"]
     assert m["dataset"] == "digits" and m["sizes"] == [64, 128, 64, 10]
     assert m["n_train"] + m["n_test"] == 1797
-    assert m["test_accuracy"] >= 0.94  # full run (60 epochs): >= 0.97
+    assert m["test_accuracy"] >= 0.95  # full run (100 epochs): >= 0.97
     C = results["confusion"]
     assert C.sum() == m["n_test"]
     assert np.trace(C) / C.sum() == pytest.approx(m["test_accuracy"])
