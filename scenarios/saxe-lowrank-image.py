@@ -194,7 +194,8 @@ def plot(results: dict):
         if j < n_snap:
             t, image = results["snapshots"][j]
             ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"t = {t:g}: {learned[j]} modes, error {errors[j]:.3f}", fontsize=8)
+            word = "mode" if learned[j] == 1 else "modes"
+            ax.set_title(f"t = {t:g}: {learned[j]} {word}, error {errors[j]:.3f}", fontsize=8)
     middle.suptitle(f"learned W2 W1 over time (deep linear net, {config.init} start)", fontsize=10)
 
     ax1, ax3, ax2 = bottom.subplots(1, 3, width_ratios=[1.2, 1.2, 1])
@@ -229,13 +230,13 @@ def plot(results: dict):
     ax2.plot(ranks_m, list(m["relative_error_by_rank"].values()), "o", color="C0", ms=4)
     learned_all = results["modes_learned"]
     ax2.plot(
-        np.maximum(learned_all, 0.5),
+        learned_all,
         results["network_error"],
         color="C3",
         lw=1.2,
         label="network over time\n(vs modes learned)",
     )
-    ax2.set_xscale("log")
+    ax2.set_xlim(0, len(s))
     ax2.set_xlabel("rank k / number of modes learned")
     ax2.set_ylabel("relative error $||A - W||_F / ||A||_F$")
     ax2.set_title("error against rank")

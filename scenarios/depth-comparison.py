@@ -1,0 +1,233 @@
+"""One target learned by linear networks of depth N = 1, 2, 3, 4 side by side.
+
+N is the number of weight matrices (N = 1 shallow, N = 2 one hidden layer). Each network
+follows the gradient flow of 1/2 E||y - W_N ... W_1 x||^2 with Sigma_x = I,
+
+    tau dW_i/dt = W_{>i}^T (Sigma_yx - W) W_{<i}^T        (dynlearn.rules.deep_linear),
+
+from the same small decoupled start: balanced, aligned with the SVD modes of Sigma_yx, the
+end-to-end strength of every mode equal to u0 (each factor carries u0^{1/N}). Each mode
+strength u_r = u_r^T W v_r then follows the balanced-mode ODE (Saxe et al. 2014;
+Arora et al. 2019, Theorem 3 with l = 1/2||W - S||^2)
+
+    tau du/dt = N (u^2)^{1 - 1/N} (s - u),
+
+closed form for N = 1, 2 and integrated by scipy for N >= 3 (dashed in the figure). From a
+small u0 the growth rate N u^{2-2/N} s is smaller the deeper the net, so deeper nets wait
+longer and then switch more abruptly: later, sharper, stage-like transitions.
+
+Target (`target`): "semantic" (the 4-item data of saxe-semantic, modes in its interpretable
+basis), "random-rank-K" (a (K+3) x (K+2) matrix U diag(s) V^T with random orthonormal U, V
+from `seed` and s_r = 3 / 2^{r-1}), or a path to a .npy file holding any 2-D Sigma_yx (its
+modes from numpy's SVD; with repeated singular values the basis is numpy's, and the start is
+built in that same basis, so the measured mode strengths still follow the theory).
+
+Metrics per depth (keys "1", "2", ...): `t_half` (first time u_r reaches s_r/2, from the
+simulation, linearly interpolated) and `t_half_theory` (tau int_{u0}^{s/2} du / (N (u^2)^{1-1/N}
+(s - u)) by quadrature); `transition_width` t(0.9 s) - t(0.1 s) and `relative_width`
+(width / t_half: smaller = sharper); `max_rel_error_vs_theory` over the whole curve.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import dynlearn
+from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
+from dynlearn.progress import progress
+from dynlearn.rules.deep_linear import (
+    DeepLinearFlow,
+    balanced_mode_strength,
+    decoupled_init,
+    end_to_end,
+    t_half_balanced,
+)
+from dynlearn.scenario import Scenario
+
+BUILT_IN_TARGETS = ("semantic", "random-rank-K (e.g. random-rank-3)", "path/to/Sigma_yx.npy")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    target: str = "semantic"  # "semantic", "random-rank-K", or a path to a .npy matrix
+    depths: tuple[int, ...] = (1, 2, 3, 4)
+    tau: float = 1.0
+    u0: float = 1e-2  # end-to-end strength of every mode at t = 0, the same for every depth
+    hidden: int = 0  # hidden width; 0: the number of modes
+    t1: float = 0.0  # 0: automatic, 1.5 x the slowest theoretical half-way time
+    n_save: int = 801
+    rtol: float = 1e-10
+    atol: float = 1e-12
+
+
+QUICK = {"n_save": 201}
+
+
+def load_target(target: str, seed: int):
+    """(Sigma_yx, U, s, V, mode labels) for a target name or .npy path (modes with s > 0)."""
+    if target == "semantic":
+        U, s, V = semantic_modes()
+        return property_matrix(), U, s, V, list(MODE_NAMES)
+    if target.startswith("random-rank-"):
+        try:
+            K = int(target.removeprefix("random-rank-"))
+        except ValueError:
+            K = 0
+        if K < 1:
+            raise ValueError(f"random-rank-K needs a positive integer K, got {target!r}")
+        rng = np.random.default_rng(seed)
+        U, _ = np.linalg.qr(rng.normal(size=(K + 3, K)))
+        V, _ = np.linalg.qr(rng.normal(size=(K + 2, K)))
+        s = 3.0 / 2.0 ** np.arange(K)
+        return (U * s) @ V.T, U, s, V, [f"mode {r + 1}" for r in range(K)]
+    if target.endswith(".npy"):
+        path = Path(target)
+        if not path.is_file():
+            raise ValueError(f"target file {target!r} does not exist")
+        Sigma_yx = np.asarray(np.load(path), dtype=np.float64)
+        if Sigma_yx.ndim != 2 or not np.all(np.isfinite(Sigma_yx)):
+            raise ValueError(f"{target} must hold a finite 2-D array, got shape {Sigma_yx.shape}")
+        U, s, Vt = np.linalg.svd(Sigma_yx, full_matrices=False)
+        keep = s > 1e-10 * s[0] if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
+        if not np.any(keep):
+            raise ValueError(f"{target} is the zero matrix: nothing to learn")
+        k = int(np.sum(keep))
+        return Sigma_yx, U[:, :k], s[:k], Vt[:k].T, [f"mode {r + 1}" for r in range(k)]
+    raise ValueError(f"unknown target {target!r}; valid: {', '.join(BUILT_IN_TARGETS)}")
+
+
+def run(config: Config) -> dict:
+    if not config.depths or any(N < 1 for N in config.depths):
+        raise ValueError(f"depths must be positive numbers of weight matrices, got {config.depths}")
+    if not 0 < config.u0:
+        raise ValueError(f"u0 must be positive, got {config.u0}")
+    Sigma_yx, U, s, V, labels = load_target(config.target, config.seed)
+    k = len(s)
+    learnable = s / 2 > config.u0  # modes that start below half their value
+    t_half_theory = {
+        str(N): np.array(
+            [
+                t_half_balanced(s_r, config.u0, N, config.tau) if ok else np.nan
+                for s_r, ok in zip(s, learnable, strict=True)
+            ]
+        )
+        for N in config.depths
+    }
+    t1 = (
+        config.t1
+        if config.t1 > 0
+        else 1.5 * float(np.nanmax(np.concatenate(list(t_half_theory.values()))))
+    )
+    ts = np.linspace(0.0, t1, config.n_save)
+    flow = DeepLinearFlow(Sigma_yx, tau=config.tau)
+    hidden = config.hidden if config.hidden > 0 else k
+
+    u_sim, u_theory, metrics = (
+        {},
+        {},
+        {
+            key: {}
+            for key in ("t_half", "transition_width", "relative_width", "max_rel_error_vs_theory")
+        },
+    )
+    for N in progress(config.depths, desc="depths"):
+        Ws = decoupled_init(U, V, config.u0, depth=N, hidden=hidden)
+        sol = dynlearn.solve(flow, Ws, t1, saveat=ts, rtol=config.rtol, atol=config.atol)
+        u = mode_strengths(np.asarray(end_to_end(sol.ys)), U, V)
+        theory = np.stack(
+            [balanced_mode_strength(ts, s_r, config.u0, N, config.tau) for s_r in s], axis=1
+        )
+        key = str(N)
+        u_sim[key], u_theory[key] = u, theory
+        t_half = np.where(learnable, first_crossing_time(ts, u, s / 2), np.nan)
+        width = first_crossing_time(ts, u, 0.9 * s) - first_crossing_time(ts, u, 0.1 * s)
+        width = np.where(s / 10 > config.u0, width, np.nan)
+        metrics["t_half"][key] = t_half
+        metrics["transition_width"][key] = width
+        metrics["relative_width"][key] = width / t_half
+        metrics["max_rel_error_vs_theory"][key] = float(np.max(np.abs(u - theory) / theory))
+    metrics = {
+        "target": config.target,
+        "singular_values": s,
+        "t_half_theory": t_half_theory,
+        **metrics,
+        "t1": t1,
+    }
+    return {
+        "metrics": metrics,
+        "config": config,
+        "ts": ts,
+        "s": s,
+        "labels": labels,
+        "u_sim": u_sim,
+        "u_theory": u_theory,
+    }
+
+
+def plot(results: dict):
+    from dynlearn.plotting import figure
+
+    config, ts, s, m = results["config"], results["ts"], results["s"], results["metrics"]
+    depths = [str(N) for N in config.depths]
+    n_cols = 3
+    n_rows = -(-(len(depths) + 2) // n_cols)
+    fig, axes = figure(n_rows, n_cols, width=3.9, height=3.2)
+    axes = list(axes.ravel())
+    for ax in axes[len(depths) + 2 :]:
+        ax.axis("off")
+    colors = [f"C{r % 10}" for r in range(len(s))]
+    xlabel = "time t / tau" if config.tau == 1 else f"time t (tau = {config.tau:g})"
+    for ax, key in zip(axes, depths, strict=False):
+        for r in range(len(s)):
+            label = f"{results['labels'][r]} (s={s[r]:.3g})"
+            ax.plot(
+                ts, results["u_sim"][key][:, r], color=colors[r], lw=2.6, alpha=0.6, label=label
+            )
+            ax.plot(ts, results["u_theory"][key][:, r], color="k", ls="--", lw=0.9)
+            th = m["t_half"][key][r]
+            if np.isfinite(th):
+                ax.plot(th, s[r] / 2, "o", color=colors[r], ms=3.5)
+        n_hidden = int(key) - 1
+        name = "shallow" if n_hidden == 0 else f"{n_hidden} hidden layer" + "s" * (n_hidden > 1)
+        ax.set_title(f"N = {key} weight matri{'x' if key == '1' else 'ces'} ({name})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("mode strength $u_r^T W v_r$")
+    legend_ax = axes[len(depths) - 1]  # the deepest net: its upper left stays empty longest
+    legend_ax.plot([], [], "k--", lw=0.9, label="balanced-mode theory")
+    legend_ax.plot([], [], "ko", ms=3.5, label="half-way time")
+    legend_ax.legend(loc="upper left", fontsize=7)
+    x = [int(d) for d in depths]
+    ax_t, ax_w = axes[len(depths)], axes[len(depths) + 1]
+    for r in range(len(s)):
+        ax_t.plot(x, [m["t_half"][d][r] for d in depths], "o-", color=colors[r], lw=1.5)
+        ax_t.plot(x, [m["t_half_theory"][d][r] for d in depths], "kx", ms=6)
+        ax_w.plot(x, [m["relative_width"][d][r] for d in depths], "o-", color=colors[r], lw=1.5)
+    ax_t.plot([], [], "ko-", label="simulated")
+    ax_t.plot([], [], "kx", label="theory")
+    ax_t.legend(fontsize=7)
+    ax_t.set_ylabel("half-way time $t_{1/2}$")
+    ax_t.set_title(f"same start $u_0$ = {config.u0:g}: deeper is later")
+    ax_w.set_ylabel("$(t_{0.9s} - t_{0.1s}) / t_{1/2}$")
+    ax_w.set_title("deeper is sharper (relative transition width)")
+    for ax in (ax_t, ax_w):
+        ax.set_xticks(x)
+        ax.set_xlabel("depth N (weight matrices)")
+    fig.suptitle(f"target: {config.target}", fontsize=10)
+    return fig
+
+
+scenario = Scenario(
+    name="depth-comparison",
+    description="Linear nets of depth N = 1..4 learning one target (built-in or a .npy "
+    "Sigma_yx): mode strengths vs the balanced-mode theory",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()
