@@ -140,9 +140,9 @@ class Adam(Optimizer):
     What it discretises: Adam is a map on (theta, m, v, t), not the Euler scheme of a flow in
     theta alone, and with the usual fixed b1, b2 it is not a consistent discretisation of any
     eta-independent ODE: as eta -> 0 at fixed b1, b2 the moment averages span a vanishing
-    stretch of flow time and the iterates follow the sign-like flow
-    d theta/dt = -g / (|g| + eps) (elementwise). Only if b1 = 1 - c1 eta and b2 = 1 - c2 eta
-    are scaled with eta is it a first-order scheme for the ODE system
+    stretch of flow time and, for full-batch gradients, the iterates follow the sign-like flow
+    d theta/dt = -g / (|g| + eps) (elementwise; Ma, Wu & E 2022). Only if b1 = 1 - c1 eta and
+    b2 = 1 - c2 eta are scaled with eta is it a first-order scheme for the ODE system
     dm/dt = c1 (g - m), dv/dt = c2 (g^2 - v),
     d theta/dt = -[m / (1 - e^{-c1 t})] / (sqrt(v / (1 - e^{-c2 t})) + eps)
     (da Silva & Gazeau 2020, JMLR 21(129); Barakat & Bianchi 2021, SIAM J. Optim.). dynlearn
