@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
+from dynlearn.nn.optim import Optimizer
 from dynlearn.rules.backprop import Args, Backprop
 
 State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
@@ -202,3 +203,39 @@ def average_samples(sample_fn, key: jax.Array, num_samples: int) -> Any:
     keys = jax.random.split(key, num_samples)
     samples = jax.vmap(sample_fn)(keys)
     return jax.tree_util.tree_map(lambda s: jnp.mean(s, axis=0), samples)
+
+
+def train_steps(
+    rule: AbstractCreditRule,
+    optimizer: Optimizer,
+    state: State,
+    opt_state: Any,
+    x: jax.Array,
+    y: jax.Array,
+    batches: jax.Array,
+    key: jax.Array,
+) -> tuple[State, Any, jax.Array]:
+    """The practitioner's loop with the rule's update in place of backprop's gradient:
+
+        for n, idx in enumerate(batches):
+            d = rule.direction(state, x[idx], y[idx], fold_in(key, n))
+            state, opt_state = optimizer.step(state, d, opt_state)
+
+    as one ``lax.scan`` (jit it, or call it inside jit/vmap). Returns (state, opt_state,
+    losses) with losses[n] the minibatch loss before step n. With ``optimizer = sgd(eta)`` this
+    is the Euler scheme at dt = eta of ``rule.vector_field`` with args
+    {**batch_args(x, y, batches), "key": key}.
+    """
+
+    def step(carry, n_idx):
+        state, opt_state = carry
+        n, idx = n_idx
+        xb, yb = x[idx], y[idx]
+        loss = rule.mlp.loss_value(rule.params(state), xb, yb)
+        d = rule.direction(state, xb, yb, jax.random.fold_in(key, n))
+        state, opt_state = optimizer.step(state, d, opt_state)
+        return (state, opt_state), loss
+
+    steps = jnp.arange(batches.shape[0], dtype=jnp.int32)
+    (state, opt_state), losses = jax.lax.scan(step, (state, opt_state), (steps, batches))
+    return state, opt_state, losses

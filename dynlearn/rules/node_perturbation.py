@@ -54,6 +54,35 @@ def noisy_forward(
     return zs
 
 
+def node_noise(key: jax.Array, mlp: MLP, batch_size: int, noise: str, dtype) -> list[jax.Array]:
+    """v = [v_1, ..., v_L], v_l of shape (batch_size, n_{l+1}): the noise on every unit."""
+    like = [jnp.zeros((batch_size, n), dtype) for n in mlp.sizes[1:]]
+    return sample_noise(key, like, noise)
+
+
+def node_perturbation_estimate(
+    mlp: MLP,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    v: list[jax.Array],
+    sigma: float | jax.Array,
+    difference: str = "one_sided",
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """(delta_hat, zs) for given noise ``v``: delta_hat[l] = (Delta l_i / sigma) v_{l,i} / B, an
+    estimate of dL/da_l (B, n_{l+1}) for the batch-mean loss, and the clean activations zs."""
+    B = x.shape[0]
+    zs = mlp.forward(params, x)
+    l_plus = per_example_loss(mlp, noisy_forward(mlp, params, x, v, sigma)[-1], y)
+    if difference == "central":
+        l_minus = per_example_loss(mlp, noisy_forward(mlp, params, x, v, -sigma)[-1], y)
+    else:
+        l_minus = None
+    l_0 = per_example_loss(mlp, zs[-1], y) if difference == "one_sided" else None
+    dl = finite_difference(l_plus, l_minus, l_0, sigma, difference)  # (B,)
+    return [(dl[:, None] * v_l) / B for v_l in v], zs
+
+
 def node_perturbation_deltas(
     mlp: MLP,
     params: Params,
@@ -64,20 +93,9 @@ def node_perturbation_deltas(
     noise: str = "gaussian",
     difference: str = "one_sided",
 ) -> tuple[list[jax.Array], list[jax.Array]]:
-    """(delta_hat, zs): delta_hat[l] = (Delta l_i / sigma) v_{l,i} / B, an estimate of
-    dL/da_l (B, n_{l+1}) for the batch-mean loss, and the clean activations zs."""
-    B = x.shape[0]
-    v = sample_noise(key, [jnp.zeros((B, n)) for n in mlp.sizes[1:]], noise)
-    v = [v_l.astype(x.dtype) for v_l in v]
-    zs = mlp.forward(params, x)
-    l_plus = per_example_loss(mlp, noisy_forward(mlp, params, x, v, sigma)[-1], y)
-    if difference == "central":
-        l_minus = per_example_loss(mlp, noisy_forward(mlp, params, x, v, -sigma)[-1], y)
-    else:
-        l_minus = None
-    l_0 = per_example_loss(mlp, zs[-1], y) if difference == "one_sided" else None
-    dl = finite_difference(l_plus, l_minus, l_0, sigma, difference)  # (B,)
-    return [(dl[:, None] * v_l) / B for v_l in v], zs
+    """``node_perturbation_estimate`` with v = node_noise(key, ...)."""
+    v = node_noise(key, mlp, x.shape[0], noise, x.dtype)
+    return node_perturbation_estimate(mlp, params, x, y, v, sigma, difference)
 
 
 def node_perturbation_sample(

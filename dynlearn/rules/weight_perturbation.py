@@ -33,6 +33,24 @@ from dynlearn.rules.credit import (
 )
 
 
+def weight_perturbation_estimate(
+    mlp: MLP,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    u: Params,
+    sigma: float | jax.Array,
+    difference: str = "one_sided",
+) -> Params:
+    """g_hat = (Delta L / sigma) u for a given direction ``u`` (a pytree like params)."""
+    shifted = lambda s: jax.tree_util.tree_map(lambda p, v: p + s * sigma * v, params, u)  # noqa: E731
+    L_plus = mlp.loss_value(shifted(1.0), x, y)
+    L_minus = mlp.loss_value(shifted(-1.0), x, y) if difference == "central" else None
+    L_0 = mlp.loss_value(params, x, y) if difference == "one_sided" else None
+    dL = finite_difference(L_plus, L_minus, L_0, sigma, difference)
+    return jax.tree_util.tree_map(lambda v: dL * v, u)
+
+
 def weight_perturbation_sample(
     mlp: MLP,
     params: Params,
@@ -43,14 +61,11 @@ def weight_perturbation_sample(
     noise: str = "gaussian",
     difference: str = "one_sided",
 ) -> Params:
-    """One weight-perturbation estimate g_hat = (Delta L / sigma) u, u drawn from ``key``."""
+    """One estimate with u = sample_noise(key, params, noise): the same u as
+    ``forward_gradient_sample`` draws from the same key, so the two differ by the finite
+    difference's error alone."""
     u = sample_noise(key, params, noise)
-    shifted = lambda s: jax.tree_util.tree_map(lambda p, v: p + s * sigma * v, params, u)  # noqa: E731
-    L_plus = mlp.loss_value(shifted(1.0), x, y)
-    L_minus = mlp.loss_value(shifted(-1.0), x, y) if difference == "central" else None
-    L_0 = mlp.loss_value(params, x, y) if difference == "one_sided" else None
-    dL = finite_difference(L_plus, L_minus, L_0, sigma, difference)
-    return jax.tree_util.tree_map(lambda v: dL * v, u)
+    return weight_perturbation_estimate(mlp, params, x, y, u, sigma, difference)
 
 
 class WeightPerturbation(AbstractParamsRule):
