@@ -138,9 +138,9 @@ class Adam(Optimizer):
         theta <- theta - eta m_hat / (sqrt(v_hat) + eps).
 
     What it discretises: Adam is a map on (theta, m, v, t), not the Euler scheme of a flow in
-    theta alone, and with the usual fixed b1, b2 it is not a consistent discretisation of any
-    eta-independent ODE: as eta -> 0 at fixed b1, b2 the moment averages span a vanishing
-    stretch of flow time and, for full-batch gradients, the iterates follow the sign-like flow
+    theta alone. With the usual fixed b1, b2, as eta -> 0 the moment averages span a vanishing
+    stretch of flow time t = n eta, so the momentum and the memory of v disappear in the limit:
+    for full-batch gradients the iterates follow the sign-like flow
     d theta/dt = -g / (|g| + eps) (elementwise; Ma, Wu & E 2022). Only if b1 = 1 - c1 eta and
     b2 = 1 - c2 eta are scaled with eta is it a first-order scheme for the ODE system
     dm/dt = c1 (g - m), dv/dt = c2 (g^2 - v),
