@@ -29,3 +29,11 @@ def test_sharpness_rises_to_two_over_eta_and_stays_near_it(metrics):
     # ... and ends at it: GD keeps it near 2/eta instead of diverging
     assert 0.9 < metrics["ratio_last_quarter_mean"][key] < 1.3
     assert 0.8 < metrics["ratio_to_2_over_eta"][key] < 1.4
+
+
+def test_bad_config_is_rejected_before_any_work():
+    sc = load_scenario("edge-of-stability")
+    with pytest.raises(ValueError, match="multiple of"):
+        sc.run(sc.make_config(quick=True, overrides={"steps": 610}))
+    with pytest.raises(ValueError, match="positive learning rates"):
+        sc.run(sc.make_config(quick=True, overrides={"etas": (-0.1,)}))

@@ -33,3 +33,11 @@ def test_halving_eta_halves_and_quarters_the_errors(metrics):
 def test_sweep_stays_in_the_stable_regime(metrics):
     # eta * lambda_max < 2 is GD's stability edge; the expansion needs it well below
     assert 0 < metrics["max_eta_times_sharpness"] < 1.0
+
+
+def test_bad_sweeps_are_rejected_before_any_work():
+    sc = load_scenario("learning-rate-continuum")
+    with pytest.raises(ValueError, match="whole number of steps"):
+        sc.run(sc.make_config(quick=True, overrides={"etas": (0.3, 0.1)}))
+    with pytest.raises(ValueError, match="at least two"):
+        sc.run(sc.make_config(quick=True, overrides={"etas": (0.1,)}))
