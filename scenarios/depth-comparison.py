@@ -195,18 +195,20 @@ def plot(results: dict):
         ax.set_title(f"N = {key} weight matri{'x' if key == '1' else 'ces'} ({name})")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mode strength $u_r^T W v_r$")
-    legend_ax = axes[len(depths) - 1]  # the deepest net: its upper left stays empty longest
-    legend_ax.plot([], [], "k--", lw=0.9, label="balanced-mode theory")
-    legend_ax.plot([], [], "ko", ms=3.5, label="half-way time")
-    legend_ax.legend(loc="upper left", fontsize=7)
+    axes[0].plot([], [], "k--", lw=0.9, label="balanced-mode theory")
+    axes[0].plot([], [], "ko", ms=3.5, label="half-way time")
+    axes[0].legend(handles=axes[0].get_lines()[-2:], loc="lower right", fontsize=7)
     x = [int(d) for d in depths]
     ax_t, ax_w = axes[len(depths)], axes[len(depths) + 1]
     for r in range(len(s)):
-        ax_t.plot(x, [m["t_half"][d][r] for d in depths], "o-", color=colors[r], lw=1.5)
+        label = f"{results['labels'][r]} (s={s[r]:.3g})"
+        ax_t.plot(
+            x, [m["t_half"][d][r] for d in depths], "o-", color=colors[r], lw=1.5, label=label
+        )
         ax_t.plot(x, [m["t_half_theory"][d][r] for d in depths], "kx", ms=6)
         ax_w.plot(x, [m["relative_width"][d][r] for d in depths], "o-", color=colors[r], lw=1.5)
     ax_t.plot([], [], "ko-", label="simulated")
-    ax_t.plot([], [], "kx", label="theory")
+    ax_t.plot([], [], "kx", label="theory (quadrature)")
     ax_t.legend(fontsize=7)
     ax_t.set_ylabel("half-way time $t_{1/2}$")
     ax_t.set_title(f"same start $u_0$ = {config.u0:g}: deeper is later")

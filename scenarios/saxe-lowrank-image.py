@@ -230,13 +230,13 @@ def plot(results: dict):
     ax2.plot(ranks_m, list(m["relative_error_by_rank"].values()), "o", color="C0", ms=4)
     learned_all = results["modes_learned"]
     ax2.plot(
-        learned_all,
+        np.where(learned_all > 0, learned_all, np.nan),
         results["network_error"],
         color="C3",
         lw=1.2,
         label="network over time\n(vs modes learned)",
     )
-    ax2.set_xlim(0, len(s))
+    ax2.set_xscale("log")
     ax2.set_xlabel("rank k / number of modes learned")
     ax2.set_ylabel("relative error $||A - W||_F / ||A||_F$")
     ax2.set_title("error against rank")
