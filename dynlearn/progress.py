@@ -37,8 +37,10 @@ def progress(iterable=None, *, desc: str | None = None, total: int | None = None
 
 @contextmanager
 def heartbeat(desc: str):
-    """An elapsed-time indicator for a block without a loop to count (e.g. one long solve)."""
-    if _disabled():
+    """An elapsed-time indicator for a block without a loop to count (e.g. one long solve).
+
+    Only on a terminal: in a log file a ticking clock is noise."""
+    if _disabled() or not sys.stderr.isatty():
         yield
         return
     bar = tqdm(

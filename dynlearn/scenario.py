@@ -214,7 +214,10 @@ class Scenario:
         values.update(self._validate_overrides(overrides or {}))
         if seed is not None:
             values["seed"] = _coerce("seed", int, seed)
-        return self.config(**values)
+        try:
+            return self.config(**values)
+        except (ValueError, TypeError) as err:  # a Config.__post_init__ rejected a value
+            raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
 
     def execute(
         self,

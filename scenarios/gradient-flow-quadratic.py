@@ -35,6 +35,14 @@ class Config:
     rtol: float = 1e-10
     atol: float = 1e-12
 
+    def __post_init__(self):
+        if not self.lambda1 > self.lambda2 > 0:
+            raise ValueError(f"need lambda1 > lambda2 > 0, got {self.lambda1}, {self.lambda2}")
+        if not (self.eta > 0 and self.t1 > 0):
+            raise ValueError(f"eta and t1 must be positive, got {self.eta}, {self.t1}")
+        if len(self.theta0) != 2:
+            raise ValueError(f"theta0 must have two entries, got {self.theta0}")
+
 
 QUICK = {"t1": 10.0}
 
@@ -45,8 +53,6 @@ def _gradient_field(t, theta, H):
 
 
 def hessian(config: Config) -> np.ndarray:
-    if not config.lambda1 > config.lambda2 > 0:
-        raise ValueError(f"need lambda1 > lambda2 > 0, got {config.lambda1}, {config.lambda2}")
     a = np.deg2rad(config.angle_deg)
     R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     return R @ np.diag([config.lambda1, config.lambda2]) @ R.T
@@ -69,8 +75,6 @@ def growth_rate(norms: np.ndarray) -> float:
 def run(config: Config) -> dict:
     H = hessian(config)
     theta0 = np.asarray(config.theta0, dtype=float)
-    if theta0.shape != (2,):
-        raise ValueError(f"theta0 must have two entries, got {config.theta0}")
     num_steps = max(1, int(round(config.t1 / config.eta)))
     t1 = num_steps * config.eta
     ts = np.linspace(0.0, t1, 200)
