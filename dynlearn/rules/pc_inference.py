@@ -1,0 +1,253 @@
+"""Inference in predictive coding: relaxing the states, by three routes behind one call.
+
+The inference (fast) flow of a PC network is a vector field over its free states,
+dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``infer`` runs it
+
+* ``method="euler"``: T steps at rate gamma, x <- x + gamma dx/dt. This is the draft's
+  discrete rule, and exactly ``dynlearn.solve(field, x0, T*gamma, method="euler", dt=gamma)``.
+  With ``tol`` set it also reports after how many steps the residual first fell below tol.
+* ``method="adaptive"``: an adaptive diffrax solve (PID step control, rtol/atol) that stops
+  at a steady state: the first step after which the residual ||dx/dt|| = ||dF/dx|| < tol.
+  The stopping test looks at the vector field (the energy gradient), never at the state
+  (REFERENCES §9: JPC's steady-state event tests the state; a small state is not an
+  equilibrium, and an equilibrium need not be a small state).
+* a scipy method name (``"RK45"``, ``"DOP853"``, ``"LSODA"``, ...): ``dynlearn.solve`` over the
+  relaxation time T*gamma, for cross-checks.
+
+Residual: the root-mean-square over every free-state entry (rows and units) of dx/dt,
+r = sqrt(mean(dx/dt ** 2)), so that tol does not depend on the batch size.
+
+``nfev`` counts vector-field evaluations as measured (host-callback counter of
+``dynlearn.core.counting``) for the adaptive route, including the residual tests of the
+stopping condition; Euler with a tolerance needs n + 1 evaluations to step n times and test
+the n-th iterate (each step's evaluation at x_n is also its residual test).
+
+``relax`` is the Euler loop as a traceable function (``jax.lax.fori_loop``), to be used
+inside jitted training steps; tests check it against ``dynlearn.solve(method="euler")``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynlearn.core import SCIPY_METHODS, SolveError, counting, solve
+
+ADAPTIVE_SOLVERS = {"heun": diffrax.Heun, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
+METHODS = ("euler", "adaptive", *SCIPY_METHODS)
+
+
+class Inference(NamedTuple):
+    """Result of :func:`infer`: final free states, relaxation time reached, steps taken,
+    vector-field evaluations, and the residual rms(dx/dt) at ``xs``."""
+
+    xs: Any
+    t: float
+    num_steps: int
+    nfev: int
+    residual: float
+
+
+def residual(field, xs, args) -> jax.Array:
+    """r(x) = sqrt(mean over all free-state entries of (dx/dt)^2): the rms energy gradient."""
+    dx = field.vector_field(0.0, xs, args)
+    leaves = jax.tree.leaves(dx)
+    total = sum(jnp.sum(d**2) for d in leaves)
+    return jnp.sqrt(total / sum(d.size for d in leaves))
+
+
+_residual_jit = eqx.filter_jit(residual)
+_residuals_along = eqx.filter_jit(
+    lambda field, ys, args: jax.vmap(lambda y: residual(field, y, args))(ys)
+)
+
+
+def relax(field, xs0, args, gamma, T: int):
+    """T Euler steps x <- x + gamma * field.vector_field(n*gamma, x, args) (traceable)."""
+
+    def body(n, xs):
+        t = n * gamma
+        return jax.tree.map(lambda x, d: x + gamma * d, xs, field.vector_field(t, xs, args))
+
+    return jax.lax.fori_loop(0, T, body, xs0)
+
+
+@eqx.filter_jit
+def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps):
+    counted = counting.counted_field(field)
+
+    def reached(t, y, args, **kwargs):
+        dx = counted(t, y, args)
+        leaves = jax.tree.leaves(dx)
+        r2 = sum(jnp.sum(d**2) for d in leaves) / sum(d.size for d in leaves)
+        return r2 < tol**2
+
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(counted),
+        solver,
+        t0=jnp.zeros_like(t_max),
+        t1=t_max,
+        dt0=dt0,
+        y0=xs0,
+        args=args,
+        saveat=diffrax.SaveAt(t1=True),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        event=diffrax.Event(reached),
+        max_steps=max_steps,
+        throw=False,
+    )
+
+
+def _check_positive(name, value):
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def infer(
+    field,
+    xs0,
+    args,
+    *,
+    method: str = "euler",
+    gamma: float = 0.1,
+    T: int = 20,
+    tol: float | None = None,
+    solver: str = "tsit5",
+    rtol: float | None = None,
+    atol: float | None = None,
+    t_max: float = 1e4,
+    max_steps: int = 100_000,
+) -> Inference:
+    """Relax the free states of ``field`` (an object with ``.vector_field(t, xs, args)``).
+
+    Args:
+        field: a PC inference field, e.g. ``PredictiveCoding`` or ``GenerativePC``.
+        xs0: initial free states (``field.initial_states(...)``).
+        args: the clamped values (``Clamped(x, y)`` / ``Observed(y, mask)``).
+        method: ``"euler"`` (T steps at rate gamma), ``"adaptive"`` (diffrax, to the steady
+            state residual < tol), or a scipy method (relaxation time T * gamma).
+        gamma, T: Euler rate and number of steps; T * gamma is the relaxation time of the
+            Euler and scipy routes.
+        tol: residual threshold. Required for ``"adaptive"``; for ``"euler"`` the states and
+            count returned are those of the first step n <= T whose residual is below tol
+            (``SolveError`` if none is).
+        solver: the adaptive route's diffrax solver: tsit5 (default), bosh3, heun (JPC's).
+        rtol, atol: step-size control of the adaptive and scipy routes; default tol / 10
+            (adaptive) and 1e-8 / 1e-10 (scipy). Why tied to tol: near the steady state an
+            explicit solver runs at its stability limit, where the controller lets the stiff
+            modes jitter at the size of its error tolerance; with rtol = atol = 1e-3 (JPC's
+            setting) that floor lies far above a residual tolerance of 1e-4 and the solve
+            never stops.
+        t_max: the adaptive route gives up (``SolveError``) if no steady state by this time.
+        max_steps: step limit of every route.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown inference method {method!r}; valid: {', '.join(METHODS)}")
+    _check_positive("gamma", gamma)
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T (number of Euler steps) must be a positive integer, got {T!r}")
+    if tol is not None:
+        _check_positive("tol", tol)
+
+    if method == "euler":
+        if tol is None:
+            sol = solve(
+                field,
+                xs0,
+                T * gamma,
+                method="euler",
+                dt=gamma,
+                args=args,
+                max_steps=max(max_steps, T),
+            )
+            xs = jax.tree.map(lambda y: y[-1], sol.ys)
+            return Inference(
+                xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args))
+            )
+        sol = solve(
+            field,
+            xs0,
+            T * gamma,
+            method="euler",
+            dt=gamma,
+            args=args,
+            saveat=gamma * np.arange(T + 1),
+            max_steps=max(max_steps, T),
+        )
+        r = np.asarray(_residuals_along(field, sol.ys, args))
+        below = np.flatnonzero(r < tol)
+        if below.size == 0:
+            raise SolveError(
+                f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
+                f"gamma={gamma} (residual {r[-1]:.3g}): raise T or gamma (stable up to "
+                f"gamma < 2 / largest curvature)"
+            )
+        n = int(below[0])
+        xs = jax.tree.map(lambda y: y[n], sol.ys)
+        return Inference(xs, n * gamma, n, n + 1, float(r[n]))
+
+    if method == "adaptive":
+        if tol is None:
+            raise ValueError("method='adaptive' stops at residual < tol: give tol (e.g. 1e-6)")
+        if solver not in ADAPTIVE_SOLVERS:
+            raise ValueError(
+                f"unknown adaptive solver {solver!r}; valid: {', '.join(ADAPTIVE_SOLVERS)}"
+            )
+        _check_positive("t_max", t_max)
+        rtol = tol / 10 if rtol is None else rtol
+        atol = tol / 10 if atol is None else atol
+        dtype = jax.tree.leaves(xs0)[0].dtype
+        counting.TALLY.reset()
+        sol = _steady_state_solve(
+            field,
+            xs0,
+            args,
+            jnp.asarray(tol, dtype),
+            jnp.asarray(t_max, dtype),
+            jnp.asarray(gamma, dtype),
+            jnp.asarray(rtol, dtype),
+            jnp.asarray(atol, dtype),
+            ADAPTIVE_SOLVERS[solver](),
+            max_steps,
+        )
+        jax.block_until_ready(sol.ys)
+        jax.effects_barrier()
+        nfev = counting.TALLY.nfev
+        if not bool(sol.result == diffrax.RESULTS.event_occurred):
+            raise SolveError(
+                f"adaptive inference found no steady state (residual < {tol:g}) before "
+                f"t_max={t_max:g} in {int(sol.stats['num_steps'])} steps ({sol.result}): "
+                f"raise t_max or max_steps, or loosen tol"
+            )
+        xs = jax.tree.map(lambda y: y[-1], sol.ys)
+        t = float(sol.ts[-1])
+        if not math.isfinite(t):
+            raise SolveError("adaptive inference ended at a non-finite time")
+        return Inference(
+            xs, t, int(sol.stats["num_steps"]), nfev, float(_residual_jit(field, xs, args))
+        )
+
+    sol = solve(
+        field,
+        xs0,
+        T * gamma,
+        method=method,
+        args=args,
+        max_steps=max_steps,
+        rtol=1e-8 if rtol is None else rtol,
+        atol=1e-10 if atol is None else atol,
+    )
+    xs = jax.tree.map(lambda y: y[-1], sol.ys)
+    return Inference(
+        xs,
+        T * gamma,
+        sol.stats["num_steps"],
+        sol.stats["nfev"],
+        float(_residual_jit(field, xs, args)),
+    )
