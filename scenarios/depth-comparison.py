@@ -62,6 +62,15 @@ class Config:
     rtol: float = 1e-10
     atol: float = 1e-12
 
+    def __post_init__(self):
+        if not self.depths or any(N < 1 for N in self.depths):
+            raise ValueError(
+                f"depths must be positive numbers of weight matrices, got {self.depths}"
+            )
+        if not self.u0 > 0:
+            raise ValueError(f"u0 must be positive, got {self.u0}")
+        load_target(self.target, self.seed)  # raises ValueError for an unusable target
+
 
 QUICK = {"n_save": 201}
 
@@ -100,10 +109,6 @@ def load_target(target: str, seed: int):
 
 
 def run(config: Config) -> dict:
-    if not config.depths or any(N < 1 for N in config.depths):
-        raise ValueError(f"depths must be positive numbers of weight matrices, got {config.depths}")
-    if not 0 < config.u0:
-        raise ValueError(f"u0 must be positive, got {config.u0}")
     Sigma_yx, U, s, V, labels = load_target(config.target, config.seed)
     k = len(s)
     learnable = s / 2 > config.u0  # modes that start below half their value

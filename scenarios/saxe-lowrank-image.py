@@ -64,6 +64,17 @@ class Config:
     rtol: float = 1e-8
     atol: float = 1e-10
 
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
+        if self.size < 2 or 512 % self.size:
+            raise ValueError(f"size must divide 512 (e.g. 32, 64, 128), got {self.size}")
+        bad = [k for k in self.ranks + self.shown_ranks if not 1 <= k <= self.size]
+        if bad:
+            raise ValueError(f"ranks must lie in 1..size = 1..{self.size}, got {bad}")
+        if not 1 <= self.n_modes <= self.size:
+            raise ValueError(f"n_modes must lie in 1..size = 1..{self.size}, got {self.n_modes}")
+
 
 QUICK = {
     "size": 32,
@@ -95,13 +106,8 @@ def truncated_svd(A: np.ndarray, rank: int) -> np.ndarray:
 
 
 def run(config: Config) -> dict:
-    if config.init not in INITS:
-        raise ValueError(f"unknown init {config.init!r}; valid: {', '.join(INITS)}")
     A = cameraman(config.size)
     n = config.size
-    bad = [k for k in config.ranks + config.shown_ranks if not 1 <= k <= n]
-    if bad:
-        raise ValueError(f"ranks must lie in 1..size = 1..{n}, got {bad}")
     U, s, Vt = np.linalg.svd(A)
     V = Vt.T
     norm_A = np.linalg.norm(A)

@@ -76,6 +76,15 @@ class Config:
     rtol: float = 1e-10
     atol: float = 1e-12
 
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
+        for name in ("tau", "u0", "scale", "t1"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.hidden < 4:
+            raise ValueError(f"hidden must be >= 4 (the number of modes), got {self.hidden}")
+
 
 QUICK = {"n_save": 201}
 
@@ -86,8 +95,6 @@ def _relative_error(u_sim, u_theory):
 
 
 def run(config: Config) -> dict:
-    if config.init not in INITS:
-        raise ValueError(f"unknown init {config.init!r}; valid: {', '.join(INITS)}")
     Sigma_yx = property_matrix()
     U, s, V = semantic_modes()
     flow = DeepLinearFlow(Sigma_yx, tau=config.tau)
@@ -181,7 +188,9 @@ def plot(results: dict):
     for ax, sim, theory, half, title in panels:
         for r in range(len(s)):
             ls = ":" if r == 3 else "-"  # modes 3 and 4 coincide (s = 1, 1)
-            ax.plot(ts, results[sim][:, r], color=colors[r], ls=ls, lw=3, alpha=0.6, label=labels[r])
+            ax.plot(
+                ts, results[sim][:, r], color=colors[r], ls=ls, lw=3, alpha=0.6, label=labels[r]
+            )
             ax.plot(ts, results[theory][:, r], color="k", ls="--", lw=1)
             th = m[half][r]
             if np.isfinite(th):

@@ -96,13 +96,11 @@ def test_random_rank_target(scenario):
 
 def test_bad_targets_are_rejected(scenario, tmp_path):
     with pytest.raises(ValueError, match="valid: semantic, random-rank-K"):
-        scenario.run(scenario.make_config(quick=True, overrides={"target": "mnist"}))
+        scenario.make_config(quick=True, overrides={"target": "mnist"})
     with pytest.raises(ValueError, match="does not exist"):
-        scenario.run(scenario.make_config(quick=True, overrides={"target": "nope.npy"}))
+        scenario.make_config(quick=True, overrides={"target": "nope.npy"})
     np.save(tmp_path / "v.npy", np.ones(3))
     with pytest.raises(ValueError, match="2-D"):
-        scenario.run(
-            scenario.make_config(quick=True, overrides={"target": str(tmp_path / "v.npy")})
-        )
+        scenario.make_config(quick=True, overrides={"target": str(tmp_path / "v.npy")})
     with pytest.raises(ValueError, match="depths"):
-        scenario.run(scenario.make_config(quick=True, overrides={"depths": (0, 2)}))
+        scenario.make_config(quick=True, overrides={"depths": (0, 2)})

@@ -72,4 +72,4 @@ def test_random_start_learns_modes_one_at_a_time(random_start):
 
 def test_bad_size_is_rejected(scenario):
     with pytest.raises(ValueError, match="size must divide 512"):
-        scenario.run(scenario.make_config(quick=True, overrides={"size": 30}))
+        scenario.make_config(quick=True, overrides={"size": 30})

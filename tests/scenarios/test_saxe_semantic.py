@@ -84,4 +84,4 @@ def test_random_start_keeps_the_ordering(scenario):
 
 def test_unknown_init_is_rejected(scenario):
     with pytest.raises(ValueError, match="valid: decoupled, random"):
-        scenario.run(scenario.make_config(quick=True, overrides={"init": "orthogonal"}))
+        scenario.make_config(quick=True, overrides={"init": "orthogonal"})
