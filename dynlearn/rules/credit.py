@@ -112,6 +112,18 @@ class AbstractParamsRule(AbstractCreditRule):
         return state
 
 
+class BackpropReference(AbstractParamsRule):
+    """Backprop in this interface, the reference every rule is compared with: direction =
+    ``dynlearn.rules.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda W)."""
+
+    mlp: MLP = eqx.field(static=True)
+    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
+    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        return Backprop(self.mlp, self.eta, self.weight_decay).gradient(state, x, y)
+
+
 def check_feedback(mlp: MLP, B: list, shapes: list[tuple[int, int]], name: str) -> list:
     """Validate feedback matrices against the shapes the rule needs; a clear error otherwise."""
     B = [jnp.asarray(b) for b in B]
@@ -239,3 +251,46 @@ def train_steps(
     steps = jnp.arange(batches.shape[0], dtype=jnp.int32)
     (state, opt_state), losses = jax.lax.scan(step, (state, opt_state), (steps, batches))
     return state, opt_state, losses
+
+
+def train_recorded(
+    rule: AbstractCreditRule,
+    optimizer: Optimizer,
+    state: State,
+    x: jax.Array,
+    y: jax.Array,
+    batches: jax.Array,
+    key: jax.Array,
+    record_every: int,
+    record: Any,
+) -> tuple[State, Any]:
+    """``train_steps`` in chunks of ``record_every`` steps, calling ``record(state)`` (a pytree
+    of arrays) before the first and after every chunk. Returns (final state, records stacked
+    along a leading axis of len(batches) // record_every + 1). The noise keys are those of one
+    uninterrupted ``train_steps`` run: step n uses fold_in(key, n)."""
+    num_steps = batches.shape[0]
+    if record_every < 1 or num_steps % record_every:
+        raise ValueError(
+            f"record_every={record_every} must be >= 1 and divide the number of steps {num_steps}"
+        )
+    chunks = batches.reshape(num_steps // record_every, record_every, batches.shape[1])
+
+    def chunk(carry, c_idx):
+        state, opt_state = carry
+        c, idx = c_idx
+        steps = c * record_every + jnp.arange(record_every, dtype=jnp.int32)
+
+        def step(carry, n_idx):
+            state, opt_state = carry
+            n, i = n_idx
+            d = rule.direction(state, x[i], y[i], jax.random.fold_in(key, n))
+            return optimizer.step(state, d, opt_state), None
+
+        (state, opt_state), _ = jax.lax.scan(step, (state, opt_state), (steps, idx))
+        return (state, opt_state), record(state)
+
+    first = record(state)
+    c_ids = jnp.arange(chunks.shape[0], dtype=jnp.int32)
+    (state, _), recs = jax.lax.scan(chunk, (state, optimizer.init(state)), (c_ids, chunks))
+    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+    return state, recs

@@ -1,0 +1,216 @@
+"""Feedback alignment learns to learn: the angle between FA's update and backprop's, and between
+the feedback B and W^T, over training (Lillicrap, Cownden, Tweed & Akerman 2016, Fig. 2), for
+feedback alignment (B fixed) and Kolen-Pollack (B learns; Akrout et al. 2019).
+
+Task (after Lillicrap et al.): inputs x ~ N(0, I_30), targets y = T x with T a fixed random
+linear map (10 x 30, entries N(0, 1/30)); student 30-20-10, tanh hidden layer, linear output,
+MSE, small initial weights (He-normal times ``init_scale``), minibatch SGD at eta. The hidden
+layer's update is delta_1 z_1^T with delta_1 = (B delta_2) * f'(a_1) (FA, KP) or
+(W_2^T delta_2) * f'(a_1) (BP); "update angle" = angle between the FA/KP and the BP hidden-layer
+weight update on the whole training set (REFERENCES §10). KP's flow dB/dt = -(delta_2 z_2^T)^T
+- lambda B makes B - W_2^T shrink by exactly (1 - eta lambda) per SGD step; the metric
+``kp_offset_closed_form_max_rel_error`` checks that along the run.
+
+Figure: (a) update angle against step, (b) angle(B, W_2^T), (c) training loss of BP, FA, KP;
+mean over ``num_seeds`` seeds (init, B and minibatch order; vmapped), shaded min-max.
+Metrics: ``initial_update_angle_deg``, ``mean_update_angle_deg``, ``final_update_angle_deg``,
+``final_weight_angle_deg`` (dicts fa/kp, seed means), ``final_loss`` (bp/fa/kp),
+``kp_offset_closed_form_max_rel_error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import sgd
+from dynlearn.rules.credit import BackpropReference, train_recorded
+from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_alignment
+from dynlearn.rules.kolen_pollack import kolen_pollack
+from dynlearn.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    n_in: int = 30
+    hidden: int = 20
+    n_out: int = 10
+    activation: str = "tanh"
+    num_examples: int = 500
+    init_scale: float = 0.1
+    eta: float = 0.05
+    batch_size: int = 20
+    epochs: int = 80
+    weight_decay_kp: float = 0.05  # lambda of Kolen-Pollack (on W and B)
+    record_every: int = 25  # steps between measurements
+    num_seeds: int = 5
+
+
+QUICK = {"epochs": 12, "num_seeds": 2}
+
+RULES = ("bp", "fa", "kp")
+
+
+def make_task(cfg: Config):
+    rng = np.random.default_rng(cfg.seed)
+    x = rng.standard_normal((cfg.num_examples, cfg.n_in))
+    T = rng.standard_normal((cfg.n_out, cfg.n_in)) / np.sqrt(cfg.n_in)
+    return jnp.asarray(x), jnp.asarray(x @ T.T)
+
+
+def run(cfg: Config) -> dict:
+    mlp = MLP((cfg.n_in, cfg.hidden, cfg.n_out), (cfg.activation, "identity"), "mse")
+    x, y = make_task(cfg)
+    opt = sgd(cfg.eta)
+    steps_per_epoch = cfg.num_examples // cfg.batch_size
+    num_steps = cfg.epochs * steps_per_epoch
+    if num_steps % cfg.record_every:
+        raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
+    batches = jnp.stack(
+        [
+            jnp.asarray(
+                minibatch_indices(cfg.seed + s, cfg.num_examples, cfg.batch_size, cfg.epochs)
+            )
+            for s in range(cfg.num_seeds)
+        ]
+    )
+
+    def make_rule(name, key):
+        if name == "bp":
+            return BackpropReference(mlp)
+        if name == "fa":
+            return feedback_alignment(mlp, key)
+        return kolen_pollack(mlp, key, weight_decay=cfg.weight_decay_kp)
+
+    def one_seed(name, key, batches):
+        k_init, k_B = jax.random.split(key)
+        params0 = jax.tree_util.tree_map(lambda a: cfg.init_scale * a, mlp.init(k_init))
+        rule = make_rule(name, k_B)
+        fixed_B = rule.B if name == "fa" else None
+
+        def record(state):
+            params = rule.params(state)
+            B = state["B"] if name == "kp" else fixed_B
+            out = {"loss": mlp.loss_value(params, x, y)}
+            if B is not None:
+                g = mlp.grad(params, x, y)
+                d = backward_with_feedback(mlp, params, B, x, y)
+                out["update_angle"] = angle_deg(d[0]["W"], g[0]["W"])
+                out["weight_angle"] = feedback_angle_deg(B, params)
+                out["offset_norm"] = jnp.linalg.norm(B[0] - params[1]["W"].T)
+            return out
+
+        _, recs = train_recorded(
+            rule,
+            opt,
+            rule.init(params0),
+            x,
+            y,
+            batches,
+            jax.random.key(0),
+            cfg.record_every,
+            record,
+        )
+        return recs
+
+    keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
+    records = {}
+    for name in RULES:
+        f = jax.jit(jax.vmap(lambda k, b, name=name: one_seed(name, k, b)))
+        records[name] = jax.tree_util.tree_map(np.asarray, f(keys, batches))
+    steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
+
+    # Kolen-Pollack closed form: ||B - W^T|| after n steps = (1 - eta lambda)^n ||B0 - W0^T||
+    off = records["kp"]["offset_norm"]
+    predicted = off[:, :1] * (1.0 - cfg.eta * cfg.weight_decay_kp) ** steps[None, :]
+    kp_err = float(np.max(np.abs(off / predicted - 1.0)))
+
+    metrics = {
+        "initial_update_angle_deg": {
+            r: float(records[r]["update_angle"][:, 0].mean()) for r in ("fa", "kp")
+        },
+        "mean_update_angle_deg": {
+            r: float(records[r]["update_angle"][:, 1:].mean()) for r in ("fa", "kp")
+        },
+        "final_update_angle_deg": {
+            r: float(records[r]["update_angle"][:, -1].mean()) for r in ("fa", "kp")
+        },
+        "initial_weight_angle_deg": {
+            r: float(records[r]["weight_angle"][:, 0].mean()) for r in ("fa", "kp")
+        },
+        "final_weight_angle_deg": {
+            r: float(records[r]["weight_angle"][:, -1].mean()) for r in ("fa", "kp")
+        },
+        "final_loss": {r: float(records[r]["loss"][:, -1].mean()) for r in RULES},
+        "initial_loss": float(records["bp"]["loss"][:, 0].mean()),
+        "kp_offset_closed_form_max_rel_error": kp_err,
+    }
+    return {"metrics": metrics, "steps": steps, "records": records, "config": cfg}
+
+
+COLORS = {"bp": "black", "fa": "tab:blue", "kp": "tab:orange"}
+LABELS = {"bp": "backprop", "fa": "feedback alignment", "kp": "Kolen-Pollack"}
+
+
+def _labels(cfg: Config) -> dict:
+    return {**LABELS, "kp": f"Kolen-Pollack (weight decay {cfg.weight_decay_kp:g})"}
+
+
+def plot(results: dict):
+    from dynlearn.plotting import figure
+
+    steps, rec = results["steps"], results["records"]
+    labels = _labels(results["config"])
+    fig, axes = figure(1, 3, width=4.0, height=3.3)
+    panels = [
+        ("update_angle", "(a) hidden-layer update vs backprop", "angle (deg)", ("fa", "kp")),
+        ("weight_angle", r"(b) feedback $B$ vs $W_2^\top$", "angle (deg)", ("fa", "kp")),
+        ("loss", "(c) training loss (MSE)", "loss", RULES),
+    ]
+    for ax, (key, title, ylabel, rules) in zip(axes[0], panels, strict=True):
+        for r in rules:
+            v = rec[r][key]
+            ax.plot(steps, v.mean(0), color=COLORS[r], label=labels[r])
+            ax.fill_between(steps, v.min(0), v.max(0), color=COLORS[r], alpha=0.2, lw=0)
+        if key != "loss":
+            ax.axhline(90.0, color="grey", ls="--", lw=0.8)
+            ax.text(
+                steps[-1], 91.5, "90° (random)", ha="right", va="bottom", fontsize=7, color="grey"
+            )
+            ax.set_ylim(0, 100)
+        else:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel(ylabel)
+        if key == "loss":
+            ax.legend(loc="upper right")
+        else:
+            ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.87))
+    cfg = results["config"]
+    fig.suptitle(
+        f"Feedback alignment and Kolen-Pollack: {cfg.n_in}-{cfg.hidden}-{cfg.n_out} "
+        f"{cfg.activation} "
+        f"net on a linear teacher, mean and range over {cfg.num_seeds} seeds"
+    )
+    return fig
+
+
+scenario = Scenario(
+    name="fa-alignment",
+    description="FA and Kolen-Pollack: update angle to backprop and angle(B, W^T) over training",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()

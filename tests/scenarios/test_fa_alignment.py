@@ -1,0 +1,19 @@
+"""Quick-mode fa-alignment: FA's hidden-layer update turns from ~90 deg (random B) to well below
+90 deg; Kolen-Pollack aligns further and B -> W^T with the exact (1 - eta lambda)^n law."""
+
+from dynlearn.scenario import load_scenario
+
+
+def test_fa_alignment_quick():
+    sc = load_scenario("fa-alignment")
+    m = sc.run(sc.make_config(quick=True))["metrics"]
+    for r in ("fa", "kp"):
+        # a random B is orthogonal to W^T in 200 dimensions up to ~1/sqrt(200) rad ~ 4 deg
+        assert 75.0 < m["initial_update_angle_deg"][r] < 105.0
+        assert 75.0 < m["initial_weight_angle_deg"][r] < 105.0
+        assert m["mean_update_angle_deg"][r] < 70.0  # drops below 90 deg during training
+        assert m["final_update_angle_deg"][r] < 70.0
+        assert m["final_loss"][r] < 0.1 * m["initial_loss"]  # and it learns
+    assert m["final_weight_angle_deg"]["kp"] < m["final_weight_angle_deg"]["fa"]
+    assert m["final_weight_angle_deg"]["kp"] < 20.0
+    assert m["kp_offset_closed_form_max_rel_error"] < 1e-10
