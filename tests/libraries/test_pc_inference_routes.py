@@ -1,0 +1,77 @@
+"""The three inference routes reach the same PC equilibrium: Euler (dynlearn.solve), the
+adaptive diffrax steady-state solve, and scipy's solve_ivp (REFERENCES §9).
+
+Distances are bounded by the maths: where F is strongly convex with smallest Hessian
+eigenvalue lambda_min, ||x - x*|| <= ||grad F(x)|| / lambda_min, so two states with residuals
+r_1, r_2 (rms of dx/dt) lie within (r_1 + r_2) / lambda_min (rms) of each other."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from dynlearn.core import SolveError
+from dynlearn.nn.mlp import MLP
+from dynlearn.rules.pc_inference import infer, residual
+from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+
+
+@pytest.fixture(scope="module")
+def problem():
+    mlp = MLP((10, 12, 12, 4), ("tanh", "tanh", "identity"), "mse")
+    k = jax.random.split(jax.random.PRNGKey(5), 3)
+    params = mlp.init(k[0], "xavier_normal")
+    x = jax.random.uniform(k[1], (6, 10))
+    y = jax.nn.one_hot(jax.random.randint(k[2], (6,), 0, 4), 4)
+    pc = PredictiveCoding(mlp, params)
+    args = Clamped(x, y)
+    return pc, args, pc.initial_states(x)
+
+
+def _rms_distance(a, b):
+    fa, _ = ravel_pytree(a)
+    fb, _ = ravel_pytree(b)
+    return float(jnp.sqrt(jnp.mean((fa - fb) ** 2)))
+
+
+def _lambda_min(pc, xs, args):
+    flat, unravel = ravel_pytree(xs)
+    H = jax.hessian(lambda v: pc.energy(unravel(v), args))(flat)
+    return float(np.linalg.eigvalsh(np.asarray(H))[0])
+
+
+def test_adaptive_reaches_the_euler_equilibrium_with_fewer_evaluations(problem):
+    pc, args, xs0 = problem
+    tol = 1e-6
+    many = infer(pc, xs0, args, method="euler", gamma=0.02, T=20_000, tol=tol)
+    adaptive = infer(pc, xs0, args, method="adaptive", tol=tol)
+    assert adaptive.residual < tol and many.residual < tol
+    lam = _lambda_min(pc, many.xs, args)
+    assert lam > 0.05  # the equilibrium is a strict minimum
+    assert _rms_distance(adaptive.xs, many.xs) <= 1.05 * (adaptive.residual + many.residual) / lam
+    assert adaptive.nfev < many.nfev
+    # Tsit5 is FSAL: 6 new stages per step, plus the steady-state test after every step,
+    # plus one stage and one test at t0.
+    assert adaptive.nfev == 7 * adaptive.num_steps + 2
+
+
+def test_scipy_and_euler_agree_at_the_equilibrium(problem):
+    pc, args, xs0 = problem
+    euler = infer(pc, xs0, args, method="euler", gamma=0.1, T=3000)
+    for method in ("RK45", "LSODA"):
+        ref = infer(pc, xs0, args, method=method, gamma=0.1, T=3000)
+        assert ref.residual < 1e-7
+        assert _rms_distance(ref.xs, euler.xs) < 1e-7
+
+
+def test_euler_with_tolerance_stops_at_the_first_step_below_it(problem):
+    pc, args, xs0 = problem
+    tol = 1e-4
+    res = infer(pc, xs0, args, method="euler", gamma=0.1, T=2000, tol=tol)
+    n = res.num_steps
+    assert res.nfev == n + 1 and res.residual < tol
+    before = infer(pc, xs0, args, method="euler", gamma=0.1, T=n - 1)
+    assert float(residual(pc, before.xs, args)) >= tol
+    with pytest.raises(SolveError, match="raise T or gamma"):
+        infer(pc, xs0, args, method="euler", gamma=0.1, T=n - 1, tol=tol)
