@@ -14,15 +14,27 @@ gradient-based training of a product of matrices pulls it toward low rank, so th
 codes fill fewer dimensions. Both are trained with Adam (``dynlearn.nn.optim.adam``) on the
 same shuffled minibatches from the same encoder/decoder initialisation; the gradient of this
 composed architecture comes from jax.grad (the MLP substrate's forward pass is reused for
-encoder and decoder). The extra layers start Xavier-normal (std 1/sqrt(d)), the encoder and
-decoder He-normal.
+encoder and decoder). The extra layers start Xavier-normal (std 1/sqrt(d)): a start whose
+product has a few large and many tiny singular values (products of random matrices spread
+their spectrum exponentially with depth). With ``linear_init="orthogonal"`` (product exactly
+orthogonal at the start) the collapse does not happen on this data (seed 0, 300 epochs:
+effective rank 19.2 vs 17.8 for the plain AE, test MSE 0.0026 vs 0.0024), in line with the
+small-start condition of the deep-matrix-factorisation theory (a direction must start small
+for the sigma^{2-2/N} factor of Theorem 3 to hold it back). Encoder and decoder
+start He-normal.
+
+The collapse is not free here: on 1347 training images the wide plain AE reconstructs the
+test set better. The fair reference is a plain AE whose latent is only as wide as IRMAE's
+99 %-variance rank (``ae_small``): IRMAE matches its error and effective rank without being
+told the width.
 
 Figure: singular values of the covariance of the test-set latents z, normalised by the
-largest, against rank (log scale), for both; test images and their reconstructions.
+largest, against rank (log scale), for AE, IRMAE and ae_small; training curves; test
+images and their reconstructions.
 Metrics: ``effective_rank_ae``, ``effective_rank_irmae`` (exp of the entropy of the
 normalised covariance spectrum, ``dynlearn.analysis.spectra``), ``test_mse_ae``,
-``test_mse_irmae`` (per pixel), and ``rank_99_*`` (dimensions holding 99 % of the latent
-variance).
+``test_mse_irmae`` (per pixel), ``rank_99_*`` (dimensions holding 99 % of the latent
+variance), and the same for ``ae_small`` (``latent_ae_small`` = its width).
 """
 
 from __future__ import annotations
