@@ -36,6 +36,10 @@ def test_metrics(quick):
     # chance: two independent uniform-ish positions in [-30, 30]^2 lie ~30 deg apart
     assert m["position_error_deg"] < 3.0
     assert 0.6 < m["gain_field_r2"] <= 1.0
+    # at init (Xavier weights, |a| << 1) sigmoid(a) ~ 1/2 + a/4 is near-linear, so retina and
+    # eye contributions add: the additive model must explain the untrained units almost fully
+    assert m["additive_r2_init"] > 0.99
+    assert 0.0 <= m["gain_beats_additive_fraction"] <= 1.0
     assert len(m["gain_field_r2_per_unit"]) == cfg.hidden
     assert m["steps"] == cfg.epochs * cfg.n_train // cfg.batch_size
 
