@@ -24,13 +24,19 @@ from dynlearn.rules.credit import (
 )
 
 
+def forward_gradient_estimate(
+    mlp: MLP, params: Params, x: jax.Array, y: jax.Array, v: Params
+) -> Params:
+    """(grad L . v) v for a given direction ``v`` (a pytree like params), grad L . v by jax.jvp."""
+    _, dL_dv = jax.jvp(lambda p: mlp.loss_value(p, x, y), (params,), (v,))
+    return jax.tree_util.tree_map(lambda v_: dL_dv * v_, v)
+
+
 def forward_gradient_sample(
     mlp: MLP, params: Params, x: jax.Array, y: jax.Array, key: jax.Array, noise: str = "gaussian"
 ) -> Params:
-    """One forward-gradient estimate (grad L . v) v, v drawn from ``key``."""
-    v = sample_noise(key, params, noise)
-    _, dL_dv = jax.jvp(lambda p: mlp.loss_value(p, x, y), (params,), (v,))
-    return jax.tree_util.tree_map(lambda v_: dL_dv * v_, v)
+    """One forward-gradient estimate (grad L . v) v with v = sample_noise(key, params, noise)."""
+    return forward_gradient_estimate(mlp, params, x, y, sample_noise(key, params, noise))
 
 
 class ForwardGradient(AbstractParamsRule):
