@@ -26,6 +26,7 @@ as the loop ``for n: key_n = fold_in(key, n)``.
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -187,7 +188,7 @@ def sample_noise(key: jax.Array, like: Any, noise: str) -> Any:
 
 def check_perturbation(sigma: float, num_samples: int, noise: str, difference: str) -> None:
     """ValueError naming the valid choices for a perturbation estimator's hyperparameters."""
-    if not (isinstance(sigma, (int, float)) and sigma > 0 and jnp.isfinite(sigma)):
+    if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma (perturbation size) must be a finite number > 0, got {sigma!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
