@@ -28,7 +28,7 @@ def fitted_slope(xs, errors):
         ("euler", 1, [0.02, 0.01, 0.005, 0.0025]),
         ("heun", 2, [0.04, 0.02, 0.01, 0.005]),
         ("midpoint", 2, [0.04, 0.02, 0.01, 0.005]),
-        ("tsit5", 5, [0.4, 0.2, 0.1, 0.05]),
+        ("tsit5", 5, [0.1, 0.05, 0.025, 0.0125]),
     ],
 )
 def test_fixed_step_order(method, order, dts):
