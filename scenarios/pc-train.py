@@ -261,7 +261,7 @@ def plot(results: dict):
             c["pc"]["energy"],
             color=colors["pc"],
             ls="--",
-            label="PC: energy F / B after relaxation",
+            label="PC: energy F / (beta B) after relaxation",
         )
         ax.set(
             xlabel="epoch",

@@ -17,11 +17,19 @@ plotted against relaxation time t = n gamma, so that small gammas trace the same
 equilibrium is found by the adaptive steady-state solve (``pc_inference.infer(method=
 "adaptive")``, Tsit5, stop when rms(dx/dt) < tol); ``nfev_adaptive`` and ``nfev_euler`` are the
 vector-field evaluations each needs to get the residual below tol from the same start
-(``nfev_euler`` at the draft's gamma = 0.1; ``nfev_euler_by_gamma`` for every gamma).
+(``nfev_euler`` at the draft's gamma = 0.1; ``nfev_euler_by_gamma`` for every gamma). Near the
+equilibrium an explicit adaptive solver is held at its stability limit, so it beats Euler at
+small gamma (the rates that follow the flow) but not Euler at a gamma close to Euler's own
+stability limit. The equilibria of the beta sweep are Euler at gamma = 0.1 run until the
+residual is below tol. ``hessian_lambda_min`` (smallest eigenvalue of the Hessian of F at the
+equilibrium, from its per-row blocks) bounds the distance between two nearly stationary states:
+||x - x'|| <= (r + r') / lambda_min.
 
-Figure: per layer, cosine(PC update, BP gradient) against relaxation time for strict PC
-(solid, one colour per gamma) and FPA (dashed); cosine at the equilibrium against beta; and
-the residual against vector-field evaluations for Euler and the adaptive solve.
+Figure: per layer, cosine(PC update, BP gradient) against relaxation time for strict PC from
+the feedforward pass (one colour per gamma), from zero (the draft), with strong clamping
+beta = 1, and for FPA (dashed); cosine at the equilibrium against beta; and the residual
+against vector-field evaluations for Euler and the adaptive solve (solves to looser
+tolerances mark its path).
 Metrics: ``cosine_final_strict`` (per layer, strict PC at its equilibrium, beta = ``beta``),
 ``cosine_final_fixed_prediction`` (per layer, FPA after L - 1 Euler steps at gamma = 1),
 ``nfev_adaptive``, ``nfev_euler``, and the sweeps behind the figure.
@@ -31,11 +39,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import solve
+from dynlearn.core import SolveError, solve
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn.mlp import MLP
 from dynlearn.progress import progress
@@ -56,12 +66,21 @@ class Config:
     betas: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
     tol: float = 1e-6  # steady-state residual rms(dx/dt)
     euler_gamma: float = 0.1  # the draft's rate, for nfev_euler
+    adaptive_path_points: int = 5  # adaptive solves to tolerances 1e-2 ... tol, for the figure
+    extra_paths: bool = True  # also relax from zero and with beta = 1 (for the figure)
 
 
-QUICK = {"gammas": (0.1, 1.0), "t_max": 6.0, "betas": (1.0, 0.01), "batch": 16}
+QUICK = {
+    "adaptive_path_points": 1,
+    "extra_paths": False,
+    "gammas": (0.02,),
+    "t_max": 2.0,
+    "betas": (1.0, 0.01),
+    "batch": 16,
+}
 
 
-def _cosines(a, b) -> np.ndarray:
+def _cosines(a, b) -> jax.Array:
     """Cosine between the W-updates of a and b, per layer (over the leading axes if any)."""
     out = []
     for pa, pb in zip(a, b, strict=True):
@@ -70,13 +89,29 @@ def _cosines(a, b) -> np.ndarray:
         wb = wb.reshape(*wb.shape[:-2], -1)
         dot = jnp.sum(wa * wb, -1)
         out.append(dot / (jnp.linalg.norm(wa, axis=-1) * jnp.linalg.norm(wb, axis=-1)))
-    return np.stack([np.asarray(c) for c in out], -1)
+    return jnp.stack(out, -1)
 
 
-def _cosines_along(rule, ys, args, bp) -> np.ndarray:
-    """(n_save, L) cosines of the update at every saved state with the BP gradient."""
+@eqx.filter_jit
+def _along(rule, ys, args, bp):
+    """At every saved state: (n_save, L) cosines of the update with the BP gradient, and the
+    residual rms(dx/dt)."""
     grads = jax.vmap(lambda xs: rule.weight_gradient(xs, args))(ys)
-    return _cosines(grads, bp)
+    return _cosines(grads, bp), jax.vmap(lambda xs: residual(rule, xs, args))(ys)
+
+
+@eqx.filter_jit
+def _hessian_lambda_min(rule, xs, args):
+    """Smallest eigenvalue of the Hessian of F in the free states. F is a sum over rows, so
+    its Hessian is block diagonal: one (sum of hidden widths)^2 block per row."""
+
+    def row_lambda_min(xs_row, x_row, y_row):
+        flat, unravel = ravel_pytree(xs_row)
+        row_args = Clamped(x_row[None], y_row[None])
+        H = jax.hessian(lambda v: rule.energy([u[None] for u in unravel(v)], row_args))(flat)
+        return jnp.linalg.eigvalsh(H)[0]
+
+    return jnp.min(jax.vmap(row_lambda_min)(xs, args.x, args.y))
 
 
 def _euler_path(rule, xs0, args, gamma, t_max):
@@ -101,45 +136,58 @@ def run(config: Config) -> dict:
     fpa = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta), fixed_prediction=True)
     xs0 = strict.initial_states(x, "feedforward")
 
+    def path(rule, gamma, xs_start):
+        sol = _euler_path(rule, xs_start, args, gamma, config.t_max)
+        cosine, res = _along(rule, sol.ys, args, bp)
+        return {"t": np.asarray(sol.ts), "cosine": np.asarray(cosine), "residual": np.asarray(res)}
+
     curves = {"strict": {}, "fixed_prediction": {}}
     nfev_euler_by_gamma = {}
+    unstable = []
     for gamma in progress(config.gammas, desc="pc-vs-bp gammas"):
-        for name, rule in (("strict", strict), ("fixed_prediction", fpa)):
-            sol = _euler_path(rule, xs0, args, gamma, config.t_max)
-            res = np.asarray(jax.vmap(lambda xs, r=rule: residual(r, xs, args))(sol.ys))
-            curves[name][str(gamma)] = {
-                "t": np.asarray(sol.ts),
-                "cosine": _cosines_along(rule, sol.ys, args, bp),
-                "residual": res,
-            }
-        # vector-field evaluations for Euler to bring the strict residual below tol
+        curves["fixed_prediction"][str(gamma)] = path(fpa, gamma, xs0)
+        # Euler is unstable beyond gamma = 2 / (largest curvature of F): no strict curve then
         try:
+            curves["strict"][str(gamma)] = path(strict, gamma, xs0)
             hit = infer(strict, xs0, args, method="euler", gamma=gamma, T=100_000, tol=config.tol)
             nfev_euler_by_gamma[str(gamma)] = hit.nfev
-        except Exception:  # unstable (gamma beyond 2 / curvature) or too slow: no count
-            nfev_euler_by_gamma[str(gamma)] = None
+        except SolveError:
+            curves["strict"].pop(str(gamma), None)
+            unstable.append(gamma)
+    if config.extra_paths:  # the draft's zero start, and beta = 1, at the draft's gamma
+        zeros = strict.initial_states(x, "zeros")
+        curves["strict_zeros"] = path(strict, config.euler_gamma, zeros)
+        strong = PredictiveCoding(mlp, params, beta=jnp.asarray(1.0))
+        curves["strict_beta_1"] = path(strong, config.euler_gamma, xs0)
 
-    # strict PC at its equilibrium (adaptive steady-state solve) for each beta
+    # strict PC at its equilibrium (Euler at the draft's rate until residual < tol) per beta
     eq_cos = []
     for beta in progress(config.betas, desc="pc-vs-bp betas"):
         rule = PredictiveCoding(mlp, params, beta=jnp.asarray(beta))
-        eq = infer(rule, xs0, args, method="adaptive", tol=config.tol)
-        eq_cos.append(_cosines(rule.weight_gradient(eq.xs, args), bp))
+        eq = infer(
+            rule, xs0, args, method="euler", gamma=config.euler_gamma, T=100_000, tol=config.tol
+        )
+        eq_cos.append(np.asarray(_cosines(rule.weight_gradient(eq.xs, args), bp)))
     adaptive = infer(strict, xs0, args, method="adaptive", tol=config.tol)
     euler_ref = infer(
         strict, xs0, args, method="euler", gamma=config.euler_gamma, T=100_000, tol=config.tol
     )
     # the residual along the adaptive solve, for the figure: solves to looser tolerances
     adaptive_path = []
-    for tol in np.geomspace(1e-2, config.tol, 5):
+    for tol in np.geomspace(1e-2, config.tol, config.adaptive_path_points)[:-1]:
         a = infer(strict, xs0, args, method="adaptive", tol=float(tol))
         adaptive_path.append((a.nfev, a.residual))
+    adaptive_path.append((adaptive.nfev, adaptive.residual))
 
     fpa_exact = infer(fpa, xs0, args, method="euler", gamma=1.0, T=L - 1)
+
+    lambda_min = float(_hessian_lambda_min(strict, adaptive.xs, args))
     metrics = {
-        "cosine_final_strict": _cosines(strict.weight_gradient(adaptive.xs, args), bp).tolist(),
-        "cosine_final_fixed_prediction": _cosines(
-            fpa.weight_gradient(fpa_exact.xs, args), bp
+        "cosine_final_strict": np.asarray(
+            _cosines(strict.weight_gradient(adaptive.xs, args), bp)
+        ).tolist(),
+        "cosine_final_fixed_prediction": np.asarray(
+            _cosines(fpa.weight_gradient(fpa_exact.xs, args), bp)
         ).tolist(),
         "fixed_prediction_max_abs_error": max(
             float(jnp.max(jnp.abs(g["W"] / config.beta - b["W"])))
@@ -148,6 +196,7 @@ def run(config: Config) -> dict:
         "nfev_adaptive": adaptive.nfev,
         "nfev_euler": euler_ref.nfev,
         "nfev_euler_by_gamma": nfev_euler_by_gamma,
+        "euler_unstable_gammas": unstable,
         "residual_adaptive": adaptive.residual,
         "residual_euler": euler_ref.residual,
         "equilibrium_distance_rms": float(
@@ -164,6 +213,7 @@ def run(config: Config) -> dict:
             str(b): c.tolist() for b, c in zip(config.betas, eq_cos, strict=True)
         },
         "num_layers": L,
+        "hessian_lambda_min": lambda_min,
     }
     return {
         "metrics": metrics,
@@ -173,6 +223,7 @@ def run(config: Config) -> dict:
         "adaptive_path": np.array(adaptive_path),
         "config_tol": config.tol,
         "beta": config.beta,
+        "euler_gamma": config.euler_gamma,
     }
 
 
@@ -181,38 +232,37 @@ def plot(results: dict):
 
     m = results["metrics"]
     L = m["num_layers"]
-    ncols = max(L, 3)
-    fig, axes = figure(2, ncols, width=3.3, height=2.9)
-    strict, fpa = results["curves"]["strict"], results["curves"]["fixed_prediction"]
-    gammas = list(strict)
-    colors = {g: f"C{i}" for i, g in enumerate(gammas)}
+    fig, axes = figure(2, L, width=3.4, height=3.0)
+    c = results["curves"]
+    beta, g0 = results["beta"], results["euler_gamma"]
+    lines = [
+        (c["strict"][g], dict(color=f"C{i}", lw=1.5), f"strict, ff start, gamma={g}")
+        for i, g in enumerate(c["strict"])
+    ]
+    if "strict_zeros" in c:
+        lines.append(
+            (c["strict_zeros"], dict(color="k", ls=":", lw=1.5), f"strict, zero start, gamma={g0}")
+        )
+        lines.append((c["strict_beta_1"], dict(color="C6", lw=1.0), f"strict, beta=1, gamma={g0}"))
+    for g, style in (
+        ("1.0", dict(color="k", ls="--", marker="o", ms=3, markevery=[0, 1, 2, 3])),
+        (str(g0), dict(color="gray", ls="--")),
+    ):
+        if g in c["fixed_prediction"]:
+            lines.append((c["fixed_prediction"][g], style, f"FPA, gamma={g}"))
     for layer in range(L):
         ax = axes[0, layer]
-        for g in gammas:
-            ax.plot(
-                strict[g]["t"],
-                strict[g]["cosine"][:, layer],
-                color=colors[g],
-                label=f"strict, gamma={g}",
-            )
-            ax.plot(
-                fpa[g]["t"],
-                fpa[g]["cosine"][:, layer],
-                color=colors[g],
-                ls="--",
-                label=f"FPA, gamma={g}",
-            )
+        for curve, style, label in lines:
+            # t = 0 (the feedforward start) is left out: hidden updates are 0 there
+            ax.plot(curve["t"][1:], curve["cosine"][1:, layer], label=label, **style)
         ax.set(
             xlabel="relaxation time t = n gamma",
-            ylabel="cos(PC update, BP gradient)",
             title=f"layer {layer + 1} (W{layer + 1})",
-            xscale="symlog",
+            xscale="log",
             ylim=(-0.05, 1.05),
         )
-        ax.set_xlim(0, None)
-    axes[0, 0].legend(fontsize=6, loc="lower right")
-    for ax in axes[0, L:]:
-        ax.set_visible(False)
+    axes[0, 0].set_ylabel("cos(PC update, BP gradient)")
+    fig.suptitle(f"Predictive coding vs backprop (strict PC: beta={beta:g} unless stated)")
 
     ax = axes[1, 0]
     for layer in range(L):
@@ -227,36 +277,49 @@ def plot(results: dict):
     ax.legend()
 
     ax = axes[1, 1]
-    for g in gammas:
-        r = strict[g]["residual"]
-        ax.plot(np.arange(1, len(r) + 1), r, color=colors[g], label=f"Euler gamma={g}")
+    for i, g in enumerate(c["strict"]):
+        r = c["strict"][g]["residual"]
+        ax.plot(np.arange(1, len(r) + 1), r, color=f"C{i}", label=f"Euler gamma={g}")
     path = results["adaptive_path"]
-    ax.plot(path[:, 0], path[:, 1], "k*-", ms=7, label="adaptive Tsit5 (steady-state stop)")
+    ax.plot(path[:, 0], path[:, 1], "k*-", ms=7, label="adaptive Tsit5, steady-state stop")
     ax.axhline(results["config_tol"], color="gray", ls=":", lw=1)
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="vector-field evaluations",
         ylabel="residual rms(dx/dt)",
-        title="strict PC: cost of reaching equilibrium",
+        title="cost of reaching the equilibrium",
     )
     ax.legend(fontsize=6)
 
-    ax = axes[1, 2]
-    ax.axis("off")
-    by_gamma = ", ".join(f"{g}: {n}" for g, n in m["nfev_euler_by_gamma"].items())
-    text = (
-        f"strict PC, beta={results['beta']:g}, at equilibrium\n"
-        + "cosine per layer:\n  "
-        + ", ".join(f"{c:.4f}" for c in m["cosine_final_strict"])
-        + "\nFPA after L-1 steps at gamma=1:\n  "
-        + ", ".join(f"{c:.6f}" for c in m["cosine_final_fixed_prediction"])
-        + f"\n\nevaluations to residual < {results['config_tol']:g}:\n"
-        + f"  adaptive: {m['nfev_adaptive']}\n  Euler by gamma: {by_gamma}"
-    )
-    ax.text(0, 1, text, va="top", family="monospace", fontsize=7)
-    for ax in axes[1, 3:]:
-        ax.set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[1, 2].legend(handles, labels, loc="upper left", fontsize=7, title="top row")
+    axes[1, 2].axis("off")
+    if L > 3:
+        ax = axes[1, 3]
+        ax.axis("off")
+        lines_text = [
+            f"evaluations to residual < {results['config_tol']:g}:",
+            f"  adaptive (Tsit5): {m['nfev_adaptive']}",
+        ] + [f"  Euler gamma={g}: {n}" for g, n in m["nfev_euler_by_gamma"].items()]
+        if m["euler_unstable_gammas"]:
+            lines_text.append(f"  Euler unstable at gamma={m['euler_unstable_gammas']}")
+        lines_text += [
+            "",
+            f"cosine at equilibrium, beta={beta:g}:",
+            "  " + ", ".join(f"{v:.4f}" for v in m["cosine_final_strict"]),
+            "FPA, L-1 steps at gamma=1:",
+            "  " + ", ".join(f"{v:.6f}" for v in m["cosine_final_fixed_prediction"]),
+        ]
+        ax.text(
+            0,
+            1,
+            "\n".join(lines_text),
+            va="top",
+            family="monospace",
+            fontsize=7,
+            transform=ax.transAxes,
+        )
     return fig
 
 

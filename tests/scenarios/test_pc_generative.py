@@ -1,0 +1,30 @@
+"""Quick-mode `pc-generative` (6 epochs): generative PC learns a model of the digits whose
+inferred latents reconstruct test images far better than the mean image and than the same
+network untrained, and whose predictions fill in missing pixels better than the mean image
+(the best constant guess per pixel under squared error); training lowers the energy."""
+
+import pytest
+
+from dynlearn.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    sc = load_scenario("pc-generative")
+    return sc.run(sc.make_config(quick=True))["metrics"]
+
+
+def test_reconstruction(metrics):
+    assert metrics["reconstruction_mse"] < 0.6 * metrics["reconstruction_mse_mean_image"]
+    assert metrics["reconstruction_mse"] < 0.3 * metrics["reconstruction_mse_untrained"]
+
+
+def test_completion_beats_the_mean_image(metrics):
+    assert metrics["completion_mse"] < 0.95 * metrics["completion_mse_mean_image"]
+    assert metrics["completion_mse_random"] < 0.85 * metrics["completion_mse_random_mean_image"]
+
+
+def test_learning_lowers_the_energy(metrics):
+    assert metrics["train_energy_last_epoch"] < 0.5 * metrics["train_energy_first_epoch"]
+    # test images are explained about as well as training images
+    assert metrics["test_energy"] < 1.5 * metrics["train_energy_last_epoch"]
