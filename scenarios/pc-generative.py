@@ -168,7 +168,7 @@ def plot(results: dict):
         ("completions", "completed\n(bottom half\ngenerated)"),
     ]
     k = results["originals"].shape[0]
-    fig, axes = figure(1, 1, width=10.5, height=6.0)
+    fig, axes = figure(1, 1, width=10.5, height=5.0)
     axes[0, 0].remove()
     grid = fig.add_gridspec(len(rows), k + 6)
     cmap = plt.get_cmap("gray_r").copy()
@@ -199,7 +199,7 @@ def plot(results: dict):
     ax.bar(pos - 0.2, pc, 0.4, label="generative PC", color="C0")
     ax.bar(pos + 0.2, base, 0.4, label="mean training image", color="C7")
     ax.set_xticks(pos, names, fontsize=7)
-    ax.set(ylabel="test MSE per pixel", title="test errors", ylim=(0, 1.35 * max(base + pc)))
+    ax.set(ylabel="test MSE per pixel", title="test errors", ylim=(0, 1.45 * max(base + pc)))
     ax.legend(loc="upper center", ncol=2)
     fig.suptitle("Generative predictive coding on the 8x8 digits")
     return fig
