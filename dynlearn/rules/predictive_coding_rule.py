@@ -1,0 +1,74 @@
+"""Predictive coding as a credit-assignment rule (Whittington & Bogacz 2017, Neural
+Computation 29:1229; REFERENCES §9), in the interface of ``dynlearn.rules.credit``.
+
+Per minibatch (x, y): clamp x_1 = x and the output to y, start the free states at the
+feedforward pass (x_{l+1} = mu_{l+1}, every hidden eps_l = 0), and relax them with T Euler
+steps at rate gamma on the energy
+``F = sum_{l<L} 1/2 ||eps_l||^2 + beta * sum_rows loss(f_L(mu_{L+1}), y)``,
+
+    x_l <- x_l + gamma (-eps_{l-1} + f'(x_l) * (W_l^T eps_l)),   eps_l = x_{l+1} - W_l f(x_l) - b_l,
+
+(``dynlearn.rules.pc_inference.relax`` over ``PredictiveCoding.vector_field``), then read the
+weight gradient of the energy at the relaxed states, batch mean, divided by the clamping
+strength beta:
+
+    d(W_l) = -eps_l f(x_l)^T / (beta B),   d(b_l) = -sum_rows eps_l / (beta B),
+
+plus lambda W. The output error is eps_L = -beta dLoss/dmu_{L+1}, so the division by beta puts
+d on the scale of backprop's batch-mean gradient: at the feedforward start eps_L / beta is
+exactly -B times backprop's output delta, and as beta -> 0 at the equilibrium of the relaxation
+every eps_l / beta -> -B delta_l (backprop's deltas), so d -> dLoss/dtheta (Whittington & Bogacz
+2017; Millidge, Tschantz & Buckley 2022). With ``fixed_prediction=True`` (predictions and gains
+frozen at the feedforward pass; Millidge et al. 2022), gamma = 1 and T >= L - 1 steps, d equals
+backprop's gradient exactly, for any beta.
+
+The descent step state <- state - eta d is the PC learning rule Delta W_l = (eta / beta)
+eps_l f(x_l)^T (batch mean); under ``dynlearn.solve`` with Euler at dt = eta it is the flow
+d theta/dt = -d on minibatch n = step_index(t, eta). The relaxation is deterministic, so the
+key passed to ``direction`` is unused.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+
+from dynlearn.nn.mlp import MLP, Params
+from dynlearn.rules.credit import AbstractParamsRule, add_weight_decay
+from dynlearn.rules.pc_inference import relax
+from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+
+
+class PredictiveCodingRule(AbstractParamsRule):
+    """Discriminative PC: T Euler relaxation steps at rate gamma from the feedforward pass,
+    then d = (dF/dtheta) / (beta B) + lambda W.
+
+    ``beta``: output clamping strength (small: weak clamping, d close to backprop's gradient).
+    ``fixed_prediction``: relax under the fixed prediction assumption (not a gradient flow).
+    """
+
+    mlp: MLP = eqx.field(static=True)
+    T: int = eqx.field(static=True, default=20)
+    gamma: float = eqx.field(static=True, default=0.1)
+    beta: float = eqx.field(static=True, default=0.1)
+    fixed_prediction: bool = eqx.field(static=True, default=False)
+    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
+    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+
+    def __check_init__(self):
+        if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 0:
+            raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
+        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
+            raise ValueError(f"gamma (relaxation rate) must be a number > 0, got {self.gamma!r}")
+        if not (isinstance(self.beta, (int, float)) and self.beta > 0):
+            raise ValueError(f"beta (output clamping strength) must be > 0, got {self.beta!r}")
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        del key
+        pc = PredictiveCoding(
+            self.mlp, state, beta=self.beta, fixed_prediction=self.fixed_prediction
+        )
+        args = Clamped(x, y)
+        xs = relax(pc, pc.initial_states(x, "feedforward"), args, self.gamma, self.T)
+        grads = jax.tree_util.tree_map(lambda g: g / self.beta, pc.weight_gradient(xs, args))
+        return add_weight_decay(grads, state, self.weight_decay)
