@@ -1,20 +1,25 @@
 """Credit assignment without weight transport, compared under one protocol: backprop (BP),
 feedback alignment (FA; Lillicrap et al. 2016), direct feedback alignment (DFA; Nøkland 2016),
 Kolen-Pollack (KP; Akrout et al. 2019), sign symmetry (Liao et al. 2016), node perturbation
-(NP), weight perturbation (WP) and the forward gradient (Baydin et al. 2022) (REFERENCES
-§10-11), on the 4-class spiral and on scikit-learn's bundled 8x8 digits.
+(NP), weight perturbation (WP), the forward gradient (Baydin et al. 2022) (REFERENCES §10-11)
+and discriminative predictive coding (PC; Whittington & Bogacz 2017; REFERENCES §9), on the
+4-class spiral and on scikit-learn's bundled 8x8 digits.
 
 Protocol, the same for every rule: the same network per data set (spiral 2-32-32-4, digits
 64-64-32-10; tanh hidden layers, softmax + cross-entropy, He-normal init), the same epoch
 budget, minibatch SGD state <- state - eta (g_hat + lambda W) with the rule's update g_hat in
 place of the gradient (the Euler scheme of the rule's flow at dt = eta), the same L2 weight
 decay lambda for all (it is also what pulls KP's B to W^T), one noise sample per step for the
-perturbation rules (sigma = 1e-3, one-sided). The learning rate is chosen per rule and data set
-from the grid ``etas`` by the mean validation accuracy at the end of training; the test
-accuracy of that choice is reported as mean and std over ``num_seeds`` seeds (init, feedback
-matrices, minibatch order and noise). Each rule and data set is one jitted lax.scan, vmapped
-over seeds and reused for every learning rate. Spiral: train/validation/test are independent
-draws of the generator; digits: a stratified 60/15/25 % split.
+perturbation rules (sigma = 1e-3, one-sided). PC (``dynlearn.rules.predictive_coding_rule``)
+relaxes the hidden states from the feedforward pass for T = 20 Euler steps at gamma = 0.1 with
+output clamping beta = 0.1 (the settings of ``pc-train``) and uses dF/dtheta / (beta B) as its
+g_hat; with T * gamma = 2 the relaxation is not at equilibrium, so g_hat is not backprop's
+gradient (more steps bring it closer at proportionally more cost). The learning rate is chosen
+per rule and data set from the grid ``etas`` by the mean validation accuracy at the end of
+training; the test accuracy of that choice is reported as mean and std over ``num_seeds`` seeds
+(init, feedback matrices, minibatch order and noise). Each rule and data set is one jitted
+lax.scan, vmapped over seeds and reused for every learning rate. Spiral: train/validation/test
+are independent draws of the generator; digits: a stratified 60/15/25 % split.
 
 ``alignment_angle_deg``: for each rule, the angle between its estimate g_hat of the gradient
 (its update without the weight-decay term, which all rules share) and backprop's gradient, on
@@ -25,11 +30,12 @@ angle sits just below 90 deg (88.7 deg for the spiral net, P = 1284; 89.4 deg fo
 net, P = 6570). WP uses the same directions v as the forward gradient (same keys) and, at
 sigma = 1e-3, nearly the same steps: their curves almost coincide.
 
-Budget: full mode about 3 minutes on a 2-core CPU (16 compiled programs, each 6 learning
-rates x 3 seeds, run in float64); quick mode (spiral only; BP, FA, KP, forward gradient; 25
-epochs; two learning rates, two seeds) about 15 s, mostly compilation. Adding a rule (e.g.
-predictive coding) is one entry in RULES: a function (mlp, key, cfg) -> a credit rule with
-``init``/``params``/``direction`` (``dynlearn.rules.credit``).
+Budget: full mode about 2.5 minutes on a 2-core CPU (18 compiled programs, each 6 learning
+rates x 3 seeds, run in float64; PC, with 20 relaxation steps per minibatch, is the costliest);
+quick mode (spiral only; BP, FA, KP, forward gradient; 25 epochs; two learning rates, two
+seeds) about 20 s, mostly compilation. Adding a rule is one entry in RULES: a function
+(mlp, key, cfg) -> a credit rule with ``init``/``params``/``direction``
+(``dynlearn.rules.credit``).
 
 Figure: test accuracy against epoch at each rule's chosen learning rate (mean over seeds), per
 data set, and the results table. For orientation, the draft chapter on MNIST: BP 98.05 %,
@@ -56,6 +62,7 @@ from dynlearn.rules.feedback_alignment import feedback_alignment
 from dynlearn.rules.forward_gradient import ForwardGradient
 from dynlearn.rules.kolen_pollack import kolen_pollack
 from dynlearn.rules.node_perturbation import NodePerturbation
+from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
 from dynlearn.rules.sign_symmetry import SignSymmetry
 from dynlearn.rules.weight_perturbation import WeightPerturbation
 from dynlearn.scenario import Scenario
@@ -74,11 +81,15 @@ class Config:
         "np",
         "wp",
         "forward_gradient",
+        "pc",
     )
     etas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     num_seeds: int = 3
     weight_decay: float = 1e-3
     sigma: float = 1e-3  # perturbation size of NP and WP
+    pc_T: int = 20  # PC: Euler relaxation steps per minibatch (as in pc-train)
+    pc_gamma: float = 0.1  # PC: relaxation rate
+    pc_beta: float = 0.1  # PC: output clamping strength; the update is dF/dtheta / (beta B)
     spiral_hidden: tuple[int, ...] = (32, 32)
     spiral_epochs: int = 120
     spiral_batch_size: int = 20
@@ -109,6 +120,9 @@ RULES = {
         mlp, sigma=cfg.sigma, weight_decay=cfg.weight_decay
     ),
     "forward_gradient": lambda mlp, key, cfg: ForwardGradient(mlp, weight_decay=cfg.weight_decay),
+    "pc": lambda mlp, key, cfg: PredictiveCodingRule(
+        mlp, T=cfg.pc_T, gamma=cfg.pc_gamma, beta=cfg.pc_beta, weight_decay=cfg.weight_decay
+    ),
 }
 LABELS = {
     "bp": "backprop",
@@ -119,6 +133,7 @@ LABELS = {
     "np": "node pert.",
     "wp": "weight pert.",
     "forward_gradient": "forward gradient",
+    "pc": "predictive coding",
 }
 
 
@@ -234,6 +249,7 @@ COLORS = {
     "np": "tab:green",
     "wp": "tab:olive",
     "forward_gradient": "tab:red",
+    "pc": "tab:brown",
 }
 
 
@@ -288,13 +304,15 @@ def plot(results: dict):
         va="bottom",
         fontsize=6.5,
     )
-    fig.suptitle("Credit assignment without weight transport: one protocol, eight rules")
+    fig.suptitle(
+        f"Credit assignment without weight transport: one protocol, {len(cfg.rules)} rules"
+    )
     return fig
 
 
 scenario = Scenario(
     name="credit-assignment-comparison",
-    description="BP, FA, DFA, KP, sign symmetry, NP, WP, forward gradient on spiral and digits",
+    description="BP, FA, DFA, KP, sign symmetry, NP, WP, forward gradient, PC on spiral, digits",
     config=Config,
     quick=QUICK,
     run=run,
