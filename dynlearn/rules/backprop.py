@@ -53,6 +53,16 @@ def batch_args(x: jax.Array, y: jax.Array, batches: jax.Array | None = None) -> 
     return {"x": x, "y": y, "batches": batches}
 
 
+def add_weight_decay(grads: Params, params: Params, weight_decay: float) -> Params:
+    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
+    if weight_decay == 0.0:
+        return grads
+    return [
+        {"W": g["W"] + weight_decay * p["W"], "b": g["b"]}
+        for g, p in zip(grads, params, strict=True)
+    ]
+
+
 class Backprop(eqx.Module):
     """The backprop gradient flow d theta/dt = -grad L_n(theta) - lambda W of an ``MLP``.
 
@@ -75,13 +85,7 @@ class Backprop(eqx.Module):
 
     def gradient(self, params: Params, x: jax.Array, y: jax.Array) -> Params:
         """grad L(theta) + lambda W on the batch (x, y), by the hand-written backward pass."""
-        grads = self.mlp.grad(params, x, y)
-        if self.weight_decay == 0.0:
-            return grads
-        return [
-            {"W": g["W"] + self.weight_decay * p["W"], "b": g["b"]}
-            for g, p in zip(grads, params, strict=True)
-        ]
+        return add_weight_decay(self.mlp.grad(params, x, y), params, self.weight_decay)
 
     def batch(self, t: jax.Array, args: Args) -> tuple[jax.Array, jax.Array]:
         """The data active at time t: all of it, or minibatch n = step_index(t, eta)."""

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
-from dynlearn.rules.backprop import Args, Backprop
+from dynlearn.rules.backprop import Args, Backprop, add_weight_decay  # noqa: F401 (shared by the rules)
 
 State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
 
@@ -51,16 +51,6 @@ def step_key(t: jax.Array, eta: float | None, args: Args) -> jax.Array:
     if eta is None:
         raise ValueError("a stochastic rule needs eta (time per step) to index its noise")
     return jax.random.fold_in(args["key"], step_index(t, eta))
-
-
-def add_weight_decay(grads: Params, params: Params, weight_decay: float) -> Params:
-    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
-    if weight_decay == 0.0:
-        return grads
-    return [
-        {"W": g["W"] + weight_decay * p["W"], "b": g["b"]}
-        for g, p in zip(grads, params, strict=True)
-    ]
 
 
 class AbstractCreditRule(eqx.Module):
