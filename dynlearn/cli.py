@@ -33,8 +33,11 @@ def main(argv=None) -> int:
     ns = parser.parse_args(argv)
     use_float64()
     if ns.command == "list":
-        for name in scenario_names():
-            print(f"{name}  {load_scenario(name).description}")
+        try:
+            for name in scenario_names():
+                print(f"{name}  {load_scenario(name).description}", flush=True)
+        except BrokenPipeError:  # `dynlearn list | head`: the reader has seen enough
+            sys.stderr.close()
         return 0
 
     try:
