@@ -103,6 +103,23 @@ class AbstractParamsRule(AbstractCreditRule):
         return state
 
 
+class AbstractSampledRule(AbstractParamsRule):
+    """A stochastic estimator averaged over ``num_samples`` noise draws (WP, NP, forward
+    gradient): d = (1/S) sum_s g_hat(key_s) + lambda W. Subclasses supply one draw, ``sample``."""
+
+    stochastic = True
+
+    num_samples: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        """One estimate g_hat of grad L on the batch (x, y) from the noise drawn with ``key``."""
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        g_hat = average_samples(lambda k: self.sample(state, x, y, k), key, self.num_samples)
+        return add_weight_decay(g_hat, state, self.weight_decay)
+
+
 class BackpropReference(AbstractParamsRule):
     """Backprop in this interface, the reference every rule is compared with: direction =
     ``dynlearn.rules.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda W)."""

@@ -17,9 +17,7 @@ import jax
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import (
     NOISES,
-    AbstractParamsRule,
-    add_weight_decay,
-    average_samples,
+    AbstractSampledRule,
     sample_noise,
 )
 
@@ -39,10 +37,8 @@ def forward_gradient_sample(
     return forward_gradient_estimate(mlp, params, x, y, sample_noise(key, params, noise))
 
 
-class ForwardGradient(AbstractParamsRule):
+class ForwardGradient(AbstractSampledRule):
     """Forward gradient averaged over ``num_samples`` directions, plus lambda W."""
-
-    stochastic = True
 
     mlp: MLP = eqx.field(static=True)
     num_samples: int = eqx.field(static=True, default=1)
@@ -58,10 +54,5 @@ class ForwardGradient(AbstractParamsRule):
         if self.noise not in NOISES:
             raise ValueError(f"unknown noise {self.noise!r}; valid: {', '.join(NOISES)}")
 
-    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
-        def one(k):
-            return forward_gradient_sample(self.mlp, state, x, y, k, self.noise)
-
-        return add_weight_decay(
-            average_samples(one, key, self.num_samples), state, self.weight_decay
-        )
+    def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        return forward_gradient_sample(self.mlp, params, x, y, key, self.noise)

@@ -28,9 +28,7 @@ from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import (
-    AbstractParamsRule,
-    add_weight_decay,
-    average_samples,
+    AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
@@ -113,10 +111,8 @@ def node_perturbation_sample(
     return [{"W": d.T @ z, "b": jnp.sum(d, axis=0)} for d, z in zip(deltas, zs[:-1], strict=True)]
 
 
-class NodePerturbation(AbstractParamsRule):
+class NodePerturbation(AbstractSampledRule):
     """Node perturbation: g_hat averaged over ``num_samples`` noise draws, plus lambda W."""
-
-    stochastic = True
 
     mlp: MLP = eqx.field(static=True)
     sigma: float = eqx.field(static=True, default=1e-3)
@@ -129,12 +125,7 @@ class NodePerturbation(AbstractParamsRule):
     def __check_init__(self):
         check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)
 
-    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
-        def one(k):
-            return node_perturbation_sample(
-                self.mlp, state, x, y, k, self.sigma, self.noise, self.difference
-            )
-
-        return add_weight_decay(
-            average_samples(one, key, self.num_samples), state, self.weight_decay
+    def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        return node_perturbation_sample(
+            self.mlp, params, x, y, key, self.sigma, self.noise, self.difference
         )

@@ -24,9 +24,7 @@ import jax
 
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import (
-    AbstractParamsRule,
-    add_weight_decay,
-    average_samples,
+    AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
@@ -68,10 +66,8 @@ def weight_perturbation_sample(
     return weight_perturbation_estimate(mlp, params, x, y, u, sigma, difference)
 
 
-class WeightPerturbation(AbstractParamsRule):
+class WeightPerturbation(AbstractSampledRule):
     """Weight perturbation: g_hat = mean over samples of (Delta L / sigma) u, plus lambda W."""
-
-    stochastic = True
 
     mlp: MLP = eqx.field(static=True)
     sigma: float = eqx.field(static=True, default=1e-3)
@@ -84,12 +80,7 @@ class WeightPerturbation(AbstractParamsRule):
     def __check_init__(self):
         check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)
 
-    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
-        def one(k):
-            return weight_perturbation_sample(
-                self.mlp, state, x, y, k, self.sigma, self.noise, self.difference
-            )
-
-        return add_weight_decay(
-            average_samples(one, key, self.num_samples), state, self.weight_decay
+    def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        return weight_perturbation_sample(
+            self.mlp, params, x, y, key, self.sigma, self.noise, self.difference
         )
