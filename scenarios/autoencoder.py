@@ -32,8 +32,7 @@ from dynlearn.data.idx import load_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
-from dynlearn.progress import progress
-from dynlearn.rules.backprop import train_steps
+from dynlearn.rules.backprop import train_epochs
 from dynlearn.scenario import Scenario
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
@@ -94,17 +93,18 @@ def run(config: Config) -> dict:
     mlp = MLP((D, h, d, h, D), ("tanh", "identity", "tanh", "sigmoid"), "bce")
     decoder = MLP((d, h, D), ("tanh", "sigmoid"), "bce")
     params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    optimizer = adam(config.eta)
-    state = optimizer.init(params)
     batches = minibatch_indices(config.seed, len(x), batch_size, epochs)
-    batches = batches.reshape(epochs, -1, batch_size)
-
-    train_curve = [float(loss_value(mlp, params, x, x))]  # epoch 0: at init, whole set
-    test_curve = [float(loss_value(mlp, params, x_test, x_test))]
-    for epoch in progress(range(epochs), desc=f"autoencoder ({data.name}) epochs"):
-        params, state, losses = train_steps(mlp, optimizer, params, state, x, x, batches[epoch])
-        train_curve.append(float(jnp.mean(losses)))  # mean over the epoch's minibatches
-        test_curve.append(float(loss_value(mlp, params, x_test, x_test)))
+    params, train_curve, test_curve = train_epochs(
+        mlp,
+        adam(config.eta),
+        params,
+        x,
+        x,
+        batches.reshape(epochs, -1, batch_size),
+        x_test,
+        x_test,
+        desc=f"autoencoder ({data.name}) epochs",
+    )
 
     zs = mlp.forward(params, x_test)
     codes, x_hat = np.asarray(zs[2]), zs[-1]
@@ -131,8 +131,8 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "train_curve": np.array(train_curve),
-        "test_curve": np.array(test_curve),
+        "train_curve": train_curve,
+        "test_curve": test_curve,
         "originals": np.asarray(x_test)[shown],
         "reconstructions": np.asarray(x_hat)[shown],
         "codes": codes,

@@ -33,11 +33,8 @@ from dynlearn.data.idx import load_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
-from dynlearn.progress import progress
-from dynlearn.rules.backprop import train_steps
+from dynlearn.rules.backprop import train_epochs
 from dynlearn.scenario import Scenario
-
-loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),
@@ -88,17 +85,18 @@ def run(config: Config) -> dict:
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     mlp = MLP(sizes, ("relu",) * len(config.hidden) + ("softmax",), "softmax_cross_entropy")
     params = mlp.init(jax.random.PRNGKey(config.seed), "he_normal")
-    optimizer = adam(config.eta)
-    state = optimizer.init(params)
     batches = minibatch_indices(config.seed, len(x), batch_size, epochs)
-    batches = batches.reshape(epochs, -1, batch_size)
-
-    train_loss = [float(loss_value(mlp, params, x, y))]  # epoch 0: at init, whole set
-    test_loss = [float(loss_value(mlp, params, x_test, y_test))]
-    for epoch in progress(range(epochs), desc=f"mnist ({data.name}) epochs"):
-        params, state, losses = train_steps(mlp, optimizer, params, state, x, y, batches[epoch])
-        train_loss.append(float(jnp.mean(losses)))  # mean over the epoch's minibatches
-        test_loss.append(float(loss_value(mlp, params, x_test, y_test)))
+    params, train_loss, test_loss = train_epochs(
+        mlp,
+        adam(config.eta),
+        params,
+        x,
+        y,
+        batches.reshape(epochs, -1, batch_size),
+        x_test,
+        y_test,
+        desc=f"mnist ({data.name}) epochs",
+    )
 
     labels = np.asarray(jnp.argmax(y_test, axis=1))
     predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
@@ -109,7 +107,7 @@ def run(config: Config) -> dict:
         "dataset": data.name,
         "test_accuracy": float(np.mean(labels == predicted)),
         "train_accuracy": float(mlp.accuracy(params, x, y)),
-        "test_loss": test_loss[-1],
+        "test_loss": float(test_loss[-1]),
         "sizes": list(sizes),
         "n_train": int(len(x)),
         "n_test": int(len(x_test)),
@@ -118,8 +116,8 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "train_loss": np.array(train_loss),
-        "test_loss": np.array(test_loss),
+        "train_loss": train_loss,
+        "test_loss": test_loss,
         "confusion": C,
         "filters": W1[strongest],
         "image_shape": data.image_shape,

@@ -26,6 +26,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
@@ -141,3 +142,35 @@ def train_steps(
 
     (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
     return params, opt_state, losses
+
+
+_loss_value = jax.jit(MLP.loss_value, static_argnums=0)
+
+
+def train_epochs(
+    mlp: MLP,
+    optimizer: Optimizer,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    batches: jax.Array,
+    x_test: jax.Array,
+    y_test: jax.Array,
+    desc: str = "epochs",
+) -> tuple[Params, np.ndarray, np.ndarray]:
+    """``train_steps`` epoch by epoch (``batches`` of shape (epochs, steps, batch_size)), with
+    the learning curves: entry 0 is the loss of the initial parameters on the whole training
+    and test sets; entry e > 0 is the mean of epoch e's minibatch losses (train) and the loss on
+    the whole test set after epoch e (test). Returns (params, train_curve, test_curve)."""
+    from dynlearn.progress import progress
+
+    opt_state = optimizer.init(params)
+    train_curve = [float(_loss_value(mlp, params, x, y))]
+    test_curve = [float(_loss_value(mlp, params, x_test, y_test))]
+    for epoch_batches in progress(batches, desc=desc):
+        params, opt_state, losses = train_steps(
+            mlp, optimizer, params, opt_state, x, y, epoch_batches
+        )
+        train_curve.append(float(jnp.mean(losses)))
+        test_curve.append(float(_loss_value(mlp, params, x_test, y_test)))
+    return params, np.array(train_curve), np.array(test_curve)
