@@ -64,6 +64,16 @@ def add_weight_decay(grads: Params, params: Params, weight_decay: float) -> Para
     ]
 
 
+def check_rule_settings(mlp: MLP, eta: float | None, weight_decay: float) -> None:
+    """The settings every training rule shares: an MLP, eta > 0 (or None), weight decay >= 0."""
+    if not isinstance(mlp, MLP):
+        raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(mlp).__name__}")
+    if eta is not None and not eta > 0:
+        raise ValueError(f"eta (time per minibatch) must be > 0 or None, got {eta!r}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+
+
 class Backprop(eqx.Module):
     """The backprop gradient flow d theta/dt = -grad L_n(theta) - lambda W of an ``MLP``.
 
@@ -77,12 +87,7 @@ class Backprop(eqx.Module):
     weight_decay: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
-        if not isinstance(self.mlp, MLP):
-            raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(self.mlp).__name__}")
-        if self.eta is not None and not self.eta > 0:
-            raise ValueError(f"eta (time per minibatch) must be > 0 or None, got {self.eta!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        check_rule_settings(self.mlp, self.eta, self.weight_decay)
 
     def gradient(self, params: Params, x: jax.Array, y: jax.Array) -> Params:
         """grad L(theta) + lambda W on the batch (x, y), by the hand-written backward pass."""

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
-from dynlearn.rules.backprop import Args, Backprop, add_weight_decay  # noqa: F401 (shared by the rules)
+from dynlearn.rules.backprop import Args, Backprop, add_weight_decay, check_rule_settings  # noqa: F401 (shared by the rules)
 
 State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
 
@@ -67,12 +67,7 @@ class AbstractCreditRule(eqx.Module):
     weight_decay: eqx.AbstractVar[float]
 
     def __check_init__(self):
-        if not isinstance(self.mlp, MLP):
-            raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(self.mlp).__name__}")
-        if self.eta is not None and not self.eta > 0:
-            raise ValueError(f"eta (time per minibatch) must be > 0 or None, got {self.eta!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        check_rule_settings(self.mlp, self.eta, self.weight_decay)
 
     @abc.abstractmethod
     def init(self, params: Params) -> State:
