@@ -10,8 +10,9 @@ from dynlearn.scenario import (
     add_run_flags,
     load_scenario,
     parse_assignments,
+    prepare_out_dir,
+    run_plans,
     scenario_names,
-    summary_line,
     use_float64,
 )
 
@@ -57,15 +58,10 @@ def main(argv=None) -> int:
             unknown = sorted(set(assignments) - known)
             if unknown:
                 raise ConfigError(f"config key(s) {unknown} belong to no scenario")
+        out_dir = prepare_out_dir(ns.out)
     except ConfigError as err:
         parser.error(str(err))
-
-    from dynlearn.progress import progress
-
-    for sc, overrides in progress(plans, desc="scenarios", disable=len(plans) == 1):
-        record = sc.execute(ns.out, quick=ns.quick, seed=ns.seed, overrides=overrides)
-        print(summary_line(record), flush=True)
-    return 0
+    return run_plans(plans, out_dir, ns)
 
 
 if __name__ == "__main__":

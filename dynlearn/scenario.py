@@ -15,17 +15,26 @@ seed, library versions and the wall time.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
 import os
+import pickle
 import platform
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import typing
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,138 @@ SCENARIO_DIR_ENV = "DYNLEARN_SCENARIOS"
 
 class ConfigError(ValueError):
     """A bad scenario name, config key or value; the message lists what is valid."""
+
+
+# ------------------------------------------------------------------------- declared ranges
+@dataclass(frozen=True)
+class Valid:
+    """The valid values of one config field, declared next to it with ``typing.Annotated``::
+
+        hidden: Annotated[int, positive(max=100_000)] = 32
+        etas: Annotated[tuple[float, ...], positive()] = (0.1, 0.3)   # each entry; non-empty
+        activation: Annotated[str, one_of("tanh", "relu")] = "tanh"
+
+    ``Scenario.make_config`` checks every field against its declaration before any work, and a
+    test feeds each field the ``bad`` values (as ``--set`` text) plus the wrong-type ones its
+    annotation implies. ``ok`` is None for a field whose validity depends on other fields: its
+    ``bad`` examples must then be refused by the Config's ``__post_init__`` or the scenario's
+    ``check``.
+    """
+
+    what: str  # "a number > 0": completes "KEY must be ..."
+    ok: Callable[[Any], bool] | None
+    bad: tuple[str, ...] = ()
+    length: int | None = None  # a list field must have exactly this many entries
+
+    def problem(self, key: str, value) -> str | None:
+        """None if ``value`` is valid, else the message (key, value, what is valid)."""
+        items = value if isinstance(value, tuple) else (value,)
+        if isinstance(value, tuple) and not value:
+            return f"{key} is an empty list; it must hold at least one entry, each {self.what}"
+        if self.length is not None and isinstance(value, tuple) and len(value) != self.length:
+            return f"{key}={_show(value)} has {len(value)} entries; it must have {self.length}"
+        if self.ok is not None:
+            wrong = [v for v in items if not self.ok(v)]
+            if wrong:
+                each = "each entry " if isinstance(value, tuple) else ""
+                return f"{key}={_show(value)} is not valid: {each}must be {self.what}"
+        return None
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _number(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def in_range(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    open_lo: bool = False,
+    length: int | None = None,
+    why: str = "",
+) -> Valid:
+    """A number in [lo, hi] (``open_lo``: lo itself excluded); None: no bound on that side.
+
+    ``why`` is appended to the message, e.g. the memory a larger size would need."""
+    if lo is None and hi is None:
+        what = "any finite number"
+    elif hi is None:
+        what = f"{'>' if open_lo else '>='} {_number(lo)}"
+    elif lo is None:
+        what = f"<= {_number(hi)}"
+    else:
+        what = f"in {'(' if open_lo else '['}{_number(lo)}, {_number(hi)}]"
+    bad = []
+    if lo is not None:
+        bad.append(_number(lo) if open_lo else _number(lo - (1 if isinstance(lo, int) else 0.5)))
+    if hi is not None:
+        bad.append(_number(hi + 1 if isinstance(hi, int) else hi * 2 + 1))
+    if length is not None:
+        bad += [",".join(["1"] * (length - 1)) or "", ",".join(["1"] * (length + 1))]
+        bad = [b for b in bad if b]
+
+    def ok(x):
+        return (lo is None or (x > lo if open_lo else x >= lo)) and (hi is None or x <= hi)
+
+    return Valid(what + (f" ({why})" if why else ""), ok, tuple(bad), length)
+
+
+def positive(max: float | None = None, *, why: str = "") -> Valid:
+    """A number > 0 (at most ``max``): a rate, a step, a size, a count."""
+    return in_range(0, max, open_lo=True, why=why)
+
+
+def nonnegative(max: float | None = None, *, why: str = "") -> Valid:
+    """A number >= 0 (at most ``max``): a weight decay, or 0 meaning "automatic"."""
+    return in_range(0, max, why=why)
+
+
+def one_of(*choices: str) -> Valid:
+    """One of the named ``choices`` (for a list field: each entry)."""
+    return Valid(f"one of {', '.join(choices)}", lambda x: x in choices, ("no-such-choice",))
+
+
+def checked_elsewhere(what: str, *bad: str) -> Valid:
+    """A value whose validity depends on other fields or on files (``data_dir``, a target
+    path): checked in ``__post_init__`` or ``check``; ``bad`` are examples they must refuse."""
+    return Valid(what, None, bad)
+
+
+# Seeds: jax.random.key takes any int64, numpy's generators and scikit-learn take 0..2**32-1;
+# 0..2**31-1 leaves room for the seed + k of repeated runs.
+SEED_MAX = 2**31 - 1
+Seed = typing.Annotated[int, in_range(0, SEED_MAX)]
+
+
+def declared(hint) -> Valid | None:
+    """The ``Valid`` declared on a field annotation, or None."""
+    if typing.get_origin(hint) is typing.Annotated:
+        for extra in typing.get_args(hint)[1:]:
+            if isinstance(extra, Valid):
+                return extra
+    return None
+
+
+def memory_limit_bytes() -> int:
+    """Half the machine's physical memory: the most a scenario may plan to hold at once."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def require_memory(num_floats: float, what: str) -> None:
+    """ConfigError if ``num_floats`` float64 numbers (for ``what``) exceed half the memory."""
+    need, limit = 8.0 * num_floats, memory_limit_bytes()
+    if need > limit:
+        raise ConfigError(
+            f"{what} needs about {need / 2**30:.3g} GiB; this machine allows "
+            f"{limit / 2**30:.3g} GiB (half its memory): choose smaller sizes"
+        )
 
 
 # ---------------------------------------------------------------------------- config values
@@ -61,7 +202,9 @@ def _parse_scalar(kind: type, text: str, key: str):
 
 
 def _field_kind(hint) -> tuple[type, bool]:
-    """(element type, is_list) for a Config field annotation."""
+    """(element type, is_list) for a Config field annotation (``Annotated`` stripped)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
     origin = typing.get_origin(hint)
     if origin in (tuple, list):
         (inner, *_rest) = typing.get_args(hint) or (str,)
@@ -155,20 +298,17 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_json_atomic(record: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 # --------------------------------------------------------------------------------- scenario
 @dataclass(frozen=True)
 class Scenario:
-    """One figure or comparison: config dataclass + run + plot + quick-mode overrides."""
+    """One figure or comparison: config dataclass + run + plot + quick-mode overrides.
+
+    ``check(config) -> list[str]`` (optional) tests what the per-field declarations cannot:
+    constraints between fields (t1 against the eta grid, ranks against the matrix size), the
+    memory a size implies (``require_memory``). It raises ConfigError (or ValueError) for an
+    invalid config and returns warnings for legal but unusual values (a learning rate above
+    the stability limit), which the run prints and records in the JSON's "warnings".
+    """
 
     name: str
     description: str
@@ -176,6 +316,7 @@ class Scenario:
     run: Callable[[Any], dict]
     plot: Callable[[dict], Any]
     quick: Mapping[str, Any] = field(default_factory=dict)
+    check: Callable[[Any], list[str]] | None = None
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.config):
@@ -187,7 +328,11 @@ class Scenario:
         self._validate_overrides(self.quick)
 
     def field_types(self) -> dict[str, Any]:
-        return typing.get_type_hints(self.config)
+        return typing.get_type_hints(self.config, include_extras=True)
+
+    def declarations(self) -> dict[str, Valid | None]:
+        """Each field's declared ``Valid`` (None where a field declares none)."""
+        return {k: declared(t) for k, t in self.field_types().items()}
 
     def valid_keys(self) -> str:
         types = self.field_types()
@@ -209,15 +354,30 @@ class Scenario:
         overrides: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ):
-        """Defaults, then the quick-mode settings, then ``overrides``, then ``seed``."""
+        """Defaults, then the quick-mode settings, then ``overrides``, then ``seed``; every
+        field checked against its declaration, then ``__post_init__`` and ``check``."""
         values = dict(self._validate_overrides(self.quick)) if quick else {}
         values.update(self._validate_overrides(overrides or {}))
         if seed is not None:
-            values["seed"] = _coerce("seed", int, seed)
+            values["seed"] = _coerce("seed", self.field_types()["seed"], seed)
+        for f in dataclasses.fields(self.config):
+            value = values.get(f.name, f.default)
+            valid = declared(self.field_types()[f.name])
+            problem = valid.problem(f.name, value) if valid and value is not MISSING else None
+            if problem:
+                raise ConfigError(f"invalid config for scenario {self.name!r}: {problem}")
         try:
-            return self.config(**values)
-        except (ValueError, TypeError) as err:  # a Config.__post_init__ rejected a value
+            config = self.config(**values)
+            self.warnings(config)
+        except ConfigError as err:
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
+        except (ValueError, TypeError) as err:  # __post_init__ or check rejected a value
+            raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
+        return config
+
+    def warnings(self, config) -> list[str]:
+        """The ``check`` hook's warnings for a legal but unusual config (raises if invalid)."""
+        return list(self.check(config) or []) if self.check is not None else []
 
     def execute(
         self,
@@ -226,31 +386,48 @@ class Scenario:
         quick: bool = False,
         seed: int | None = None,
         overrides: Mapping[str, Any] | None = None,
+        resume: bool = False,
     ) -> dict:
-        """Run, plot and write ``out_dir/NAME.png`` and ``out_dir/NAME.json``; return the record."""
-        from dynlearn.plotting import save_figure
+        """Run, plot and write ``out_dir/NAME.png`` and ``out_dir/NAME.json``; return the record.
+
+        ``resume``: per-member results a previous, interrupted run of the same config saved
+        with ``checkpointed_map`` are reused (without it they are discarded)."""
         from dynlearn.progress import heartbeat
 
         config = self.make_config(quick, overrides, seed)
+        warnings = self.warnings(config)
+        for text in warnings:
+            print(f"{self.name}: warning: {text}", file=sys.stderr, flush=True)
         out_dir = Path(out_dir)
+        config_json = to_jsonable(dataclasses.asdict(config))
+        store = _CheckpointStore(
+            out_dir / f".{self.name}.checkpoint",
+            self.name,
+            {"config": config_json, "quick": quick, "dynlearn": versions()["dynlearn"]},
+            resume,
+        )
         start = time.perf_counter()
-        with heartbeat(self.name):
-            results = self.run(config)
+        _pause_point("run", self.name)
+        token = _CHECKPOINT.set(store)
+        try:
+            with heartbeat(self.name):
+                results = self.run(config)
+        finally:
+            _CHECKPOINT.reset(token)
         if "metrics" not in results:
             raise TypeError(f"{self.name}: run() must return a dict with a 'metrics' entry")
         record = {
             "scenario": self.name,
-            "config": to_jsonable(dataclasses.asdict(config)),
+            "config": config_json,
             "metrics": to_jsonable(results["metrics"]),
+            "warnings": warnings,
             "seed": config.seed,
             "quick": quick,
             "versions": versions(),
             "wall_time_s": round(time.perf_counter() - start, 3),
         }
-        fig = self.plot(results)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_figure(fig, out_dir / f"{self.name}.png")
-        write_json_atomic(record, out_dir / f"{self.name}.json")
+        write_figure_and_record(self.plot(results), record, out_dir, self.name)
+        store.discard()
         return record
 
     def main(self, argv=None) -> int:
@@ -264,11 +441,233 @@ class Scenario:
         try:
             overrides = self._validate_overrides(parse_assignments(ns.set))
             self.make_config(ns.quick, overrides, ns.seed)
+            out_dir = prepare_out_dir(ns.out)
         except ConfigError as err:
             parser.error(str(err))
-        record = self.execute(ns.out, quick=ns.quick, seed=ns.seed, overrides=overrides)
-        print(summary_line(record))
-        return 0
+        return run_plans([(self, overrides)], out_dir, ns)
+
+
+# ------------------------------------------------------------------ writing, signals, resume
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pause_point(stage: str, name: str) -> None:
+    """Test hook: with DYNLEARN_PAUSE_AT=STAGE:NAME and DYNLEARN_PAUSE_DIR=D, create D/paused
+    and wait (up to a minute) for D/go, so a test can send a signal at an exact moment."""
+    if os.environ.get("DYNLEARN_PAUSE_AT") != f"{stage}:{name}":
+        return
+    folder = Path(os.environ["DYNLEARN_PAUSE_DIR"])
+    (folder / "paused").touch()
+    deadline = time.monotonic() + 60
+    while not (folder / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@contextmanager
+def _signals_deferred():
+    """SIGINT and SIGTERM held back (delivered on exit) so a write cannot be cut in half."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if main_thread else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None:
+    """Write ``out_dir/NAME.png`` and ``out_dir/NAME.json`` as a pair.
+
+    Both go to temporary files first (a full disk fails here and leaves the old pair); then the
+    PNG is renamed into place and the JSON last: the JSON is the commit point. It names its PNG
+    with the PNG's SHA-256 (``record["figure"]``), so a reader can tell whether the PNG beside a
+    JSON is the one it describes. Signals are held back for the whole write and no temporary
+    file survives it."""
+    import matplotlib.pyplot as plt
+
+    png, js = out_dir / f"{name}.png", out_dir / f"{name}.json"
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    tmp_png, tmp_json = (out_dir / f".{p.name}.{tag}.tmp" for p in (png, js))
+    with _signals_deferred():
+        try:
+            fig.savefig(tmp_png, format="png")
+            record["figure"] = {"file": png.name, "sha256": _sha256(tmp_png)}
+            tmp_json.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+            _pause_point("write", name)
+            os.replace(tmp_png, png)
+            _pause_point("rename", name)
+            os.replace(tmp_json, js)
+        finally:
+            for tmp in (tmp_png, tmp_json):
+                tmp.unlink(missing_ok=True)
+            plt.close(fig)
+
+
+def is_up_to_date(out_dir: Path, scenario: Scenario, config, quick: bool) -> bool:
+    """Whether ``out_dir/NAME.json`` records this config, quick flag and dynlearn version, and
+    the PNG beside it is the one it names (same SHA-256)."""
+    js = Path(out_dir) / f"{scenario.name}.json"
+    try:
+        record = json.loads(js.read_text())
+        figure = record["figure"]
+        return (
+            record["config"] == to_jsonable(dataclasses.asdict(config))
+            and record.get("quick", False) == quick
+            and record["versions"]["dynlearn"] == versions()["dynlearn"]
+            and _sha256(js.parent / figure["file"]) == figure["sha256"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def prepare_out_dir(out: str) -> Path:
+    """``--out``, created if needed and checked writable before any computation."""
+    if not str(out).strip():
+        raise ConfigError("--out is empty; give a folder to write into (default: figures)")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out} is not a folder; give a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".dynlearn-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"--out {out} is not a writable folder ({err.strerror})") from None
+    return path
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; ``code`` is the exit status (128 + signal number)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.code = 128 + signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def run_plans(plans, out_dir: Path, ns) -> int:
+    """Run ``[(scenario, overrides), ...]`` into ``out_dir`` (the CLI's loop).
+
+    ``ns.resume``: skip a scenario whose JSON is up to date and continue a checkpointed one.
+    SIGINT / SIGTERM stop the run with exit status 130 / 143 and one line naming the
+    scenario; finished scenarios keep their pairs. The process then ends at once (os._exit),
+    so no compiled computation still running in a JAX thread meets the interpreter's
+    teardown."""
+    from dynlearn.progress import progress
+
+    resume = getattr(ns, "resume", False)
+    handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    current = None
+    try:
+        for sc, overrides in progress(plans, desc="scenarios", disable=len(plans) == 1):
+            current = sc.name
+            if resume and is_up_to_date(
+                out_dir, sc, sc.make_config(ns.quick, overrides, ns.seed), ns.quick
+            ):
+                print(
+                    f"{sc.name}: up to date in {out_dir} (same config and dynlearn "
+                    "version), skipped",
+                    flush=True,
+                )
+                continue
+            record = sc.execute(
+                out_dir, quick=ns.quick, seed=ns.seed, overrides=overrides, resume=resume
+            )
+            print(summary_line(record), flush=True)
+    except (Interrupted, KeyboardInterrupt) as err:
+        code = err.code if isinstance(err, Interrupted) else 130
+        name = str(err) or "SIGINT"
+        print(
+            f"dynlearn: stopped by {name} during scenario {current!r}; finished scenarios "
+            f"are in {out_dir} (rerun with --resume to continue)",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    return 0
+
+
+# ------------------------------------------------------------------------------ checkpoints
+_CHECKPOINT: contextvars.ContextVar[_CheckpointStore | None] = contextvars.ContextVar(
+    "dynlearn_checkpoint", default=None
+)
+
+
+class _CheckpointStore:
+    """Per-member results of one scenario run, kept in ``out_dir/.NAME.checkpoint/`` under a
+    key (config, quick flag, dynlearn version) so that only the same run reuses them."""
+
+    def __init__(self, folder: Path, name: str, key: dict, resume: bool):
+        self.folder, self.name, self.key, self.calls = folder, name, key, 0
+        key_file = folder / "key.json"
+        same = key_file.is_file() and json.loads(key_file.read_text()) == key
+        if folder.exists() and not (resume and same):
+            self.discard()
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"{self.calls}-{index}.pkl"
+
+    def load(self, index: int):
+        path = self.path(index)
+        if not path.is_file():
+            return MISSING
+        with path.open("rb") as f:
+            return pickle.load(f)
+
+    def save(self, index: int, value) -> None:
+        if not self.folder.exists():
+            self.folder.mkdir(parents=True)
+            (self.folder / "key.json").write_text(json.dumps(self.key))
+        tmp = self.folder / f".{index}.{os.getpid()}.tmp"
+        with _signals_deferred():
+            try:
+                tmp.write_bytes(pickle.dumps(value))
+                os.replace(tmp, self.path(index))
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _to_host(tree):
+    """jax arrays -> numpy arrays (exact), so fresh and reloaded results are the same type."""
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: np.asarray(x) if isinstance(x, jax.Array) else x, tree)
+
+
+def checkpointed_map(fn: Callable[[Any], Any], members) -> list:
+    """``[fn(m) for m in members]``, each result saved as soon as it is computed.
+
+    Inside ``Scenario.execute`` a run interrupted after k members continues, with
+    ``--resume``, at member k + 1 with the same results as an uninterrupted run (each member
+    must depend only on its own argument and the config). Results are pytrees; their jax
+    arrays come back as numpy arrays (also when freshly computed). Outside ``execute`` this is
+    the plain loop."""
+    store = _CHECKPOINT.get()
+    if store is None:
+        return [_to_host(fn(m)) for m in members]
+    store.calls += 1
+    results = []
+    for index, member in enumerate(members):
+        value = store.load(index)
+        if value is MISSING:
+            _pause_point(f"member-{index}", store.name)
+            value = _to_host(fn(member))
+            store.save(index, value)
+        results.append(value)
+    return results
 
 
 def use_float64() -> None:
@@ -289,6 +688,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         help="override a config field; lists are comma-separated",
     )
     parser.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip scenarios whose JSON in --out is up to date; continue checkpointed ones",
+    )
 
 
 def summary_line(record: dict) -> str:
