@@ -140,6 +140,11 @@ def one_of(*choices: str) -> Valid:
     return Valid(f"one of {', '.join(choices)}", lambda x: x in choices, ("no-such-choice",))
 
 
+def flag() -> Valid:
+    """A bool: true or false (the type is the whole constraint)."""
+    return Valid("true or false", lambda x: isinstance(x, bool))
+
+
 def checked_elsewhere(what: str, *bad: str) -> Valid:
     """A value whose validity depends on other fields or on files (``data_dir``, a target
     path): checked in ``__post_init__`` or ``check``; ``bad`` are examples they must refuse."""

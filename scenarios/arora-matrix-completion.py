@@ -28,6 +28,7 @@ from depth (as a string) to a number, plus ``train_rmse`` and ``effective_rank_t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -42,22 +43,23 @@ from dynlearn.rules.deep_matrix_factorisation import (
     end_to_end,
     random_small_init,
 )
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n: int = 100  # W* is n x n
-    rank: int = 5
-    norm: float = 100.0  # Frobenius norm of W*
-    observed: int = 2000  # number of observed entries |Omega|
-    depths: tuple[int, ...] = (1, 2, 3, 4)
-    scale: float = 1e-3  # layer std = scale^{1/N} / sqrt(n)
-    eta: float = 5e-4  # gradient-descent step = Euler dt
-    t1: float = 10.0  # flow time; t1 / eta steps
-    num_saves: int = 101  # saved times for the singular-value curves
-    top: int = 8  # singular values plotted per depth
+    seed: Seed = 0
+    n: Annotated[int, positive(max=2000)] = 100  # W* is n x n
+    rank: Annotated[int, positive()] = 5
+    norm: Annotated[float, positive()] = 100.0  # Frobenius norm of W*
+    observed: Annotated[int, positive()] = 2000  # number of observed entries |Omega|
+    depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
+    scale: Annotated[float, positive()] = 1e-3  # layer std = scale^{1/N} / sqrt(n)
+    eta: Annotated[float, positive()] = 5e-4  # gradient-descent step = Euler dt
+    t1: Annotated[float, positive()] = 10.0  # flow time; t1 / eta steps
+    # saved times for the singular-value curves
+    num_saves: Annotated[int, in_range(2, 100_000)] = 101
+    top: Annotated[int, positive()] = 8  # singular values plotted per depth
 
 
 QUICK = {"n": 30, "rank": 2, "norm": 30.0, "observed": 250, "depths": (1, 2, 3), "eta": 5e-3}

@@ -23,17 +23,26 @@ line between the mean codes of two classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.idx import load_image_data
+from dynlearn.data.idx import DATA_CHOICES, load_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.rules.backprop import train_epochs
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import (
+    Scenario,
+    Seed,
+    checked_elsewhere,
+    in_range,
+    nonnegative,
+    one_of,
+    positive,
+)
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
 
@@ -46,18 +55,23 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    data: str = "auto"  # "auto" | "digits" | "mnist" | "fashion-mnist"
-    data_dir: str = ""  # "" -> $DYNLEARN_DATA
-    hidden: int = 128
-    latent: int = 2
-    eta: float = 1e-3
-    batch_size: int = 0  # 0: 200 on MNIST files, 32 on the digits
-    epochs: int = 0  # 0: 20 on MNIST files, 300 on the digits
-    max_train: int = 0  # > 0: a seeded random subset of the training set (0: all)
-    max_test: int = 0
-    interpolate: tuple[int, ...] = (0, 1)  # the two classes whose mean codes are joined
-    steps: int = 10  # images along the interpolation
+    seed: Seed = 0
+    # "auto" | "digits" | "mnist" | "fashion-mnist"
+    data: Annotated[str, one_of(*DATA_CHOICES)] = "auto"
+    # "" -> $DYNLEARN_DATA
+    data_dir: Annotated[str, checked_elsewhere("empty or a data folder", "/nonexistent/data")] = ""
+    hidden: Annotated[int, positive(max=4096)] = 128
+    latent: Annotated[int, positive(max=4096)] = 2
+    eta: Annotated[float, positive()] = 1e-3
+    # 0: 200 on MNIST files, 32 on the digits
+    batch_size: Annotated[int, nonnegative(max=100_000)] = 0
+    epochs: Annotated[int, nonnegative(max=100_000)] = 0  # 0: 20 on MNIST files, 300 on the digits
+    # > 0: a seeded random subset of the training set (0: all)
+    max_train: Annotated[int, nonnegative()] = 0
+    max_test: Annotated[int, nonnegative()] = 0
+    # the two classes whose mean codes are joined
+    interpolate: Annotated[tuple[int, ...], in_range(0, 9, length=2)] = (0, 1)
+    steps: Annotated[int, in_range(2, 100)] = 10  # images along the interpolation
 
 
 QUICK = {"epochs": 40, "max_train": 5_000, "max_test": 1_000}

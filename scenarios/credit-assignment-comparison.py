@@ -45,6 +45,7 @@ DFA 95.49 %, FA 91.99 %, NP 91.52 %, WP 79.81 % (other networks and budgets).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -65,14 +66,14 @@ from dynlearn.rules.node_perturbation import NodePerturbation
 from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
 from dynlearn.rules.sign_symmetry import SignSymmetry
 from dynlearn.rules.weight_perturbation import WeightPerturbation
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    datasets: tuple[str, ...] = ("spiral", "digits")
-    rules: tuple[str, ...] = (
+    seed: Seed = 0
+    datasets: Annotated[tuple[str, ...], one_of("spiral", "digits")] = ("spiral", "digits")
+    rules: Annotated[tuple[str, ...], one_of(*RULES)] = (
         "bp",
         "fa",
         "dfa",
@@ -83,19 +84,21 @@ class Config:
         "forward_gradient",
         "pc",
     )
-    etas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-    num_seeds: int = 3
-    weight_decay: float = 1e-3
-    sigma: float = 1e-3  # perturbation size of NP and WP
-    pc_T: int = 20  # PC: Euler relaxation steps per minibatch (as in pc-train)
-    pc_gamma: float = 0.1  # PC: relaxation rate
-    pc_beta: float = 0.1  # PC: output clamping strength; the update is dF/dtheta / (beta B)
-    spiral_hidden: tuple[int, ...] = (32, 32)
-    spiral_epochs: int = 120
-    spiral_batch_size: int = 20
-    digits_hidden: tuple[int, ...] = (64, 32)
-    digits_epochs: int = 40
-    digits_batch_size: int = 32
+    etas: Annotated[tuple[float, ...], positive()] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+    num_seeds: Annotated[int, positive(max=1000)] = 3
+    weight_decay: Annotated[float, nonnegative()] = 1e-3
+    sigma: Annotated[float, positive()] = 1e-3  # perturbation size of NP and WP
+    # PC: Euler relaxation steps per minibatch (as in pc-train)
+    pc_T: Annotated[int, nonnegative(max=10_000)] = 20
+    pc_gamma: Annotated[float, positive()] = 0.1  # PC: relaxation rate
+    # PC: output clamping strength; the update is dF/dtheta / (beta B)
+    pc_beta: Annotated[float, positive()] = 0.1
+    spiral_hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32)
+    spiral_epochs: Annotated[int, positive(max=100_000)] = 120
+    spiral_batch_size: Annotated[int, positive(max=400)] = 20
+    digits_hidden: Annotated[tuple[int, ...], positive(max=4096)] = (64, 32)
+    digits_epochs: Annotated[int, positive(max=100_000)] = 40
+    digits_batch_size: Annotated[int, positive(max=1000)] = 32
 
 
 QUICK = {

@@ -30,6 +30,7 @@ simulation, linearly interpolated) and `t_half_theory` (tau int_{u0}^{s/2} du / 
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
@@ -44,23 +45,28 @@ from dynlearn.rules.deep_linear import (
     end_to_end,
     t_half_balanced,
 )
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, checked_elsewhere, in_range, nonnegative, positive
 
 BUILT_IN_TARGETS = ("semantic", "random-rank-K (e.g. random-rank-3)", "path/to/Sigma_yx.npy")
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    target: str = "semantic"  # "semantic", "random-rank-K", or a path to a .npy matrix
-    depths: tuple[int, ...] = (1, 2, 3, 4)
-    tau: float = 1.0
-    u0: float = 1e-2  # end-to-end strength of every mode at t = 0, the same for every depth
-    hidden: int = 0  # hidden width; 0: the number of modes
-    t1: float = 0.0  # 0: automatic, 1.5 x the slowest theoretical half-way time
-    n_save: int = 801
-    rtol: float = 1e-10
-    atol: float = 1e-12
+    seed: Seed = 0
+    # "semantic", "random-rank-K", or a path to a .npy matrix
+    target: Annotated[
+        str, checked_elsewhere("a target of load_target", "nope", "random-rank-0", "/no/x.npy")
+    ] = "semantic"
+    depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
+    tau: Annotated[float, positive()] = 1.0
+    # end-to-end strength of every mode at t = 0, the same for every depth
+    u0: Annotated[float, positive()] = 1e-2
+    hidden: Annotated[int, nonnegative(max=4096)] = 0  # hidden width; 0: the number of modes
+    # 0: automatic, 1.5 x the slowest theoretical half-way time
+    t1: Annotated[float, nonnegative()] = 0.0
+    n_save: Annotated[int, in_range(2, 100_000)] = 801
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
         if not self.depths or any(N < 1 for N in self.depths):

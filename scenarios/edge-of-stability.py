@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -40,22 +41,23 @@ from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_per_class: int = 50
-    noise: float = 0.2
-    hidden: int = 32
-    etas: tuple[float, ...] = (0.12, 0.18, 0.25)
-    steps: int = 4000
-    sharpness_every: int = 20
-    sharpness_tol: float = 1e-4
-    sharpness_max_iters: int = 1000
-    quad_eigenvalues: tuple[float, ...] = (10.0, 3.0, 1.0, 0.1)
-    quad_steps: int = 4000  # GD steps per bisection test: resolution ~ log(1e6)/(4 quad_steps)
+    seed: Seed = 0
+    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    noise: Annotated[float, nonnegative()] = 0.2
+    hidden: Annotated[int, positive(max=4096)] = 32
+    etas: Annotated[tuple[float, ...], positive()] = (0.12, 0.18, 0.25)
+    steps: Annotated[int, positive(max=1_000_000)] = 4000
+    sharpness_every: Annotated[int, positive()] = 20
+    sharpness_tol: Annotated[float, positive()] = 1e-4
+    sharpness_max_iters: Annotated[int, positive(max=1_000_000)] = 1000
+    quad_eigenvalues: Annotated[tuple[float, ...], positive()] = (10.0, 3.0, 1.0, 0.1)
+    # GD steps per bisection test: resolution ~ log(1e6)/(4 quad_steps)
+    quad_steps: Annotated[int, positive(max=10_000_000)] = 4000
 
 
 QUICK = {"etas": (0.25,), "steps": 600, "quad_steps": 2000}

@@ -21,36 +21,38 @@ Metrics: ``initial_update_angle_deg``, ``mean_update_angle_deg``, ``final_update
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
+from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
 from dynlearn.rules.credit import BackpropReference, train_recorded
 from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_alignment
 from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_in: int = 30
-    hidden: int = 20
-    n_out: int = 10
-    activation: str = "tanh"
-    num_examples: int = 500
-    init_scale: float = 0.1
-    eta: float = 0.05
-    batch_size: int = 20
-    epochs: int = 80
-    weight_decay_kp: float = 0.05  # lambda of Kolen-Pollack (on W and B)
-    record_every: int = 25  # steps between measurements
-    num_seeds: int = 5
+    seed: Seed = 0
+    n_in: Annotated[int, positive(max=4096)] = 30
+    hidden: Annotated[int, positive(max=4096)] = 20
+    n_out: Annotated[int, positive(max=4096)] = 10
+    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
+    num_examples: Annotated[int, positive(max=1_000_000)] = 500
+    init_scale: Annotated[float, positive()] = 0.1
+    eta: Annotated[float, positive()] = 0.05
+    batch_size: Annotated[int, positive()] = 20
+    epochs: Annotated[int, positive(max=100_000)] = 80
+    weight_decay_kp: Annotated[float, nonnegative()] = 0.05  # lambda of Kolen-Pollack (on W and B)
+    record_every: Annotated[int, positive()] = 25  # steps between measurements
+    num_seeds: Annotated[int, positive(max=1000)] = 5
 
 
 QUICK = {"epochs": 12, "num_seeds": 2}

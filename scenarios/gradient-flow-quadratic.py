@@ -15,25 +15,26 @@ log ||theta_n|| over the second half of the run is positive (or the iterates ove
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    lambda1: float = 1.0
-    lambda2: float = 0.2
-    angle_deg: float = 30.0
-    theta0: tuple[float, ...] = (-1.5, 1.8)
-    eta: float = 0.5
-    t1: float = 30.0
-    rtol: float = 1e-10
-    atol: float = 1e-12
+    seed: Seed = 0
+    lambda1: Annotated[float, positive()] = 1.0
+    lambda2: Annotated[float, positive()] = 0.2
+    angle_deg: Annotated[float, in_range()] = 30.0
+    theta0: Annotated[tuple[float, ...], in_range(length=2)] = (-1.5, 1.8)
+    eta: Annotated[float, positive()] = 0.5
+    t1: Annotated[float, positive(max=1e6)] = 30.0
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
         if not self.lambda1 > self.lambda2 > 0:

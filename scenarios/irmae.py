@@ -40,6 +40,7 @@ variance), and the same for ``ae_small`` (``latent_ae_small`` = its width).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -52,20 +53,23 @@ from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.progress import progress
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    latent: int = 32  # latent dimension d
-    hidden: int = 128  # width of the encoder's and decoder's hidden layer
-    extra_layers: int = 8  # l for IRMAE (l = 0 is the plain autoencoder)
-    linear_init: str = "xavier_normal"  # extra layers: "xavier_normal" or "orthogonal"
-    eta: float = 1e-3  # Adam learning rate
-    batch_size: int = 64
-    epochs: int = 300
-    num_shown: int = 8  # test digits shown with their reconstructions
+    seed: Seed = 0
+    latent: Annotated[int, in_range(2, 4096)] = 32  # latent dimension d
+    # width of the encoder's and decoder's hidden layer
+    hidden: Annotated[int, positive(max=4096)] = 128
+    # l for IRMAE (l = 0 is the plain autoencoder)
+    extra_layers: Annotated[int, positive(max=100)] = 8
+    # extra layers: "xavier_normal" or "orthogonal"
+    linear_init: Annotated[str, one_of("xavier_normal", "orthogonal")] = "xavier_normal"
+    eta: Annotated[float, positive()] = 1e-3  # Adam learning rate
+    batch_size: Annotated[int, positive(max=1000)] = 64
+    epochs: Annotated[int, positive(max=100_000)] = 300
+    num_shown: Annotated[int, positive(max=100)] = 8  # test digits shown with their reconstructions
 
 
 QUICK = {"epochs": 60}

@@ -23,6 +23,7 @@ t1 against eta with fitted slopes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -36,20 +37,21 @@ from dynlearn.nn.mlp import MLP
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import Backprop, batch_args
 from dynlearn.rules.modified_flow import ModifiedFlow
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_per_class: int = 50
-    noise: float = 0.2
-    hidden: int = 16
-    etas: tuple[float, ...] = (0.4, 0.2, 0.1, 0.05, 0.025)
-    t1: float = 10.0
-    rtol: float = 1e-10
-    atol: float = 1e-10
-    num_save: int = 25  # saved times per trajectory (on each GD grid)
+    seed: Seed = 0
+    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    noise: Annotated[float, nonnegative()] = 0.2
+    hidden: Annotated[int, positive(max=4096)] = 16
+    etas: Annotated[tuple[float, ...], positive()] = (0.4, 0.2, 0.1, 0.05, 0.025)
+    t1: Annotated[float, positive()] = 10.0
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-10
+    # saved times per trajectory (on each GD grid)
+    num_save: Annotated[int, positive(max=100_000)] = 25
 
 
 QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_save": 10}

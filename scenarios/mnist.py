@@ -24,17 +24,18 @@ Metrics: ``dataset`` (which data were used), ``test_accuracy``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.idx import load_image_data
+from dynlearn.data.idx import DATA_CHOICES, load_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.rules.backprop import train_epochs
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, checked_elsewhere, nonnegative, one_of, positive
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),
@@ -45,16 +46,20 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    data: str = "auto"  # "auto" | "digits" | "mnist" | "fashion-mnist"
-    data_dir: str = ""  # "" -> $DYNLEARN_DATA
-    hidden: tuple[int, ...] = (128, 64)
-    eta: float = 1e-3
-    batch_size: int = 0  # 0: 200 on MNIST files, 32 on the digits
-    epochs: int = 0  # 0: 10 on MNIST files, 100 on the digits
-    max_train: int = 0  # > 0: a seeded random subset of the training set (0: all)
-    max_test: int = 0
-    n_filters: int = 32  # first-layer filters shown
+    seed: Seed = 0
+    # "auto" | "digits" | "mnist" | "fashion-mnist"
+    data: Annotated[str, one_of(*DATA_CHOICES)] = "auto"
+    # "" -> $DYNLEARN_DATA
+    data_dir: Annotated[str, checked_elsewhere("empty or a data folder", "/nonexistent/data")] = ""
+    hidden: Annotated[tuple[int, ...], positive(max=4096)] = (128, 64)
+    eta: Annotated[float, positive()] = 1e-3
+    # 0: 200 on MNIST files, 32 on the digits
+    batch_size: Annotated[int, nonnegative(max=100_000)] = 0
+    epochs: Annotated[int, nonnegative(max=100_000)] = 0  # 0: 10 on MNIST files, 100 on the digits
+    # > 0: a seeded random subset of the training set (0: all)
+    max_train: Annotated[int, nonnegative()] = 0
+    max_test: Annotated[int, nonnegative()] = 0
+    n_filters: Annotated[int, positive(max=256)] = 32  # first-layer filters shown
 
 
 QUICK = {"epochs": 30, "max_train": 10_000, "max_test": 2_000}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -38,24 +39,24 @@ from dynlearn.nn.optim import adam
 from dynlearn.progress import progress
 from dynlearn.rules.generative_pc import GenerativePC, Observed
 from dynlearn.rules.pc_inference import relax
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, positive
 
 SIDE = 8  # digits are 8x8
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_latent: int = 16
-    n_hidden: int = 64
-    decay: float = 1.0  # lambda, the state decay
-    T: int = 50  # inference steps per training minibatch
-    test_T: int = 200  # inference steps at test time
-    gamma: float = 0.1
-    eta: float = 3e-3  # Adam
-    batch: int = 32
-    epochs: int = 40
-    num_shown: int = 10
+    seed: Seed = 0
+    n_latent: Annotated[int, positive(max=4096)] = 16
+    n_hidden: Annotated[int, positive(max=4096)] = 64
+    decay: Annotated[float, nonnegative()] = 1.0  # lambda, the state decay
+    T: Annotated[int, nonnegative(max=10_000)] = 50  # inference steps per training minibatch
+    test_T: Annotated[int, nonnegative(max=100_000)] = 200  # inference steps at test time
+    gamma: Annotated[float, positive()] = 0.1
+    eta: Annotated[float, positive()] = 3e-3  # Adam
+    batch: Annotated[int, positive(max=1000)] = 32
+    epochs: Annotated[int, positive(max=100_000)] = 40
+    num_shown: Annotated[int, positive(max=100)] = 10
 
 
 QUICK = {"epochs": 6}

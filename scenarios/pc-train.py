@@ -40,6 +40,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -47,13 +48,14 @@ import numpy as np
 
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
+from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam, sgd
 from dynlearn.progress import progress
 from dynlearn.rules.pc_inference import relax
 from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
 
 DATASETS = ("spiral", "digits")
 RULES = ("bp", "pc")
@@ -62,24 +64,26 @@ SPIRAL_TEST_SEED_OFFSET = 10_000
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    num_seeds: int = 3
-    hidden: int = 64
-    activation: str = "tanh"
-    T: int = 20  # PC inference steps per minibatch
-    gamma: float = 0.1  # PC inference rate
-    init: str = "feedforward"  # PC hidden-state start: feedforward or zeros
-    beta: float = 0.1  # PC output clamping strength; the update is weight_gradient / beta
-    spiral_optimizer: str = "adam"
-    spiral_weight_decay: float = 1e-3
-    spiral_epochs: int = 200
-    spiral_eta: float = 3e-3
-    spiral_batch: int = 10
-    digits_optimizer: str = "adam"
-    digits_weight_decay: float = 0.0
-    digits_epochs: int = 30
-    digits_eta: float = 1e-3
-    digits_batch: int = 32
+    seed: Seed = 0
+    num_seeds: Annotated[int, positive(max=1000)] = 3
+    hidden: Annotated[int, positive(max=4096)] = 64
+    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
+    T: Annotated[int, nonnegative(max=10_000)] = 20  # PC inference steps per minibatch
+    gamma: Annotated[float, positive()] = 0.1  # PC inference rate
+    # PC hidden-state start: feedforward or zeros
+    init: Annotated[str, one_of("feedforward", "zeros")] = "feedforward"
+    # PC output clamping strength; the update is weight_gradient / beta
+    beta: Annotated[float, positive()] = 0.1
+    spiral_optimizer: Annotated[str, one_of("adam", "sgd")] = "adam"
+    spiral_weight_decay: Annotated[float, nonnegative()] = 1e-3
+    spiral_epochs: Annotated[int, positive(max=100_000)] = 200
+    spiral_eta: Annotated[float, positive()] = 3e-3
+    spiral_batch: Annotated[int, positive(max=400)] = 10
+    digits_optimizer: Annotated[str, one_of("adam", "sgd")] = "adam"
+    digits_weight_decay: Annotated[float, nonnegative()] = 0.0
+    digits_epochs: Annotated[int, positive(max=100_000)] = 30
+    digits_eta: Annotated[float, positive()] = 1e-3
+    digits_batch: Annotated[int, positive(max=1000)] = 32
 
 
 QUICK = {"num_seeds": 1, "spiral_epochs": 60, "digits_epochs": 6}

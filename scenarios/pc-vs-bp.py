@@ -38,6 +38,7 @@ Metrics: ``cosine_final_strict`` (per layer, strict PC at its equilibrium, beta 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import equinox as eqx
 import jax
@@ -47,27 +48,30 @@ from jax.flatten_util import ravel_pytree
 
 from dynlearn.core import SolveError, solve
 from dynlearn.data.digits import load_digits_split
+from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.mlp import MLP
 from dynlearn.progress import progress
 from dynlearn.rules.pc_inference import infer, residual
 from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, flag, one_of, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    batch: int = 64
-    hidden: tuple[int, ...] = (32, 32, 32)
-    activation: str = "tanh"
-    beta: float = 0.01  # weak output clamping of strict PC
-    gammas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 1.0)
-    t_max: float = 20.0  # relaxation time shown
-    betas: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
-    tol: float = 1e-6  # steady-state residual rms(dx/dt)
-    euler_gamma: float = 0.1  # the draft's rate, for nfev_euler
-    adaptive_path_points: int = 5  # adaptive solves to tolerances 1e-2 ... tol, for the figure
-    extra_paths: bool = True  # also relax from zero and with beta = 1 (for the figure)
+    seed: Seed = 0
+    batch: Annotated[int, positive(max=1000)] = 64
+    hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32, 32)
+    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
+    beta: Annotated[float, positive()] = 0.01  # weak output clamping of strict PC
+    gammas: Annotated[tuple[float, ...], positive()] = (0.02, 0.05, 0.1, 0.2, 1.0)
+    t_max: Annotated[float, positive()] = 20.0  # relaxation time shown
+    betas: Annotated[tuple[float, ...], positive()] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+    tol: Annotated[float, positive()] = 1e-6  # steady-state residual rms(dx/dt)
+    euler_gamma: Annotated[float, positive()] = 0.1  # the draft's rate, for nfev_euler
+    # adaptive solves to tolerances 1e-2 ... tol, for the figure
+    adaptive_path_points: Annotated[int, positive(max=100)] = 5
+    # also relax from zero and with beta = 1 (for the figure)
+    extra_paths: Annotated[bool, flag()] = True
 
 
 QUICK = {

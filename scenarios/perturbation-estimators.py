@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -44,20 +45,20 @@ from dynlearn.progress import progress
 from dynlearn.rules.forward_gradient import forward_gradient_estimate
 from dynlearn.rules.node_perturbation import node_perturbation_estimate
 from dynlearn.rules.weight_perturbation import weight_perturbation_estimate
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    sizes: tuple[int, ...] = (10, 32, 32, 5)
-    batch_size: int = 8
-    sigmas: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    bias_draws: int = 256
-    P_grid: tuple[int, ...] = (1, 4, 16, 64, 256, 1024, 1573)
-    N_grid: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 69)
-    variance_draws: int = 4000
-    variance_sigma: float = 1e-5
+    seed: Seed = 0
+    sizes: Annotated[tuple[int, ...], positive(max=4096)] = (10, 32, 32, 5)
+    batch_size: Annotated[int, positive(max=10_000)] = 8
+    sigmas: Annotated[tuple[float, ...], positive()] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+    bias_draws: Annotated[int, positive(max=1_000_000)] = 256
+    P_grid: Annotated[tuple[int, ...], positive()] = (1, 4, 16, 64, 256, 1024, 1573)
+    N_grid: Annotated[tuple[int, ...], positive()] = (1, 2, 4, 8, 16, 32, 69)
+    variance_draws: Annotated[int, positive(max=1_000_000)] = 4000
+    variance_sigma: Annotated[float, positive()] = 1e-5
 
 
 QUICK = {

@@ -28,6 +28,7 @@ SVD) and the network's error against the number of modes it has learned.
 """
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -42,27 +43,28 @@ from dynlearn.rules.deep_linear import (
     small_random_init,
     t_half_deep,
 )
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
 
 INITS = ("random", "decoupled")
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    size: int = 64  # the 512x512 image is block-averaged to size x size (size divides 512)
-    ranks: tuple[int, ...] = (1, 2, 5, 10, 15, 25, 40)
-    shown_ranks: tuple[int, ...] = (2, 5, 15, 25, 40)
-    tau: float = 1.0
-    init: str = "random"  # "random" or "decoupled"
-    scale: float = 0.004  # random start: entries N(0, scale^2)
-    u0: float = 1e-3  # decoupled start: every mode strength
-    t1: float = 12.0
-    n_save: int = 601
-    n_modes: int = 10  # modes whose learning times are compared with theory
-    snapshot_times: tuple[float, ...] = (0.3, 0.8, 1.6, 3.2, 6.4, 12.0)
-    rtol: float = 1e-8
-    atol: float = 1e-10
+    seed: Seed = 0
+    # the 512x512 image is block-averaged to size x size (size divides 512)
+    size: Annotated[int, in_range(2, 512)] = 64
+    ranks: Annotated[tuple[int, ...], positive()] = (1, 2, 5, 10, 15, 25, 40)
+    shown_ranks: Annotated[tuple[int, ...], positive()] = (2, 5, 15, 25, 40)
+    tau: Annotated[float, positive()] = 1.0
+    init: Annotated[str, one_of(*INITS)] = "random"  # "random" or "decoupled"
+    scale: Annotated[float, positive()] = 0.004  # random start: entries N(0, scale^2)
+    u0: Annotated[float, positive()] = 1e-3  # decoupled start: every mode strength
+    t1: Annotated[float, positive()] = 12.0
+    n_save: Annotated[int, in_range(2, 100_000)] = 601
+    n_modes: Annotated[int, positive()] = 10  # modes whose learning times are compared with theory
+    snapshot_times: Annotated[tuple[float, ...], positive()] = (0.3, 0.8, 1.6, 3.2, 6.4, 12.0)
+    rtol: Annotated[float, positive(max=1.0)] = 1e-8
+    atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
         if self.init not in INITS:

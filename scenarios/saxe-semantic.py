@@ -33,6 +33,7 @@ Figure: the property matrix; mode strengths over time for the deep and the shall
 """
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -58,23 +59,23 @@ from dynlearn.rules.deep_linear import (
     t_half_deep,
     t_half_shallow,
 )
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
 
 INITS = ("decoupled", "random")
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    tau: float = 1.0
-    u0: float = 1e-3  # decoupled start: every deep mode strength
-    init: str = "decoupled"  # "decoupled" or "random"
-    scale: float = 1e-2  # random start: each deep factor scale * U(0, 1)
-    hidden: int = 16
-    t1: float = 8.0
-    n_save: int = 801
-    rtol: float = 1e-10
-    atol: float = 1e-12
+    seed: Seed = 0
+    tau: Annotated[float, positive()] = 1.0
+    u0: Annotated[float, positive()] = 1e-3  # decoupled start: every deep mode strength
+    init: Annotated[str, one_of(*INITS)] = "decoupled"  # "decoupled" or "random"
+    scale: Annotated[float, positive()] = 1e-2  # random start: each deep factor scale * U(0, 1)
+    hidden: Annotated[int, in_range(4, 4096)] = 16
+    t1: Annotated[float, positive()] = 8.0
+    n_save: Annotated[int, in_range(2, 100_000)] = 801
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
         if self.init not in INITS:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,11 @@ import numpy as np
 import dynlearn
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.init import INITIALISERS
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
 from dynlearn.rules.backprop import Backprop, batch_args, train_steps
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, one_of, positive
 
 TEST_SEED_OFFSET = 10_000
 GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
@@ -40,18 +42,19 @@ GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    num_classes: int = 4
-    n_per_class: int = 100
-    test_n_per_class: int = 250
-    noise: float = 0.2
-    hidden: int = 32
-    eta: float = 0.1
-    weight_decay: float = 1e-4
-    batch_size: int = 10
-    epochs: int = 1000
-    init: str = "he_normal"
-    num_seeds: int = 5  # repeats with seeds seed, seed+1, ... (new data, init and shuffles)
+    seed: Seed = 0
+    num_classes: Annotated[int, in_range(2, 100)] = 4
+    n_per_class: Annotated[int, positive(max=100_000)] = 100
+    test_n_per_class: Annotated[int, positive(max=100_000)] = 250
+    noise: Annotated[float, nonnegative()] = 0.2
+    hidden: Annotated[int, positive(max=4096)] = 32
+    eta: Annotated[float, positive()] = 0.1
+    weight_decay: Annotated[float, nonnegative()] = 1e-4
+    batch_size: Annotated[int, positive()] = 10
+    epochs: Annotated[int, positive(max=100_000)] = 1000
+    init: Annotated[str, one_of(*INITIALISERS)] = "he_normal"
+    # repeats with seeds seed, seed+1, ... (new data, init and shuffles)
+    num_seeds: Annotated[int, positive(max=1000)] = 5
 
 
 QUICK = {"epochs": 150, "num_seeds": 1}

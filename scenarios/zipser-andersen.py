@@ -43,6 +43,7 @@ copies of one another are a gain field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -54,25 +55,26 @@ from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import train_steps
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, nonnegative, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_train: int = 5000
-    n_test: int = 1000
-    hidden: int = 16
-    eta: float = 1e-4
-    batch_size: int = 100
-    epochs: int = 2000
-    eval_every: int = 20  # epochs between test-loss evaluations
-    width: float = 15.0  # 1/e full width of the stimulus, degrees
-    position_range: float = 30.0  # |r|, |h| <= this, degrees
-    eye_range: float = 20.0  # |e| <= this, degrees
-    probe_range: float = 15.0  # gain-field probe grid over [-this, this]^2 (retina and eye)
-    probe_points: int = 5
-    example: int = 0  # which test example the figure shows
+    seed: Seed = 0
+    n_train: Annotated[int, positive(max=1_000_000)] = 5000
+    n_test: Annotated[int, positive(max=1_000_000)] = 1000
+    hidden: Annotated[int, positive(max=4096)] = 16
+    eta: Annotated[float, positive()] = 1e-4
+    batch_size: Annotated[int, positive()] = 100
+    epochs: Annotated[int, positive(max=100_000)] = 2000
+    eval_every: Annotated[int, positive()] = 20  # epochs between test-loss evaluations
+    width: Annotated[float, positive()] = 15.0  # 1/e full width of the stimulus, degrees
+    position_range: Annotated[float, positive()] = 30.0  # |r|, |h| <= this, degrees
+    eye_range: Annotated[float, positive()] = 20.0  # |e| <= this, degrees
+    # gain-field probe grid over [-this, this]^2 (retina and eye)
+    probe_range: Annotated[float, positive()] = 15.0
+    probe_points: Annotated[int, positive(max=1000)] = 5
+    example: Annotated[int, nonnegative()] = 0  # which test example the figure shows
 
 
 QUICK = {"eta": 1e-2, "epochs": 40, "eval_every": 5}

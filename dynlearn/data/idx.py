@@ -200,6 +200,12 @@ def load_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -
         )
     arrays = {key: read_idx(_file(directory, stem)) for key, stem in MNIST_FILES.items()}
     for part in ("train", "test"):
+        labels, path = arrays[f"{part}_labels"], _file(directory, MNIST_FILES[f"{part}_labels"])
+        if labels.dtype.kind not in "ui":
+            raise IDXError(f"{path}: labels must be integers, got {labels.dtype}")
+        if labels.size and labels.min() < 0:
+            raise IDXError(f"{path}: labels must be >= 0, got {labels.min()}")
+    for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise IDXError(
@@ -218,6 +224,32 @@ def load_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -
         arrays["test_labels"],
         directory,
     )
+
+
+def resolve_image_data(data: str = "auto", data_dir: str | os.PathLike | None = None) -> str:
+    """The data set ``load_image_data(data, data_dir)`` loads: "digits", "mnist" or
+    "fashion-mnist" (only file look-ups; nothing is read).
+
+    "auto" is MNIST if its files are found, else the digits -- but a ``data_dir`` given
+    explicitly must exist and hold the files (of MNIST for "auto"): a mistyped folder is an
+    error, never a silent fall-back to the digits. FileNotFoundError names what was searched.
+    """
+    if data not in DATA_CHOICES:
+        raise ValueError(f"unknown data {data!r}; valid: {', '.join(DATA_CHOICES)}")
+    explicit = data_dir not in (None, "")
+    if explicit and not Path(data_dir).is_dir():
+        raise FileNotFoundError(
+            f"data_dir {data_dir} is not a folder; give the folder that "
+            f"holds the data set, or leave data_dir empty"
+        )
+    if data == "auto":
+        found = find_mnist("mnist", data_dir) is not None
+        if not found and not explicit:
+            return "digits"
+        data = "mnist"
+    if data != "digits" and find_mnist(data, data_dir) is None:
+        load_mnist(data, data_dir)  # raises FileNotFoundError naming the files and folders
+    return data
 
 
 class ImageData(NamedTuple):
@@ -241,16 +273,14 @@ def load_image_data(
 
     ``data``: "digits" (scikit-learn's bundled 8x8 digits, split by ``load_digits_split(seed,
     test_fraction)``), "mnist" or "fashion-mnist" (IDX files, error if missing; the official
-    60000/10000 train/test split), or "auto" (MNIST files if found, else the digits).
+    60000/10000 train/test split), or "auto" (MNIST files if found, else the digits; see
+    ``resolve_image_data``: an explicit ``data_dir`` must hold the files).
     Pixels are scaled to [0, 1] (MNIST: /255, digits: /16). ``max_train`` / ``max_test`` > 0
     keep a seeded random subset of that many rows (0: all).
     """
     from dynlearn.data.digits import NUM_CLASSES, Split, load_digits_split
 
-    if data not in DATA_CHOICES:
-        raise ValueError(f"unknown data {data!r}; valid: {', '.join(DATA_CHOICES)}")
-    if data == "auto":
-        data = "mnist" if find_mnist("mnist", data_dir) is not None else "digits"
+    data = resolve_image_data(data, data_dir)
     if data == "digits":
         split, shape = load_digits_split(seed=seed, test_fraction=test_fraction), (8, 8)
         x_tr, y_tr = np.asarray(split.x_train), np.asarray(split.y_train)

@@ -203,7 +203,7 @@ def test_unknown_kind():
 
 def test_image_data_auto_and_explicit(tmp_path, monkeypatch):
     monkeypatch.delenv("DYNLEARN_DATA", raising=False)
-    digits = load_image_data("auto", tmp_path, seed=0)  # no files: the bundled digits
+    digits = load_image_data("auto", None, seed=0)  # no folder given: the bundled digits
     assert digits.name == "digits" and digits.image_shape == (8, 8)
     assert digits.split.x_train.shape[1] == 64
     assert len(digits.split.x_train) + len(digits.split.x_test) == 1797
@@ -220,3 +220,31 @@ def test_image_data_auto_and_explicit(tmp_path, monkeypatch):
         load_image_data("fashion-mnist", tmp_path)
     with pytest.raises(ValueError, match="valid: auto, digits, mnist, fashion-mnist"):
         load_image_data("cifar", tmp_path)
+
+
+def test_explicit_data_dir_must_exist_and_hold_the_data(tmp_path, monkeypatch):
+    """A data_dir given explicitly is never silently replaced by the bundled digits."""
+    monkeypatch.delenv("DYNLEARN_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="data_dir .*nowhere is not a folder"):
+        load_image_data("auto", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="mnist data set not found.*searched"):
+        load_image_data("auto", tmp_path)  # exists but holds no data set
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        load_image_data("digits", tmp_path / "nowhere")
+    assert load_image_data("digits", tmp_path).name == "digits"
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.array([0, 1, -3, 2, 1], np.int8), "labels must be >= 0, got -3"),
+        (np.array([0.0, 1.0, 2.5, 3.0, 1.0], np.float32), "labels must be integers, got float32"),
+    ],
+)
+def test_bad_label_files_are_refused_naming_the_file(tmp_path, labels, match):
+    make_mnist_dir(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(IDXError, match="t10k-labels-idx1-ubyte: " + match):
+        load_mnist("mnist", tmp_path)
+    with pytest.raises(IDXError, match="t10k-labels-idx1-ubyte"):
+        load_image_data("mnist", tmp_path)
