@@ -376,7 +376,7 @@ class Scenario:
             self.warnings(config)
         except ConfigError as err:
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
-        except (ValueError, TypeError) as err:  # __post_init__ or check rejected a value
+        except (ValueError, TypeError, OSError) as err:  # __post_init__ or check said no
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
         return config
 

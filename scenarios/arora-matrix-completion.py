@@ -43,7 +43,7 @@ from dynlearn.rules.deep_matrix_factorisation import (
     end_to_end,
     random_small_init,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, positive
+from dynlearn.scenario import Scenario, Seed, checkpointed_map, in_range, positive, require_memory
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,6 @@ QUICK = {"n": 30, "rank": 2, "norm": 30.0, "observed": 250, "depths": (1, 2, 3),
 def ground_truth(config: Config) -> tuple[np.ndarray, np.ndarray]:
     """W* = U V^T / sqrt(r), rescaled to ||W*||_F = norm, and the 0/1 mask of observed entries."""
     n, r, m = config.n, config.rank, config.observed
-    if not 1 <= r <= n:
-        raise ValueError(f"rank must lie in [1, n={n}], got {r}")
-    if not 1 <= m < n * n:
-        raise ValueError(f"observed must lie in [1, n*n) = [1, {n * n}), got {m}")
     rng = np.random.default_rng(config.seed)
     U = rng.standard_normal((n, r))
     V = rng.standard_normal((n, r))
@@ -82,12 +78,32 @@ def ground_truth(config: Config) -> tuple[np.ndarray, np.ndarray]:
     return W_star, mask.reshape(n, n)
 
 
-def run(config: Config) -> dict:
-    if any(N < 1 for N in config.depths) or len(config.depths) == 0:
-        raise ValueError(f"depths must be positive integers, got {config.depths}")
+def num_steps_of(config: Config) -> int:
+    """t1 / eta, which must be a whole number of gradient-descent steps."""
     num_steps = int(round(config.t1 / config.eta))
     if num_steps < 1 or abs(num_steps * config.eta - config.t1) > 1e-9 * config.t1:
         raise ValueError(f"t1={config.t1} must be a whole number of steps eta={config.eta}")
+    return num_steps
+
+
+def check(config: Config) -> list[str]:
+    """Cross-field constraints and the memory of the saved factors, before any work."""
+    n = config.n
+    if config.rank > n:
+        raise ValueError(f"rank must lie in [1, n={n}], got {config.rank}")
+    if config.observed >= n * n:
+        raise ValueError(f"observed must lie in [1, n*n) = [1, {n * n}), got {config.observed}")
+    if config.top > n:
+        raise ValueError(f"top must lie in [1, n={n}], got {config.top}")
+    num_steps_of(config)
+    require_memory(
+        config.num_saves * max(config.depths) * n * n, "the saved factors (num_saves N n^2)"
+    )
+    return []
+
+
+def run(config: Config) -> dict:
+    num_steps = num_steps_of(config)
     W_star, mask = ground_truth(config)
     loss = MatrixCompletionLoss(jnp.asarray(W_star), jnp.asarray(mask))
     rule = DeepMatrixFactorisation(loss)
@@ -95,8 +111,8 @@ def run(config: Config) -> dict:
     ts = save_steps * config.eta
     unobserved = mask == 0
 
-    sigmas, erank, test_rmse, train_rmse, final_W = {}, {}, {}, {}, {}
-    for N in progress(config.depths, desc="depths"):
+    def fit(N: int):
+        """Gradient descent at depth N: the singular values over time and the final W."""
         key = jax.random.PRNGKey(config.seed + 1000 * N)
         Ws = random_small_init(key, config.n, config.n, [config.n] * (N - 1), config.scale)
         sol = dynlearn.solve(
@@ -109,8 +125,12 @@ def run(config: Config) -> dict:
             max_steps=num_steps,
         )
         W_t = jax.vmap(end_to_end)(sol.ys)
-        sigmas[N] = np.asarray(jax.vmap(singular_values)(W_t))
-        W = np.asarray(W_t[-1])
+        return np.asarray(jax.vmap(singular_values)(W_t)), np.asarray(W_t[-1])
+
+    # one depth at a time, checkpointed: `--resume` continues an interrupted run
+    fits = checkpointed_map(fit, progress(config.depths, desc="depths"))
+    sigmas, erank, test_rmse, train_rmse, final_W = {}, {}, {}, {}, {}
+    for N, (sigmas[N], W) in zip(config.depths, fits, strict=True):
         err2 = (W - W_star) ** 2
         label = str(N)
         erank[label] = float(effective_rank(W))
@@ -189,6 +209,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

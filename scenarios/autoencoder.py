@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.idx import DATA_CHOICES, load_image_data
+from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
@@ -222,6 +222,14 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """The data set must be there (an explicit data_dir is never replaced by the digits)."""
+    resolve_image_data(config.data, config.data_dir or None)
+    if config.interpolate[0] == config.interpolate[1]:
+        raise ValueError(f"interpolate needs two different classes, got {config.interpolate}")
+    return []
+
+
 scenario = Scenario(
     name="autoencoder",
     description="Autoencoder with a 2-D bottleneck (MNIST files or 8x8 digits): codes, decodings",
@@ -229,6 +237,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

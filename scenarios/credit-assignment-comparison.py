@@ -313,6 +313,16 @@ def plot(results: dict):
     return fig
 
 
+def check(cfg: Config) -> list[str]:
+    """PC with T = 0 relaxation steps is legal (the update is then the feedforward one) but
+    unusual: say so."""
+    if "pc" in cfg.rules and cfg.pc_T == 0:
+        return [
+            "pc_T=0: PC takes no relaxation step; its update is computed at the feedforward states"
+        ]
+    return []
+
+
 scenario = Scenario(
     name="credit-assignment-comparison",
     description="BP, FA, DFA, KP, sign symmetry, NP, WP, forward gradient, PC on spiral, digits",
@@ -320,6 +330,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

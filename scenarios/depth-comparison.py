@@ -92,7 +92,7 @@ def load_target(target: str, seed: int):
         except ValueError:
             K = 0
         if K < 1:
-            raise ValueError(f"random-rank-K needs a positive integer K, got {target!r}")
+            raise ValueError(f"target random-rank-K needs a positive integer K, got {target!r}")
         rng = np.random.default_rng(seed)
         U, _ = np.linalg.qr(rng.normal(size=(K + 3, K)))
         V, _ = np.linalg.qr(rng.normal(size=(K + 2, K)))
@@ -232,6 +232,14 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """A hidden width, when given, must hold every mode of the target."""
+    k = len(load_target(config.target, config.seed)[2])
+    if 0 < config.hidden < k:
+        raise ValueError(f"hidden={config.hidden} must be 0 or >= the {k} modes of the target")
+    return []
+
+
 scenario = Scenario(
     name="depth-comparison",
     description="Linear nets of depth N = 1..4 learning one target (built-in or a .npy "
@@ -240,6 +248,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

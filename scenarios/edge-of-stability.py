@@ -225,6 +225,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=_check,
 )
 
 if __name__ == "__main__":

@@ -205,6 +205,16 @@ def plot(results: dict):
     return fig
 
 
+def check(cfg: Config) -> list[str]:
+    """Minibatches must fit the data and the recording grid the steps."""
+    if cfg.batch_size > cfg.num_examples:
+        raise ValueError(f"batch_size={cfg.batch_size} must be <= num_examples={cfg.num_examples}")
+    num_steps = cfg.epochs * (cfg.num_examples // cfg.batch_size)
+    if num_steps % cfg.record_every:
+        raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
+    return []
+
+
 scenario = Scenario(
     name="fa-alignment",
     description="FA and Kolen-Pollack: update angle to backprop and angle(B, W^T) over training",
@@ -212,6 +222,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

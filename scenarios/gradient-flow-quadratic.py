@@ -196,6 +196,17 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """Gradient descent above its stability limit eta = 2 / lambda1 is legal (the figure then
+    shows it diverge) but unusual: say so."""
+    if config.eta >= 2.0 / config.lambda1:
+        return [
+            f"eta={config.eta:g} is at or above the stability limit 2/lambda1 = "
+            f"{2.0 / config.lambda1:g}: gradient descent diverges"
+        ]
+    return []
+
+
 scenario = Scenario(
     name="gradient-flow-quadratic",
     description=(
@@ -206,6 +217,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -226,6 +226,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=_check,
 )
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.idx import DATA_CHOICES, load_image_data
+from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
@@ -191,6 +191,16 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """The data set must be there (an explicit data_dir is never replaced by the digits)."""
+    resolve_image_data(config.data, config.data_dir or None)
+    if config.n_filters > config.hidden[0]:
+        raise ValueError(
+            f"n_filters={config.n_filters} must be <= the first hidden width {config.hidden[0]}"
+        )
+    return []
+
+
 scenario = Scenario(
     name="mnist",
     description="MLP classifier (ReLU/softmax, Adam) on MNIST/Fashion-MNIST files or 8x8 digits",
@@ -198,6 +208,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -206,6 +206,15 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """T = 0 or test_T = 0 inference steps are legal (no relaxation) but unusual: say so."""
+    return [
+        f"{key}=0: no inference step; the latent states stay at their start"
+        for key in ("T", "test_T")
+        if getattr(config, key) == 0
+    ]
+
+
 scenario = Scenario(
     name="pc-generative",
     description="Generative PC on the digits: latents inferred, images reconstructed and completed",
@@ -213,6 +222,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -277,6 +277,13 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """T = 0 inference steps is legal (PC then updates at its start states) but unusual."""
+    if config.T == 0:
+        return ["T=0: PC takes no inference step; it updates at its start states"]
+    return []
+
+
 scenario = Scenario(
     name="pc-train",
     description="The same MLP trained by predictive coding and by backprop on spiral and digits",
@@ -284,6 +291,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

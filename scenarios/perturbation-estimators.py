@@ -45,7 +45,7 @@ from dynlearn.progress import progress
 from dynlearn.rules.forward_gradient import forward_gradient_estimate
 from dynlearn.rules.node_perturbation import node_perturbation_estimate
 from dynlearn.rules.weight_perturbation import weight_perturbation_estimate
-from dynlearn.scenario import Scenario, Seed, positive
+from dynlearn.scenario import Scenario, Seed, positive, require_memory
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,22 @@ def plot(results: dict):
     return fig
 
 
+def check(cfg: Config) -> list[str]:
+    """Grids within the network's numbers of parameters and units; the vmapped draws must fit."""
+    if len(cfg.sizes) < 2:
+        raise ValueError(f"sizes needs an input and an output size, got {cfg.sizes}")
+    if len(cfg.sigmas) < 2:
+        raise ValueError(f"sigmas needs at least two values to fit a slope, got {cfg.sigmas}")
+    P_total = sum((m + 1) * n for m, n in zip(cfg.sizes[:-1], cfg.sizes[1:], strict=False))
+    N_total = sum(cfg.sizes[1:])
+    for key, grid, total in (("P_grid", cfg.P_grid, P_total), ("N_grid", cfg.N_grid, N_total)):
+        if max(grid) > total:
+            raise ValueError(f"{key} entries must be <= {total} for sizes {cfg.sizes}, got {grid}")
+    draws = max(cfg.variance_draws, cfg.bias_draws)
+    require_memory(draws * 4 * (P_total + cfg.batch_size * N_total), "the vmapped noise draws")
+    return []
+
+
 scenario = Scenario(
     name="perturbation-estimators",
     description="Bias (vs sigma) and variance (vs P) of weight/node perturbation, forward gradient",
@@ -367,6 +383,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from dynlearn.rules.deep_linear import (
     small_random_init,
     t_half_deep,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
+from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive, require_memory
 
 INITS = ("random", "decoupled")
 
@@ -252,6 +252,15 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """The saved trajectory (two size x size factors per saved time) must fit."""
+    require_memory(2 * config.n_save * config.size**2, "the saved trajectory (n_save 2 size^2)")
+    late = [t for t in config.snapshot_times if t > config.t1]
+    if late:
+        raise ValueError(f"snapshot_times must be <= t1={config.t1}, got {late}")
+    return []
+
+
 scenario = Scenario(
     name="saxe-lowrank-image",
     description="Cameraman image: truncated-SVD error by rank, and a deep linear net that "
@@ -260,6 +269,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -225,6 +225,14 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """A minibatch cannot be larger than the training set."""
+    n = config.num_classes * config.n_per_class
+    if config.batch_size > n:
+        raise ValueError(f"batch_size={config.batch_size} must be <= the {n} training points")
+    return []
+
+
 scenario = Scenario(
     name="spiral",
     description="4-class spiral, 2-32-4 ReLU/softmax trained by SGD = Euler on the backprop flow",
@@ -232,6 +240,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import train_steps
-from dynlearn.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.scenario import Scenario, Seed, nonnegative, positive, require_memory
 
 
 @dataclass(frozen=True)
@@ -276,6 +276,22 @@ def plot(results: dict):
     return fig
 
 
+def check(config: Config) -> list[str]:
+    """Minibatch, evaluation grid and shown example within the data; the data must fit."""
+    if config.batch_size > config.n_train:
+        raise ValueError(f"batch_size={config.batch_size} must be <= n_train={config.n_train}")
+    if config.eval_every > config.epochs:
+        raise ValueError(f"eval_every={config.eval_every} must be <= epochs={config.epochs}")
+    if config.example >= config.n_test:
+        raise ValueError(f"example={config.example} must be < n_test={config.n_test}")
+    za = ZipserAndersen(
+        width=config.width, position_range=config.position_range, eye_range=config.eye_range
+    )
+    rows = config.n_train + config.n_test
+    require_memory(rows * (za.n_inputs + za.n_outputs + config.hidden), "the data set")
+    return []
+
+
 scenario = Scenario(
     name="zipser-andersen",
     description="Zipser-Andersen: retina + eye -> head-centred map; hidden-unit gain fields",
@@ -283,6 +299,7 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
 )
 
 if __name__ == "__main__":
