@@ -28,7 +28,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 import typing
 import uuid
@@ -469,17 +468,28 @@ def _pause_point(stage: str, name: str) -> None:
         time.sleep(0.02)
 
 
+class _Hold:
+    """Signals that arrived while a write was in progress (see ``_signals_deferred``)."""
+
+    depth = 0
+    pending: int | None = None
+
+
 @contextmanager
 def _signals_deferred():
-    """SIGINT and SIGTERM held back (delivered on exit) so a write cannot be cut in half."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if main_thread else None
+    """SIGINT and SIGTERM held back until the block ends, so a write cannot be cut in half.
+
+    The CLI's handler (``_raise_interrupted``) records a signal that arrives inside the block
+    and raises it at the end. (Blocking with pthread_sigmask is not enough: the kernel hands
+    a process-directed signal to any thread that has it unblocked, e.g. one of XLA's.)"""
+    _Hold.depth += 1
     try:
         yield
     finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _Hold.depth -= 1
+        if _Hold.depth == 0 and _Hold.pending is not None:
+            signum, _Hold.pending = _Hold.pending, None
+            raise Interrupted(signum)
 
 
 def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None:
@@ -490,7 +500,7 @@ def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None
     with the PNG's SHA-256 (``record["figure"]``), so a reader can tell whether the PNG beside a
     JSON is the one it describes. Signals are held back for the whole write and no temporary
     file survives it."""
-    import matplotlib.pyplot as plt
+    from dynlearn.plotting import plt  # matplotlib stays inside dynlearn.plotting
 
     png, js = out_dir / f"{name}.png", out_dir / f"{name}.json"
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
@@ -553,6 +563,9 @@ class Interrupted(BaseException):
 
 
 def _raise_interrupted(signum, frame):
+    if _Hold.depth:
+        _Hold.pending = signum
+        return
     raise Interrupted(signum)
 
 

@@ -1,0 +1,228 @@
+"""Interrupted, concurrent and resumed runs of ``dynlearn run``, as real subprocesses.
+
+Two tiny scenarios (no JAX work, three checkpointed members each) live in a temporary
+scenarios folder ($DYNLEARN_SCENARIOS). The moment a signal arrives is made exact by the test
+hook ``DYNLEARN_PAUSE_AT=STAGE:NAME``: the run creates ``$DYNLEARN_PAUSE_DIR/paused`` and waits
+for ``go`` -- before a scenario's run ("run"), inside the writer after both temporary files
+are written ("write"), between the PNG's and the JSON's rename ("rename"), or before a
+checkpointed member ("member-K").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = """
+from dataclasses import dataclass
+from typing import Annotated
+import os
+
+from dynlearn.scenario import Scenario, Seed, checkpointed_map, positive
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: Seed = 0
+    members: Annotated[int, positive(max=10)] = 3
+
+
+def member(k):
+    log = os.environ.get("TINY_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"NAME {k}\\n")
+    return {"x": float(k * k)}
+
+
+def run(config):
+    values = checkpointed_map(member, range(config.members))
+    return {"metrics": {"total": sum(v["x"] for v in values) + config.seed}}
+
+
+def plot(results):
+    from dynlearn.plotting import figure
+
+    fig, axes = figure()
+    axes[0, 0].plot([0, 1], [0, results["metrics"]["total"]])
+    return fig
+
+
+scenario = Scenario(name="NAME", description="tiny", config=Config, run=run, plot=plot)
+"""
+NAMES = ("alpha", "beta")
+
+
+@pytest.fixture
+def scenarios(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for name in NAMES:
+        (folder / f"{name}.py").write_text(TINY.replace("NAME", name))
+    return folder
+
+
+def _env(scenarios, pause_dir=None, at=None, **extra):
+    env = dict(os.environ, DYNLEARN_NO_PROGRESS="1", DYNLEARN_SCENARIOS=str(scenarios))
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("DYNLEARN_PAUSE_AT", None)
+    if at:
+        pause_dir.mkdir(exist_ok=True)
+        env.update(DYNLEARN_PAUSE_AT=at, DYNLEARN_PAUSE_DIR=str(pause_dir))
+    env.update(extra)
+    return env
+
+
+def _start(args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "dynlearn.cli", "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _run_here(args, scenarios, monkeypatch, capsys, **env) -> tuple[int, str, str]:
+    """``dynlearn run ARGS`` in this process (for the runs that are not interrupted)."""
+    from dynlearn import cli
+
+    monkeypatch.setenv("DYNLEARN_SCENARIOS", str(scenarios))
+    monkeypatch.delenv("DYNLEARN_PAUSE_AT", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    try:
+        code = cli.main(["run", *args])
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _wait_paused(proc, pause_dir):
+    deadline = time.monotonic() + 120
+    while not (pause_dir / "paused").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never reached the pause point"
+        time.sleep(0.05)
+
+
+def _pair_is_consistent(out: Path, name: str) -> dict:
+    record = json.loads((out / f"{name}.json").read_text())
+    png = out / record["figure"]["file"]
+    assert hashlib.sha256(png.read_bytes()).hexdigest() == record["figure"]["sha256"]
+    return record
+
+
+def _no_temporary_files(out: Path):
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    "signum, at",
+    [
+        (signal.SIGINT, "run:beta"),
+        (signal.SIGTERM, "run:beta"),
+        (signal.SIGINT, "write:alpha"),
+        (signal.SIGTERM, "rename:alpha"),
+    ],
+    ids=["SIGINT-before-beta", "SIGTERM-before-beta", "SIGINT-in-write", "SIGTERM-in-rename"],
+)
+def test_signal_stops_cleanly_and_keeps_finished_pairs(
+    scenarios, tmp_path, monkeypatch, capsys, signum, at
+):
+    out, pause = tmp_path / "out", tmp_path / "pause"
+    # an old pair first, so a half-done write would show as a new PNG beside an old JSON
+    assert (
+        _run_here(["all", "--seed", "7", "--out", str(out)], scenarios, monkeypatch, capsys)[0] == 0
+    )
+    proc = _start(["all", "--out", str(out)], _env(scenarios, pause, at))
+    _wait_paused(proc, pause)
+    proc.send_signal(signum)
+    (pause / "go").touch()
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    stage, name = at.split(":")
+    assert signal.Signals(signum).name in lines[0] and repr(name) in lines[0]
+    alpha = _pair_is_consistent(out, "alpha")
+    assert alpha["seed"] == 0  # the new alpha finished (before beta, or its write completed)
+    beta = _pair_is_consistent(out, "beta")
+    assert beta["seed"] == 7  # the old beta is untouched
+    _no_temporary_files(out)
+
+
+def test_out_is_checked_before_any_work(scenarios, tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    bad = ["", " ", str(a_file), "/proc/dynlearn-x", str(a_file / "sub")]
+    if os.geteuid() != 0:  # root writes into read-only folders anyway
+        bad.append(str(read_only))
+    log = tmp_path / "log"
+    for out in bad:
+        code, _, err = _run_here(
+            ["alpha", "--out", out], scenarios, monkeypatch, capsys, TINY_LOG=str(log)
+        )
+        assert code == 2 and "--out" in err, (out, err)
+        assert not log.exists()  # no member was computed
+    assert list(read_only.iterdir()) == []
+
+
+def test_two_runs_into_one_folder_leave_one_consistent_pair(
+    scenarios, tmp_path, monkeypatch, capsys
+):
+    out, pause = tmp_path / "out", tmp_path / "pause"
+    first = _start(
+        ["alpha", "--seed", "1", "--out", str(out)], _env(scenarios, pause, "write:alpha")
+    )
+    _wait_paused(first, pause)  # its temporary files are written, not yet renamed
+    code, _, err = _run_here(
+        ["alpha", "--seed", "2", "--out", str(out)], scenarios, monkeypatch, capsys
+    )
+    assert code == 0, err
+    assert _pair_is_consistent(out, "alpha")["seed"] == 2
+    (pause / "go").touch()
+    assert first.wait(timeout=120) == 0, first.communicate()
+    assert _pair_is_consistent(out, "alpha")["seed"] == 1  # the later rename wins, whole
+    _no_temporary_files(out)
+
+
+def test_resume_continues_at_the_interrupted_member_and_skips_finished(
+    scenarios, tmp_path, monkeypatch, capsys
+):
+    out, pause, log = tmp_path / "out", tmp_path / "pause", tmp_path / "log"
+    env = _env(scenarios, pause, "member-2:beta", TINY_LOG=str(log))
+    proc = _start(["all", "--out", str(out)], env)
+    _wait_paused(proc, pause)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert log.read_text().split("\n")[:-1] == [f"{n} {k}" for n in NAMES for k in (0, 1, 2)][:5]
+    assert not (out / "beta.json").exists() and (out / ".beta.checkpoint").is_dir()
+
+    log.unlink()
+    args = ["all", "--resume", "--out", str(out)]
+    code, stdout, err = _run_here(args, scenarios, monkeypatch, capsys, TINY_LOG=str(log))
+    assert code == 0, err
+    assert "alpha: up to date" in stdout
+    assert log.read_text() == "beta 2\n"  # members 0 and 1 came from the checkpoint
+    assert _pair_is_consistent(out, "beta")["metrics"] == {"total": 0.0 + 1.0 + 4.0}
+    assert not (out / ".beta.checkpoint").exists()
+
+    code, stdout, _ = _run_here(args + ["--seed", "3"], scenarios, monkeypatch, capsys)
+    assert code == 0 and "up to date" not in stdout  # another config: run again
+    assert _pair_is_consistent(out, "alpha")["metrics"] == {"total": 8.0}
