@@ -402,7 +402,7 @@ class Scenario:
         warnings = self.warnings(config)
         for text in warnings:
             print(f"{self.name}: warning: {text}", file=sys.stderr, flush=True)
-        out_dir = Path(out_dir)
+        out_dir = prepare_out_dir(out_dir)
         config_json = to_jsonable(dataclasses.asdict(config))
         store = _CheckpointStore(
             out_dir / f".{self.name}.checkpoint",

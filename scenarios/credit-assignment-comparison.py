@@ -66,7 +66,7 @@ from dynlearn.rules.node_perturbation import NodePerturbation
 from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
 from dynlearn.rules.sign_symmetry import SignSymmetry
 from dynlearn.rules.weight_perturbation import WeightPerturbation
-from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
+from dynlearn.scenario import Scenario, Seed, checkpointed_map, nonnegative, one_of, positive
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,10 @@ def run(cfg: Config) -> dict:
         raise ValueError(f"unknown rules {unknown}; valid: {', '.join(RULES)}")
     etas = jnp.asarray(cfg.etas)
     seeds = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
-    out = {}
     jobs = [(d, r) for d in cfg.datasets for r in cfg.rules]
-    for ds, rule_name in progress(jobs, desc="rules x data sets"):
+
+    def job(ds_rule):
+        ds, rule_name = ds_rule
         data, sizes, epochs, batch_size = load_data(ds, cfg)
         mlp = MLP(sizes, ("tanh",) * (len(sizes) - 2) + ("softmax",), "softmax_cross_entropy")
         n = data[0].shape[0]
@@ -219,6 +220,12 @@ def run(cfg: Config) -> dict:
         f = jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
         recs = [f(seeds, batches, eta) for eta in etas]
         recs = jax.tree_util.tree_map(lambda *r: np.stack(r), *recs)  # (eta, seed, epoch + 1)
+        return recs
+
+    # one compiled program per rule and data set, checkpointed: `--resume` continues there
+    out = {}
+    results = checkpointed_map(job, progress(jobs, desc="rules x data sets"))
+    for (ds, rule_name), recs in zip(jobs, results, strict=True):
         out.setdefault(ds, {})[rule_name] = recs
 
     test_acc, test_std, best_eta, curves, angles = {}, {}, {}, {}, {}
