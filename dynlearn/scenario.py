@@ -178,7 +178,7 @@ def require_memory(num_floats: float, what: str) -> None:
     need, limit = 8.0 * num_floats, memory_limit_bytes()
     if need > limit:
         raise ConfigError(
-            f"{what} needs about {need / 2**30:.3g} GiB; this machine allows "
+            f"{what} would need about {need / 2**30:.3g} GiB; this machine allows "
             f"{limit / 2**30:.3g} GiB (half its memory): choose smaller sizes"
         )
 

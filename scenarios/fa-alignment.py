@@ -35,7 +35,7 @@ from dynlearn.nn.optim import sgd
 from dynlearn.rules.credit import BackpropReference, train_recorded
 from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_alignment
 from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
+from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive, require_memory
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,9 @@ def check(cfg: Config) -> list[str]:
     num_steps = cfg.epochs * (cfg.num_examples // cfg.batch_size)
     if num_steps % cfg.record_every:
         raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
+    require_memory(
+        cfg.num_seeds * cfg.epochs * cfg.num_examples, "the minibatch tables (seeds x epochs x n)"
+    )
     return []
 
 

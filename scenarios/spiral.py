@@ -34,7 +34,15 @@ from dynlearn.nn.init import INITIALISERS
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
 from dynlearn.rules.backprop import Backprop, batch_args, train_steps
-from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, one_of, positive
+from dynlearn.scenario import (
+    Scenario,
+    Seed,
+    in_range,
+    nonnegative,
+    one_of,
+    positive,
+    require_memory,
+)
 
 TEST_SEED_OFFSET = 10_000
 GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
@@ -230,6 +238,7 @@ def check(config: Config) -> list[str]:
     n = config.num_classes * config.n_per_class
     if config.batch_size > n:
         raise ValueError(f"batch_size={config.batch_size} must be <= the {n} training points")
+    require_memory(config.epochs * n, "the minibatch table (epochs x training points)")
     return []
 
 

@@ -288,7 +288,10 @@ def check(config: Config) -> list[str]:
         width=config.width, position_range=config.position_range, eye_range=config.eye_range
     )
     rows = config.n_train + config.n_test
-    require_memory(rows * (za.n_inputs + za.n_outputs + config.hidden), "the data set")
+    require_memory(
+        rows * (za.n_inputs + za.n_outputs + config.hidden) + config.epochs * config.n_train,
+        "the data set and the minibatch table (epochs x n_train)",
+    )
     return []
 
 

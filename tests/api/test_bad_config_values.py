@@ -11,6 +11,8 @@ value that slipped through validation fails the test instead of starting a compu
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dynlearn import cli
@@ -60,9 +62,7 @@ def no_run(monkeypatch):
     monkeypatch.setattr(cli, "run_plans", refuse)
 
 
-@pytest.mark.parametrize(
-    "name, key, text", CASES, ids=[f"{n}:{k}={t}" for n, k, t in CASES]
-)
+@pytest.mark.parametrize("name, key, text", CASES, ids=[f"{n}:{k}={t}" for n, k, t in CASES])
 def test_bad_value_exits_2_naming_the_key_and_writes_nothing(
     name, key, text, tmp_path, capsys, no_run
 ):
@@ -89,3 +89,49 @@ def test_defaults_and_quick_settings_are_valid():
         sc = load_scenario(name)
         sc.make_config()
         sc.make_config(quick=True)
+
+
+@pytest.mark.parametrize(
+    "name, sets",
+    [
+        ("saxe-lowrank-image", ["size=512", "n_save=100000"]),
+        ("perturbation-estimators", ["variance_draws=1000000"]),
+        ("zipser-andersen", ["n_train=1000000", "epochs=100000"]),
+        ("spiral", ["n_per_class=100000", "epochs=100000"]),
+        ("arora-matrix-completion", ["n=2000", "num_saves=100000"]),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_with_the_memory_estimate(
+    name, sets, tmp_path, capsys, no_run
+):
+    argv = ["run", name, "--out", str(tmp_path / "out")]
+    for item in sets:
+        argv += ["--set", item]
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert re.search(r"would need about [\d.e+]+ GiB; this machine allows", capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name, key", [("spiral", "hidden"), ("irmae", "num_shown"), ("pc-generative", "num_shown")]
+)
+def test_huge_sizes_are_refused_by_their_declared_bound(name, key, tmp_path, capsys, no_run):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", name, "--set", f"{key}=1000000000", "--out", str(tmp_path / "o")])
+    assert info.value.code == 2
+    assert f"{key}=1000000000 is not valid: must be in (0, " in capsys.readouterr().err
+
+
+def test_unusual_but_legal_values_run_with_a_warning(tmp_path, capsys):
+    import json
+
+    argv = ["run", "gradient-flow-quadratic", "--quick", "--set", "eta=2.5"]
+    assert cli.main(argv + ["--out", str(tmp_path)]) == 0
+    assert "warning: eta=2.5 is at or above the stability limit" in capsys.readouterr().err
+    record = json.loads((tmp_path / "gradient-flow-quadratic.json").read_text())
+    assert record["warnings"] == [
+        "eta=2.5 is at or above the stability limit 2/lambda1 = 2: gradient descent diverges"
+    ]
+    assert record["metrics"]["gd_diverges"] is True
