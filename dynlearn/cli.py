@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while loading (run_plans handles it during a run)
+        print("dynlearn: stopped by SIGINT before any scenario ran", file=sys.stderr)
+        return 130
+
+
+def _main(argv=None) -> int:
     parser = _parser()
     ns = parser.parse_args(argv)
     use_float64()

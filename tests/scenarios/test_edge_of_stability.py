@@ -35,5 +35,5 @@ def test_bad_config_is_rejected_before_any_work():
     sc = load_scenario("edge-of-stability")
     with pytest.raises(ValueError, match="multiple of"):
         sc.run(sc.make_config(quick=True, overrides={"steps": 610}))
-    with pytest.raises(ValueError, match="positive learning rates"):
+    with pytest.raises(ValueError, match="etas=-0.1 is not valid: each entry must be > 0"):
         sc.run(sc.make_config(quick=True, overrides={"etas": (-0.1,)}))

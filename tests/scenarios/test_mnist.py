@@ -63,9 +63,8 @@ def test_mnist_files_end_to_end(scenario, tmp_path, monkeypatch):
     )
 
 
-def test_missing_files_named(scenario, tmp_path):
-    cfg = scenario.make_config(
-        quick=True, overrides={"data": "fashion-mnist", "data_dir": str(tmp_path)}
-    )
-    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte"):
-        scenario.run(cfg)
+def test_missing_files_named_before_the_run(scenario, tmp_path):
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte"):  # a ConfigError: exit 2
+        scenario.make_config(
+            quick=True, overrides={"data": "fashion-mnist", "data_dir": str(tmp_path)}
+        )

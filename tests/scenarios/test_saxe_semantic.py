@@ -83,5 +83,5 @@ def test_random_start_keeps_the_ordering(scenario):
 
 
 def test_unknown_init_is_rejected(scenario):
-    with pytest.raises(ValueError, match="valid: decoupled, random"):
+    with pytest.raises(ValueError, match="must be one of decoupled, random"):
         scenario.make_config(quick=True, overrides={"init": "orthogonal"})
