@@ -360,13 +360,14 @@ class Scenario:
     ):
         """Defaults, then the quick-mode settings, then ``overrides``, then ``seed``; every
         field checked against its declaration, then ``__post_init__`` and ``check``."""
+        types = self.field_types()
         values = dict(self._validate_overrides(self.quick)) if quick else {}
         values.update(self._validate_overrides(overrides or {}))
         if seed is not None:
-            values["seed"] = _coerce("seed", self.field_types()["seed"], seed)
+            values["seed"] = _coerce("seed", types["seed"], seed)
         for f in dataclasses.fields(self.config):
             value = values.get(f.name, f.default)
-            valid = declared(self.field_types()[f.name])
+            valid = declared(types[f.name])
             problem = valid.problem(f.name, value) if valid and value is not MISSING else None
             if problem:
                 raise ConfigError(f"invalid config for scenario {self.name!r}: {problem}")
@@ -430,8 +431,10 @@ class Scenario:
             "versions": versions(),
             "wall_time_s": round(time.perf_counter() - start, 3),
         }
-        write_figure_and_record(self.plot(results), record, out_dir, self.name)
-        store.discard()
+        fig = self.plot(results)
+        with _signals_deferred():  # the pair, then the checkpoint it replaces
+            write_figure_and_record(fig, record, out_dir, self.name)
+            store.discard()
         return record
 
     def main(self, argv=None) -> int:

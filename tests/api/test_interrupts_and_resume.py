@@ -169,7 +169,7 @@ def test_out_is_checked_before_any_work(scenarios, tmp_path, monkeypatch, capsys
     read_only = tmp_path / "ro"
     read_only.mkdir()
     read_only.chmod(0o500)
-    bad = ["", " ", str(a_file), "/proc/dynlearn-x", str(a_file / "sub")]
+    bad = ["", " ", str(a_file), "/proc/dynlearn-x", "/proc", str(a_file / "sub")]
     if os.geteuid() != 0:  # root writes into read-only folders anyway
         bad.append(str(read_only))
     log = tmp_path / "log"
