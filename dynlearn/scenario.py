@@ -96,11 +96,9 @@ def in_range(
     *,
     open_lo: bool = False,
     length: int | None = None,
-    why: str = "",
 ) -> Valid:
     """A number in [lo, hi] (``open_lo``: lo itself excluded); None: no bound on that side.
-
-    ``why`` is appended to the message, e.g. the memory a larger size would need."""
+    ``length``: a list field must have exactly that many entries."""
     if lo is None and hi is None:
         what = "any finite number"
     elif hi is None:
@@ -121,17 +119,17 @@ def in_range(
     def ok(x):
         return (lo is None or (x > lo if open_lo else x >= lo)) and (hi is None or x <= hi)
 
-    return Valid(what + (f" ({why})" if why else ""), ok, tuple(bad), length)
+    return Valid(what, ok, tuple(bad), length)
 
 
-def positive(max: float | None = None, *, why: str = "") -> Valid:
+def positive(max: float | None = None) -> Valid:
     """A number > 0 (at most ``max``): a rate, a step, a size, a count."""
-    return in_range(0, max, open_lo=True, why=why)
+    return in_range(0, max, open_lo=True)
 
 
-def nonnegative(max: float | None = None, *, why: str = "") -> Valid:
+def nonnegative(max: float | None = None) -> Valid:
     """A number >= 0 (at most ``max``): a weight decay, or 0 meaning "automatic"."""
-    return in_range(0, max, why=why)
+    return in_range(0, max)
 
 
 def one_of(*choices: str) -> Valid:
