@@ -26,7 +26,8 @@ _COLLAPSED = diffrax.RESULTS.dt_min_reached
 
 
 class Guarded(diffrax.AbstractWrappedSolver):
-    """``solver``, but a non-finite step or a collapsed step size ends the solve.
+    """``solver``, but a non-finite step or a collapsed step size (a few ulps of t)
+    ends the solve.
 
     The bad step is returned as accepted (the state before it, zero error) with a failing
     result, so that diffrax stops there instead of rejecting it and shrinking dt forever.
@@ -72,7 +73,10 @@ class Guarded(diffrax.AbstractWrappedSolver):
         nonfinite = ~all_finite(y1)
         if y_error is not None:  # diffrax sets the error to inf when a root find fails
             nonfinite = nonfinite | (ok & ~all_finite(y_error))
-        collapsed = t1 <= t0
+        # A step of a few ulps of t: the controller can shrink dt no further (diffrax keeps
+        # retrying it until max_steps). Legitimate steps are never this small.
+        ulp = jnp.abs(jnp.nextafter(t0, jnp.asarray(jnp.inf, jnp.result_type(t0))) - t0)
+        collapsed = (t1 - t0) <= 4 * ulp
         bad = nonfinite | collapsed
         y1 = jax.tree.map(lambda a, b: jnp.where(bad, a, b), y0, y1)
         if y_error is not None:
@@ -106,18 +110,18 @@ def _stages(solver) -> int:
     return len(solver.tableau.c) + 1
 
 
-def nfev(solver, num_steps, adaptive_start: bool, until) -> jax.Array:
+def nfev(solver, num_steps, until) -> jax.Array:
     """Vector-field evaluations of a diffrax Runge-Kutta solve, from its step count.
 
         nfev = s * N                 (s stages per step, N steps accepted or rejected)
         nfev = (s - 1) * N + 1       (FSAL: a step's last stage is the next one's first;
                                       ``Guarded.init`` evaluates f(t0, y0) once)
-        + 2   when dt0 is chosen automatically (diffrax's initial-step selection evaluates
-              f(t0, y0) and f(t0 + h, y0 + h f(t0, y0)))
         + N + 1   with ``until=steady_state(tol)`` (its test evaluates f at y0 and after
               every step)
 
-    Exact for explicit methods (tests compare it with :class:`EvaluationCounter`). For the
+    (No evaluations for the first step size: diffrax's initial-step selection applies to
+    plain ODETerms only, and diffeqsolve wraps the term, so an adaptive solve starts at
+    dt0 = 0.01 and the controller adapts from there.) Exact for explicit methods (tests compare it with :class:`EvaluationCounter`). For the
     implicit kvaerno5 the Newton iterations and Jacobians of each implicit stage are not
     known outside diffrax: nfev then counts one evaluation per stage (a lower bound).
     """
@@ -126,8 +130,6 @@ def nfev(solver, num_steps, adaptive_start: bool, until) -> jax.Array:
         count = (s - 1) * num_steps + 1
     else:
         count = s * num_steps
-    if adaptive_start:
-        count = count + 2
     if isinstance(until, SteadyState):
         count = count + num_steps + 1
     return count
@@ -193,7 +195,7 @@ def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, un
         "num_steps": num_steps,
         "num_accepted_steps": sol.stats["num_accepted_steps"],
         "num_rejected_steps": sol.stats["num_rejected_steps"],
-        "nfev": nfev(solver, num_steps, dt is None, until),
+        "nfev": nfev(solver, num_steps, until),
         "t_final": t_final,
         "event": code == diffrax.RESULTS.event_occurred,
     }

@@ -5,7 +5,7 @@ diffrax methods and the Euler loop). Input that can be checked from concrete val
 numbers, concrete arrays) is checked eagerly, with ValueError; under tracing what cannot be
 checked is skipped. Run-time failures travel as ``Solution.result``; with ``throw=True`` an
 eager call raises :class:`SolveError` (the message gives the time), a traced one raises
-equinox's ``EqxRuntimeError`` through ``eqx.error_if`` (a static message, no time).
+``equinox.EquinoxRuntimeError`` through ``eqx.error_if`` (a static message, no time).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def solve(
             whose output has the wrong shape or dtype, ...).
         SolveError: (eager call) the state became non-finite (the message gives the time),
             max_steps ran out before t1, or the step size collapsed at a blow-up. Under
-            jit/vmap/grad the same failures raise ``equinox.EqxRuntimeError``.
+            jit/vmap/grad the same failures raise ``equinox.EquinoxRuntimeError``.
 
     Examples:
         >>> import jax, jax.numpy as jnp, dynlearn
