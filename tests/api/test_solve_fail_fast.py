@@ -75,8 +75,8 @@ def test_concurrent_solves_are_independent():
 @pytest.mark.parametrize(
     "field, message",
     [
-        (lambda t, y, a: jnp.ones(()), r"returned shape \(\) dtype float64 .* shape \(3,\)"),
-        (lambda t, y, a: jnp.ones((1, 3)), r"returned shape \(1, 3\) .* shape \(3,\)"),
+        (lambda t, y, a: jnp.ones(()), r"returned shape \(\) dtype float64 .* shape is \(3,\)"),
+        (lambda t, y, a: jnp.ones((1, 3)), r"returned shape \(1, 3\) .* shape is \(3,\)"),
         (lambda t, y, a: jnp.ones(3, jnp.int32), r"dtype int32 .* dtype float64"),
         (lambda t, y, a: (y, y), r"must return a pytree like the state"),
     ],
@@ -91,9 +91,12 @@ def test_field_output_must_match_the_state(field, message, method):
 def test_failure_under_jit_raises_equinox_error():
     import equinox as eqx
 
-    run = jax.jit(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).y1)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="non-finite"):
-        jax.block_until_ready(run(jnp.nan))
+    # eqx.filter_jit re-raises the error as EquinoxRuntimeError; plain jax.jit raises it as
+    # a JaxRuntimeError with the same message
+    for jit in (eqx.filter_jit, jax.jit):
+        run = jit(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).y1)
+        with pytest.raises((eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError), match="non-fin"):
+            jax.block_until_ready(run(jnp.asarray(jnp.nan)))
     no_throw = jax.jit(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, throw=False))
     sol = no_throw(jnp.asarray(jnp.nan))
     assert sol.result == dynlearn.RESULTS.state_nonfinite
