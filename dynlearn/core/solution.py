@@ -15,7 +15,8 @@ class SolveError(RuntimeError):
     Raised by an eager ``solve`` (concrete inputs), with the time of the failure in the
     message. Under ``jax.jit``/``jax.vmap`` the same failure raises
     ``equinox.EquinoxRuntimeError`` with the message of the :class:`RESULTS` code (no time:
-    messages of compiled errors are static); ``throw=False`` returns the code in ``Solution.result``.
+    messages of compiled errors are static); ``throw=False`` returns the code in
+    ``Solution.result``.
     """
 
 
