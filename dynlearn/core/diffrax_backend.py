@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.core.counting import all_finite, call_field, check_field_output
+from dynlearn.core.counting import call_field, check_field_output
 from dynlearn.core.events import SteadyState
 from dynlearn.core.solution import RESULTS, Solution
 
@@ -26,7 +26,8 @@ _COLLAPSED = diffrax.RESULTS.dt_min_reached
 
 
 class Guarded(diffrax.AbstractWrappedSolver):
-    """``solver``, but a non-finite step or a collapsed step size ends the solve.
+    """``solver``, but a non-finite step or a collapsed step size (a few ulps of t)
+    ends the solve.
 
     The bad step is returned as accepted (the state before it, zero error) with a failing
     result, so that diffrax stops there instead of rejecting it and shrinking dt forever.
@@ -68,11 +69,16 @@ class Guarded(diffrax.AbstractWrappedSolver):
         y1, y_error, dense_info, solver_state, result = self.solver.step(
             terms, t0, t1, y0, args, solver_state, made_jump
         )
-        ok = result == diffrax.RESULTS.successful
-        nonfinite = ~all_finite(y1)
-        if y_error is not None:  # diffrax sets the error to inf when a root find fails
-            nonfinite = nonfinite | (ok & ~all_finite(y_error))
-        collapsed = t1 <= t0
+        # One reduction per leaf: a sum is non-finite iff some entry is (or overflows, which
+        # is as bad). diffrax sets the error to inf when a root find fails: not ours to flag.
+        nonfinite = ~jnp.isfinite(_total(y1))
+        if y_error is not None:
+            ok = result == diffrax.RESULTS.successful
+            nonfinite = nonfinite | (ok & ~jnp.isfinite(_total(y_error)))
+        # A step of a few ulps of t: the controller can shrink dt no further (diffrax keeps
+        # retrying it until max_steps). Legitimate steps are never this small.
+        eps = jnp.finfo(jnp.result_type(t0)).eps
+        collapsed = (t1 - t0) <= 4 * eps * jnp.abs(t0)
         bad = nonfinite | collapsed
         y1 = jax.tree.map(lambda a, b: jnp.where(bad, a, b), y0, y1)
         if y_error is not None:
@@ -97,6 +103,10 @@ def _with_stepsize_tols(solver, controller):
     )
 
 
+def _total(tree):
+    return sum(jnp.sum(x) for x in jax.tree.leaves(tree))
+
+
 def _is_fsal(solver) -> bool:
     tableau = getattr(solver, "tableau", None)
     return isinstance(solver, diffrax.AbstractRungeKutta) and bool(getattr(tableau, "fsal", False))
@@ -106,16 +116,18 @@ def _stages(solver) -> int:
     return len(solver.tableau.c) + 1
 
 
-def nfev(solver, num_steps, adaptive_start: bool, until) -> jax.Array:
+def nfev(solver, num_steps, until) -> jax.Array:
     """Vector-field evaluations of a diffrax Runge-Kutta solve, from its step count.
 
         nfev = s * N                 (s stages per step, N steps accepted or rejected)
         nfev = (s - 1) * N + 1       (FSAL: a step's last stage is the next one's first;
                                       ``Guarded.init`` evaluates f(t0, y0) once)
-        + 2   when dt0 is chosen automatically (diffrax's initial-step selection evaluates
-              f(t0, y0) and f(t0 + h, y0 + h f(t0, y0)))
         + N + 1   with ``until=steady_state(tol)`` (its test evaluates f at y0 and after
               every step)
+
+    No evaluations for the first step size: diffrax's initial-step selection applies to
+    plain ODETerms only, and diffeqsolve wraps the term, so an adaptive solve starts at
+    dt0 = 0.01 and the controller adapts from there.
 
     Exact for explicit methods (tests compare it with :class:`EvaluationCounter`). For the
     implicit kvaerno5 the Newton iterations and Jacobians of each implicit stage are not
@@ -126,8 +138,6 @@ def nfev(solver, num_steps, adaptive_start: bool, until) -> jax.Array:
         count = (s - 1) * num_steps + 1
     else:
         count = s * num_steps
-    if adaptive_start:
-        count = count + 2
     if isinstance(until, SteadyState):
         count = count + num_steps + 1
     return count
@@ -193,7 +203,7 @@ def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, un
         "num_steps": num_steps,
         "num_accepted_steps": sol.stats["num_accepted_steps"],
         "num_rejected_steps": sol.stats["num_rejected_steps"],
-        "nfev": nfev(solver, num_steps, dt is None, until),
+        "nfev": nfev(solver, num_steps, until),
         "t_final": t_final,
         "event": code == diffrax.RESULTS.event_occurred,
     }

@@ -13,9 +13,10 @@ class SolveError(RuntimeError):
     """An integration failed: the state became non-finite, or max_steps ran out.
 
     Raised by an eager ``solve`` (concrete inputs), with the time of the failure in the
-    message. Under ``jax.jit``/``jax.vmap`` the same failure raises equinox's
-    ``EqxRuntimeError`` with the message of the :class:`RESULTS` code (no time: messages of
-    compiled errors are static); ``throw=False`` returns the code in ``Solution.result``.
+    message. Under ``jax.jit``/``jax.vmap`` the same failure raises
+    ``equinox.EquinoxRuntimeError`` with the message of the :class:`RESULTS` code (no time:
+    messages of compiled errors are static); ``throw=False`` returns the code in
+    ``Solution.result``.
     """
 
 
