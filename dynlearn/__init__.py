@@ -6,7 +6,8 @@ discrete algorithm (gradient descent, SGD, T steps of relaxation) step for step.
 """
 
 from dynlearn.core import METHODS, Solution, SolveError, solve, step_index
+from dynlearn.core.sweep import sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["solve", "step_index", "Solution", "SolveError", "METHODS", "__version__"]
+__all__ = ["solve", "sweep", "step_index", "Solution", "SolveError", "METHODS", "__version__"]
