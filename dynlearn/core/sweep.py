@@ -24,7 +24,10 @@ How the members of one device's shard run (``strategy``):
   lockstep, no per-member Python dispatch. Wins on CPU, where a batched step costs about as
   much as the members' steps one by one, so lockstep only adds the slow members' extra steps
   to every fast one (measured in ``benchmarks/bench_sweep.py``).
-- ``"auto"`` (default): ``"map"`` on CPU devices, ``"vmap"`` on GPUs and TPUs.
+- ``"auto"`` (default): ``"vmap"`` on GPUs and TPUs; on CPU ``"map"`` when ``fn`` has a
+  while loop (an adaptive solve, a stopping condition: members may take different numbers
+  of steps), else ``"vmap"`` (closed forms, fixed-length scans: nothing to wait for, and a
+  per-member loop would only add overhead).
 
 ``chunk_size`` bounds memory: members run ``chunk_size`` at a time, vmapped within a chunk and
 the chunks in sequence (``jax.lax.map(..., batch_size=chunk_size)``). With ``"map"`` the
@@ -67,12 +70,37 @@ def _batch_size(xs) -> int:
     return n
 
 
-def _resolve_strategy(strategy: str, platform: str) -> str:
+def _has_while_loop(jaxpr) -> bool:
+    """Whether a jaxpr (or any jaxpr nested in its equations) has a while loop: a loop whose
+    trip count can differ between members (adaptive steps, a stopping condition)."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            return True
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _has_while_loop(inner):
+                    return True
+    return False
+
+
+@functools.lru_cache(maxsize=64)
+def _loops_per_member(fn, member_avals) -> bool:
+    leaves, treedef = member_avals
+    member = jax.tree.unflatten(treedef, list(leaves))
+    return _has_while_loop(jax.make_jaxpr(fn)(member).jaxpr)
+
+
+def _resolve_strategy(strategy: str, platform: str, fn, xs) -> str:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
-    if strategy == "auto":
-        return "map" if platform == "cpu" else "vmap"
-    return strategy
+    if strategy != "auto":
+        return strategy
+    if platform != "cpu":
+        return "vmap"
+    leaves, treedef = jax.tree.flatten(xs)
+    member = tuple(jax.ShapeDtypeStruct(np.shape(x)[1:], jnp.asarray(x).dtype) for x in leaves)
+    return "map" if _loops_per_member(fn, (member, treedef)) else "vmap"
 
 
 def _members(fn: Callable, strategy: str, chunk_size: int | None) -> Callable:
@@ -150,7 +178,7 @@ def sweep(
         raise ValueError("devices is empty: give at least one device (e.g. jax.devices()[:1])")
     if len({d.platform for d in devices}) != 1:
         raise ValueError(f"devices must share one platform, got {[d.platform for d in devices]}")
-    strategy = _resolve_strategy(strategy, devices[0].platform)
+    strategy = _resolve_strategy(strategy, devices[0].platform, fn, xs)
     run = _compiled(fn, strategy, chunk_size, devices)
     if len(devices) == 1:
         return run(jax.device_put(xs, devices[0]))

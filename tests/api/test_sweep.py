@@ -92,6 +92,16 @@ def test_devices_argument_and_compile_reuse(loop):
     assert out["Ws"][0].devices() == {jax.devices()[0]}
 
 
+def test_auto_strategy_on_cpu():
+    """Lockstep only costs where members loop a data-dependent number of times."""
+    from dynlearn.core.sweep import _resolve_strategy
+
+    assert _resolve_strategy("auto", "cpu", member, XS) == "map"  # adaptive solve
+    assert _resolve_strategy("auto", "cpu", jnp.sin, np.ones(3)) == "vmap"  # closed form
+    assert _resolve_strategy("auto", "gpu", member, XS) == "vmap"
+    assert _resolve_strategy("map", "gpu", member, XS) == "map"
+
+
 @pytest.mark.parametrize(
     ("xs", "kwargs", "match"),
     [
