@@ -13,7 +13,9 @@ and its half-way time t_half (u(t_half) = s/2) is
 The phase diagram: t_half over a grid of s x u0 (log-spaced, n_s x n_u0 per depth), every
 grid point an adaptive solve (tsit5) of the flow stopped by a diffrax Event at u = s/2 whose
 time is located by Newton's method on the solver's dense interpolant (not read off a saved
-grid). All depths x s x u0 members run as one `dynlearn.sweep` — one compiled program for
+grid; the solve calls diffrax directly because `dynlearn.solve(..., until=...)` stops at the
+end of the step in which a condition turns true, without locating the crossing inside it).
+All depths x s x u0 members run as one `dynlearn.sweep` — one compiled program for
 thousands of solves. Deeper nets are slower from small starts and depend on u0 more steeply:
 t_half ~ ln(1/u0) / (2s) for N = 2, ~ u0^{-(1-2/N)} / ((N-2) s) for N >= 3 — the plateau
 grows as a power of 1/u0, so depth turns a small initialisation into a long wait.
