@@ -84,7 +84,7 @@ def _has_while_loop(jaxpr) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _loops_per_member(fn, member_avals) -> bool:
     leaves, treedef = member_avals
     member = jax.tree.unflatten(treedef, list(leaves))
@@ -112,7 +112,7 @@ def _members(fn: Callable, strategy: str, chunk_size: int | None) -> Callable:
     return lambda xs: jax.lax.map(fn, xs)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _compiled(fn, strategy, chunk_size, devices: tuple) -> Callable:
     members = _members(fn, strategy, chunk_size)
     if len(devices) == 1:
@@ -139,7 +139,7 @@ def _interleave(xs, n_devices: int):
     return jax.tree.map(lambda x: np.asarray(x)[order], xs), inverse
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _undeal(sharding: NamedSharding | None) -> Callable:
     return jax.jit(lambda y, inverse: jnp.take(y, inverse, axis=0), out_shardings=sharding)
 
