@@ -39,7 +39,6 @@ import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
 from dynlearn.rules.backprop import Backprop, batch_args
 from dynlearn.scenario import Scenario, Seed, nonnegative, positive
 
@@ -133,32 +132,46 @@ def _run(config: Config) -> dict:
             "sharpness_converged": {},
         },
     )
-    for eta in progress(config.etas, desc="learning rates"):
-        key = f"{eta:g}"
-        steps = np.arange(config.steps + 1)
-        try:
-            gd = dynlearn.solve(
-                Backprop(net),
-                theta0,
-                config.steps * eta,
-                method="euler",
-                dt=eta,
-                saveat=eta * steps,
-                args=args,
-                max_steps=config.steps + 1,
-            )
-        except dynlearn.SolveError:
-            metrics["diverged"][key] = True  # reported, and left out of the figure
-            continue
-        losses = np.asarray(jax.vmap(lambda p: net.loss_value(p, x, y))(gd.ys))
+    steps = np.arange(config.steps + 1)
+
+    def member(m):
+        """GD at one learning rate (Euler at dt = eta; no error if it diverges: reported),
+        its loss at every step and the sharpness every k steps."""
+        eta = m["eta"]
+        gd = dynlearn.solve(
+            Backprop(net),
+            m["theta0"],
+            config.steps * eta,
+            method="euler",
+            dt=eta,
+            saveat=eta * steps,
+            args=args,
+            max_steps=config.steps + 1,
+            throw=False,
+        )
+        losses = jax.vmap(lambda p: net.loss_value(p, x, y))(gd.ys)
         thetas = jax.tree_util.tree_map(lambda a: a[::k], gd.ys)
-        lams, iters, converged = track_sharpness(
+        sharpness = track_sharpness(
             net, thetas, x, y, v0, tol=config.sharpness_tol, max_iters=config.sharpness_max_iters
         )
-        lams = np.asarray(lams)
+        return gd.result != dynlearn.RESULTS.successful, losses, *sharpness
+
+    # every learning rate in one compiled sweep; the common start rides along per member
+    # (solve's eager finiteness check of a constant y0 fails inside a traced sweep)
+    members = {
+        "eta": np.asarray(config.etas, dtype=float),
+        "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
+    }
+    diverged, all_losses, all_lams, all_iters, all_converged = dynlearn.sweep(member, members)
+    for i, eta in enumerate(config.etas):
+        key = f"{eta:g}"
+        if bool(diverged[i]):
+            metrics["diverged"][key] = True  # reported, and left out of the figure
+            continue
+        losses, lams = np.asarray(all_losses[i]), np.asarray(all_lams[i])
         last_quarter = lams[len(lams) - max(1, len(lams) // 4) :]
         metrics["diverged"][key] = False
-        metrics["sharpness_converged"][key] = bool(np.all(converged))
+        metrics["sharpness_converged"][key] = bool(np.all(all_converged[i]))
         metrics["sharpness_initial"][key] = float(lams[0])
         metrics["sharpness_final"][key] = float(lams[-1])
         metrics["ratio_to_2_over_eta"][key] = float(lams[-1] * eta / 2.0)
@@ -171,7 +184,7 @@ def _run(config: Config) -> dict:
                 "loss": losses,
                 "sharp_steps": steps[::k],
                 "sharpness": lams,
-                "hvps": np.asarray(iters),
+                "hvps": np.asarray(all_iters[i]),
             }
         )
 

@@ -34,7 +34,6 @@ import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
 from dynlearn.rules.backprop import Backprop, batch_args
 from dynlearn.rules.modified_flow import ModifiedFlow
 from dynlearn.scenario import Scenario, Seed, nonnegative, positive
@@ -106,15 +105,33 @@ def _run(config: Config) -> dict:
     sharpness0 = float(
         lambda_max(Partial(net.grad, x=x, y=y), theta0, key=jax.random.PRNGKey(1)).eigenvalue
     )
-    runs, errors_flow, errors_mod = [], [], []
-    for eta in progress(config.etas, desc="learning rates"):
-        ts = _save_times(eta, config.t1, config.num_save)
-        gd = dynlearn.solve(rule, theta0, config.t1, method="euler", dt=eta, saveat=ts, args=args)
-        flow = dynlearn.solve(rule, theta0, config.t1, saveat=ts, args=args, **tol)
-        mod = dynlearn.solve(
-            ModifiedFlow(rule, eta), theta0, config.t1, saveat=ts, args=args, **tol
+    # One member per learning rate: GD, the gradient flow and the modified flow, saved on that
+    # GD's grid. The modified flows are stacked into one batch of rules (their eta traced);
+    # the common start rides along per member (solve's eager finiteness check of a constant
+    # y0 fails inside a traced sweep, dynlearn.core.solve._check_tree).
+    members = {
+        "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
+        "eta": np.asarray(config.etas, dtype=float),
+        "ts": np.stack([_save_times(eta, config.t1, config.num_save) for eta in config.etas]),
+        "mod": jax.tree.map(
+            lambda *a: np.stack(a), *[ModifiedFlow(rule, eta) for eta in config.etas]
+        ),
+    }
+
+    def member(m):
+        start, ts = m["theta0"], m["ts"]
+        gd = dynlearn.solve(
+            rule, start, config.t1, method="euler", dt=m["eta"], saveat=ts, args=args
         )
-        th_gd, th_flow, th_mod = flat(gd.ys), flat(flow.ys), flat(mod.ys)
+        flow = dynlearn.solve(rule, start, config.t1, saveat=ts, args=args, **tol)
+        mod = dynlearn.solve(m["mod"], start, config.t1, saveat=ts, args=args, **tol)
+        return gd.ys, flow.ys, mod.ys, flow.stats["nfev"], mod.stats["nfev"]
+
+    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = dynlearn.sweep(member, members)
+    runs, errors_flow, errors_mod = [], [], []
+    for i, eta in enumerate(config.etas):
+        gd, flow, mod = (jax.tree.map(lambda a, i=i: a[i], ys) for ys in (gd_ys, flow_ys, mod_ys))
+        th_gd, th_flow, th_mod = flat(gd), flat(flow), flat(mod)
         dist_flow = np.linalg.norm(th_gd - th_flow, axis=1)
         dist_mod = np.linalg.norm(th_gd - th_mod, axis=1)
         errors_flow.append(float(dist_flow[-1]))
@@ -122,14 +139,14 @@ def _run(config: Config) -> dict:
         runs.append(
             {
                 "eta": eta,
-                "ts": ts,
-                "loss_gd": losses(gd.ys),
-                "loss_flow": losses(flow.ys),
-                "loss_mod": losses(mod.ys),
+                "ts": members["ts"][i],
+                "loss_gd": losses(gd),
+                "loss_flow": losses(flow),
+                "loss_mod": losses(mod),
                 "dist_flow": dist_flow,
                 "dist_mod": dist_mod,
-                "nfev_mod": mod.stats["nfev"],
-                "nfev_flow": flow.stats["nfev"],
+                "nfev_mod": int(nfev_mod[i]),
+                "nfev_flow": int(nfev_flow[i]),
             }
         )
 

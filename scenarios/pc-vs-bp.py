@@ -46,7 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import SolveError, solve
+from dynlearn.core import SolveError, solve, steady_state
+from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.mlp import MLP
@@ -54,6 +55,8 @@ from dynlearn.progress import progress
 from dynlearn.rules.pc_inference import infer, residual
 from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
 from dynlearn.scenario import Scenario, Seed, flag, one_of, positive
+
+EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ def run(config: Config) -> dict:
         # Euler is unstable beyond gamma = 2 / (largest curvature of F): no strict curve then
         try:
             curves["strict"][str(gamma)] = path(strict, gamma, xs0)
-            hit = infer(strict, xs0, args, method="euler", gamma=gamma, T=100_000, tol=config.tol)
+            hit = infer(
+                strict, xs0, args, method="euler", gamma=gamma, T=EULER_MAX_STEPS, tol=config.tol
+            )
             nfev_euler_by_gamma[str(gamma)] = hit.nfev
         except SolveError:
             curves["strict"].pop(str(gamma), None)
@@ -164,17 +169,45 @@ def run(config: Config) -> dict:
         strong = PredictiveCoding(mlp, params, beta=jnp.asarray(1.0))
         curves["strict_beta_1"] = path(strong, config.euler_gamma, xs0)
 
-    # strict PC at its equilibrium (Euler at the draft's rate until residual < tol) per beta
-    eq_cos = []
-    for beta in progress(config.betas, desc="pc-vs-bp betas"):
-        rule = PredictiveCoding(mlp, params, beta=jnp.asarray(beta))
-        eq = infer(
-            rule, xs0, args, method="euler", gamma=config.euler_gamma, T=100_000, tol=config.tol
+    # strict PC at its equilibrium (Euler at the draft's rate until residual < tol) per beta:
+    # the rules for every beta stacked into one batch, relaxed in one sweep; the common start
+    # rides along per member (solve's eager finiteness check of a constant y0 fails inside a
+    # traced sweep)
+    def equilibrium_cosines(member):
+        rule = member["rule"]
+        sol = solve(
+            rule,
+            member["xs0"],
+            EULER_MAX_STEPS * config.euler_gamma,
+            method="euler",
+            dt=config.euler_gamma,
+            args=args,
+            until=steady_state(config.tol),
+            max_steps=EULER_MAX_STEPS,
         )
-        eq_cos.append(np.asarray(_cosines(rule.weight_gradient(eq.xs, args), bp)))
+        xs_eq = jax.tree.map(lambda a: a[-1], sol.ys)
+        return _cosines(rule.weight_gradient(xs_eq, args), bp), sol.stats["event"]
+
+    members = [
+        {"rule": PredictiveCoding(mlp, params, beta=jnp.asarray(beta)), "xs0": xs0}
+        for beta in config.betas
+    ]
+    eq_cos, reached = sweep(equilibrium_cosines, jax.tree.map(lambda *a: jnp.stack(a), *members))
+    if not np.all(reached):
+        raise SolveError(
+            f"no steady state (residual < {config.tol:g}) within {EULER_MAX_STEPS} Euler steps "
+            f"for beta = {np.asarray(config.betas)[~np.asarray(reached)]}"
+        )
+    eq_cos = list(np.asarray(eq_cos))
     adaptive = infer(strict, xs0, args, method="adaptive", tol=config.tol)
     euler_ref = infer(
-        strict, xs0, args, method="euler", gamma=config.euler_gamma, T=100_000, tol=config.tol
+        strict,
+        xs0,
+        args,
+        method="euler",
+        gamma=config.euler_gamma,
+        T=EULER_MAX_STEPS,
+        tol=config.tol,
     )
     # the residual along the adaptive solve, for the figure: solves to looser tolerances
     adaptive_path = []

@@ -94,78 +94,95 @@ def _experiment(mlp: MLP, optimizer, init: str, key, x, y, batches, x_test, y_te
     return params0, first_epoch, curves, regions, mlp.loss_value(params0, x, y)
 
 
+def _seed_data(config: Config, seed: int) -> dict:
+    """One seed's member of the sweep: its training and test sets, shuffles and init key."""
+    x, y = make_spiral(seed, config.n_per_class, config.num_classes, config.noise)
+    x_test, y_test = make_spiral(
+        seed + TEST_SEED_OFFSET, config.test_n_per_class, config.num_classes, config.noise
+    )
+    steps_per_epoch = x.shape[0] // config.batch_size
+    batches = minibatch_indices(seed, x.shape[0], config.batch_size, config.epochs)
+    batches = batches.reshape(config.epochs, steps_per_epoch, config.batch_size)
+    return {
+        "key": np.asarray(jax.random.PRNGKey(seed)),
+        "x": np.asarray(x),
+        "y": np.asarray(y),
+        "batches": batches,
+        "x_test": np.asarray(x_test),
+        "y_test": np.asarray(y_test),
+    }
+
+
 def run(config: Config) -> dict:
     if config.num_seeds < 1:
         raise ValueError(f"num_seeds must be >= 1, got {config.num_seeds}")
     seeds = [config.seed + i for i in range(config.num_seeds)]
-    runs = [_run_seed(config, s) for s in seeds]
-    results = runs[0]  # the figure shows the run with config.seed
-    test_accuracies = [r["metrics"]["test_accuracy"] for r in runs]
-    results["metrics"]["seeds"] = seeds
-    results["metrics"]["test_accuracy_per_seed"] = test_accuracies
-    results["metrics"]["test_accuracy_mean"] = float(np.mean(test_accuracies))
-    results["metrics"]["test_accuracy_min"] = float(np.min(test_accuracies))
-    return results
-
-
-def _run_seed(config: Config, seed: int) -> dict:
+    members = [_seed_data(config, s) for s in seeds]
     K = config.num_classes
-    x, y = make_spiral(seed, config.n_per_class, K, config.noise)
-    x_test, y_test = make_spiral(seed + TEST_SEED_OFFSET, config.test_n_per_class, K, config.noise)
     mlp = MLP((2, config.hidden, K), ("relu", "softmax"), "softmax_cross_entropy")
-    n = x.shape[0]
-    steps_per_epoch = n // config.batch_size
-    batches = minibatch_indices(seed, n, config.batch_size, config.epochs)
-    batches = jnp.asarray(batches.reshape(config.epochs, steps_per_epoch, config.batch_size))
     optimizer = sgd(config.eta, weight_decay=config.weight_decay)
     grid = np.linspace(-GRID_SPAN, GRID_SPAN, GRID_POINTS)
     gx, gy = np.meshgrid(grid, grid)
     grid_x = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1))
-    key = jax.random.PRNGKey(seed)
-    params0, first_epoch, curves, regions, initial_loss = _experiment(
-        mlp, optimizer, config.init, key, x, y, batches, x_test, y_test, grid_x
+
+    def experiment(m):
+        return _experiment(
+            mlp, optimizer, config.init, m["key"], m["x"], m["y"], m["batches"],
+            m["x_test"], m["y_test"], grid_x,
+        )  # fmt: skip
+
+    # Every seed (new data, init and shuffles) in one compiled sweep.
+    params0, first_epoch, curves, regions, initial_loss = dynlearn.sweep(
+        experiment, jax.tree.map(lambda *a: np.stack(a), *members)
     )
     train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
-    regions = np.asarray(regions).reshape(gx.shape)
+    test_accuracies = [float(a[-1]) for a in test_acc]
 
-    # The SGD loop is the Euler scheme of the backprop flow: check it on the first epoch.
+    # The figure shows the run with config.seed. The SGD loop is the Euler scheme of the
+    # backprop flow: check it on that seed's first epoch.
+    m = members[0]
+    steps_per_epoch = m["batches"].shape[1]
     rule = Backprop(mlp, eta=config.eta, weight_decay=config.weight_decay)
     sol = dynlearn.solve(
         rule,
-        params0,
+        jax.tree.map(lambda a: a[0], params0),
         t1=steps_per_epoch * config.eta,
         method="euler",
         dt=config.eta,
-        args=batch_args(x, y, batches[0]),
+        args=batch_args(m["x"], m["y"], jnp.asarray(m["batches"][0])),
     )
     euler_vs_sgd = max(
-        float(np.max(np.abs(np.asarray(a)[-1] - np.asarray(b))))
+        float(np.max(np.abs(np.asarray(a)[-1] - np.asarray(b)[0])))
         for a, b in zip(
             jax.tree_util.tree_leaves(sol.ys), jax.tree_util.tree_leaves(first_epoch), strict=True
         )
     )
 
     metrics = {
-        "train_accuracy": float(train_acc[-1]),
-        "test_accuracy": float(test_acc[-1]),
-        "train_loss": float(train_loss[-1]),
-        "test_loss": float(test_loss[-1]),
-        "initial_train_loss": float(initial_loss),
+        "train_accuracy": float(train_acc[0, -1]),
+        "test_accuracy": test_accuracies[0],
+        "train_loss": float(train_loss[0, -1]),
+        "test_loss": float(test_loss[0, -1]),
+        "initial_train_loss": float(initial_loss[0]),
         "euler_vs_sgd_max_abs_diff": euler_vs_sgd,
         "num_steps": int(config.epochs * steps_per_epoch),
+        "seeds": seeds,
+        "test_accuracy_per_seed": test_accuracies,
+        "test_accuracy_mean": float(np.mean(test_accuracies)),
+        "test_accuracy_min": float(np.min(test_accuracies)),
     }
     return {
         "metrics": metrics,
-        "x": np.asarray(x),
-        "labels": np.asarray(y).argmax(1),
-        "x_test": np.asarray(x_test),
-        "labels_test": np.asarray(y_test).argmax(1),
+        "x": m["x"],
+        "labels": m["y"].argmax(1),
+        "x_test": m["x_test"],
+        "labels_test": m["y_test"].argmax(1),
         "grid": grid,
-        "regions": regions,
-        "train_loss": train_loss,
-        "test_loss": test_loss,
-        "train_acc": train_acc,
-        "test_acc": test_acc,
+        "regions": np.asarray(regions[0]).reshape(gx.shape),
+        "train_loss": train_loss[0],
+        "test_loss": test_loss[0],
+        "train_acc": train_acc[0],
+        "test_acc": test_acc[0],
         "config": config,
     }
 
