@@ -29,6 +29,7 @@ one sweep call, compilation included; `sweep_wall_s`); per depth the range of t_
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import diffrax
 import jax
@@ -43,23 +44,24 @@ from dynlearn.rules.deep_linear import (
     t_half_deep,
     t_half_shallow,
 )
-from dynlearn.scenario import Scenario
+from dynlearn.scenario import Scenario, Seed, in_range, positive
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0  # the grid is deterministic; kept for the scenario protocol
-    depths: tuple[int, ...] = (1, 2, 3, 4)
-    n_s: int = 32
-    n_u0: int = 32
-    s_min: float = 0.5
-    s_max: float = 8.0
-    u0_min: float = 1e-4
-    u0_max: float = 1e-1
-    tau: float = 1.0
-    t_max: float = 1e5  # integration horizon; the event at u = s/2 ends each solve first
-    rtol: float = 1e-10
-    atol: float = 1e-14
+    seed: Seed = 0  # the grid is deterministic; kept for the scenario protocol
+    depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
+    n_s: Annotated[int, in_range(2, 256)] = 32
+    n_u0: Annotated[int, in_range(2, 256)] = 32
+    s_min: Annotated[float, positive()] = 0.5
+    s_max: Annotated[float, positive()] = 8.0
+    u0_min: Annotated[float, positive()] = 1e-4
+    u0_max: Annotated[float, positive()] = 1e-1
+    tau: Annotated[float, positive()] = 1.0
+    # integration horizon; the event at u = s/2 ends each solve first
+    t_max: Annotated[float, positive()] = 1e5
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-14
 
     def __post_init__(self):
         if not self.depths or any(N < 1 for N in self.depths):
