@@ -313,13 +313,13 @@ def plot(results: dict):
         cellText=rows,
         colLabels=["rule", *[f"{ds} test %" for ds in cfg.datasets], "angle"],
         cellLoc="center",
-        bbox=[0.0, 0.24, 1.0, 0.72],
-        colWidths=[0.26] + [0.29] * len(cfg.datasets) + [0.16],
+        bbox=[-0.08, 0.24, 1.1, 0.72],
+        colWidths=[0.36] + [0.25] * len(cfg.datasets) + [0.14],
     )
     table.auto_set_font_size(False)
-    table.set_fontsize(8)
+    table.set_fontsize(7)
     ax.set_title(
-        "test accuracy (mean ± std over seeds) and angle between\nupdate and BP gradient "
+        "test accuracy (mean ± std over seeds);\nangle between update and BP gradient\n"
         "(mean over epochs, seeds, data sets)"
     )
     ax.text(
