@@ -45,3 +45,12 @@ def save_figure(fig, path: str | Path) -> None:
         if tmp.exists():
             tmp.unlink()
         plt.close(fig)
+
+
+def image_data_label(dataset: str, image_shape) -> str:
+    """Which images a figure was made on, for its title: e.g. "digits (8×8 images:
+    scikit-learn's, not MNIST)" — the ``mnist`` and ``autoencoder`` scenarios fall back to the
+    bundled digits when no MNIST files are found, and their names must not suggest otherwise."""
+    h, w = image_shape
+    note = ": scikit-learn's, not MNIST" if dataset == "digits" else ""
+    return f"{dataset} ({h}×{w} images{note})"

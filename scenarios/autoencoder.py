@@ -132,6 +132,7 @@ def run(config: Config) -> dict:
 
     metrics = {
         "dataset": data.name,
+        "image_shape": list(data.image_shape),  # (8, 8) on the digits, (28, 28) on MNIST files
         "test_bce": float(jnp.mean(bce(x_hat, x_test))),
         "test_mse": float(jnp.mean((x_hat - x_test) ** 2)),
         "bce_mean_image": float(jnp.mean(bce(mean_image, x_test))),
@@ -169,7 +170,7 @@ def _image(ax, image: np.ndarray) -> None:
 def plot(results: dict):
     import matplotlib.pyplot as plt
 
-    import dynlearn.plotting  # noqa: F401  (house style)
+    from dynlearn.plotting import image_data_label  # (and the house style)
 
     m = results["metrics"]
     shape = results["image_shape"]
@@ -184,7 +185,7 @@ def plot(results: dict):
     ax_curve.set(
         xlabel="epoch",
         ylabel="BCE per image",
-        title=f"{m['dataset']} {'-'.join(map(str, m['sizes']))}: test BCE {m['test_bce']:.2f}, "
+        title=f"{'-'.join(map(str, m['sizes']))}: test BCE {m['test_bce']:.2f}, "
         f"MSE/pixel {m['test_mse']:.4f}",
     )
     ax_curve.legend()
@@ -218,7 +219,10 @@ def plot(results: dict):
     for j, ax in enumerate(iaxes):
         _image(ax, decoded[j].reshape(shape))
     right.suptitle(f"decoded along the line from the mean code of {a} to that of {b}", fontsize=10)
-    fig.suptitle("Autoencoder with a 2-D bottleneck (tanh / identity / tanh / sigmoid, BCE, Adam)")
+    fig.suptitle(
+        "Autoencoder with a 2-D bottleneck (tanh / identity / tanh / sigmoid, BCE, Adam) on "
+        + image_data_label(m["dataset"], m["image_shape"])
+    )
     return fig
 
 

@@ -11,10 +11,14 @@ weight update on the whole training set (REFERENCES §10). KP's flow dB/dt = -(d
 - lambda B makes B - W_2^T shrink by exactly (1 - eta lambda) per SGD step; the metric
 ``kp_offset_closed_form_max_rel_error`` checks that along the run.
 
-Figure: (a) update angle against step, (b) angle(B, W_2^T), (c) training loss of BP, FA, KP;
-mean over ``num_seeds`` seeds (init, B and minibatch order; vmapped), shaded min-max.
+Figure: (a) update angle against step, (b) angle(B, W_2^T), (c) training loss of BP, FA, KP
+(dashed: BP and FA with KP's weight decay); mean over ``num_seeds`` seeds (init, B and
+minibatch order; vmapped), shaded min-max.
 Metrics: ``initial_update_angle_deg``, ``mean_update_angle_deg``, ``final_update_angle_deg``,
-``final_weight_angle_deg`` (dicts fa/kp, seed means), ``final_loss`` (bp/fa/kp),
+``final_weight_angle_deg`` (dicts fa/kp, seed means). Losses compare like with like: KP needs
+its weight decay lambda (it is what pulls B to W^T), so BP and FA are trained a second time
+with the same lambda on W from the same starts: ``final_loss_with_weight_decay`` (bp/fa/kp,
+all with lambda = ``weight_decay_kp``) and ``final_loss_without_weight_decay`` (bp/fa),
 ``kp_offset_closed_form_max_rel_error``.
 """
 
@@ -57,7 +61,7 @@ class Config:
 
 QUICK = {"epochs": 12, "num_seeds": 2}
 
-RULES = ("bp", "fa", "kp")
+RULES = ("bp", "fa", "kp", "bp_decay", "fa_decay")  # *_decay: with KP's weight decay
 
 
 def make_task(cfg: Config):
@@ -85,17 +89,18 @@ def run(cfg: Config) -> dict:
     )
 
     def make_rule(name, key):
-        if name == "bp":
-            return BackpropReference(mlp)
-        if name == "fa":
-            return feedback_alignment(mlp, key)
-        return kolen_pollack(mlp, key, weight_decay=cfg.weight_decay_kp)
+        decay = cfg.weight_decay_kp if name in ("kp", "bp_decay", "fa_decay") else 0.0
+        if name.startswith("bp"):
+            return BackpropReference(mlp, weight_decay=decay)
+        if name.startswith("fa"):
+            return feedback_alignment(mlp, key, weight_decay=decay)
+        return kolen_pollack(mlp, key, weight_decay=decay)
 
     def one_seed(name, key, batches):
         k_init, k_B = jax.random.split(key)
         params0 = jax.tree_util.tree_map(lambda a: cfg.init_scale * a, mlp.init(k_init))
         rule = make_rule(name, k_B)
-        fixed_B = rule.B if name == "fa" else None
+        fixed_B = rule.B if name.startswith("fa") else None
 
         def record(state):
             params = rule.params(state)
@@ -150,7 +155,13 @@ def run(cfg: Config) -> dict:
         "final_weight_angle_deg": {
             r: float(records[r]["weight_angle"][:, -1].mean()) for r in ("fa", "kp")
         },
-        "final_loss": {r: float(records[r]["loss"][:, -1].mean()) for r in RULES},
+        "final_loss_without_weight_decay": {
+            r: float(records[r]["loss"][:, -1].mean()) for r in ("bp", "fa")
+        },
+        "final_loss_with_weight_decay": {
+            r: float(records[f"{r}_decay" if r != "kp" else r]["loss"][:, -1].mean())
+            for r in ("bp", "fa", "kp")
+        },
         "initial_loss": float(records["bp"]["loss"][:, 0].mean()),
         "kp_offset_closed_form_max_rel_error": kp_err,
     }
@@ -158,11 +169,18 @@ def run(cfg: Config) -> dict:
 
 
 COLORS = {"bp": "black", "fa": "tab:blue", "kp": "tab:orange"}
+COLORS.update({"bp_decay": "black", "fa_decay": "tab:blue"})
 LABELS = {"bp": "backprop", "fa": "feedback alignment", "kp": "Kolen-Pollack"}
 
 
 def _labels(cfg: Config) -> dict:
-    return {**LABELS, "kp": f"Kolen-Pollack (weight decay {cfg.weight_decay_kp:g})"}
+    wd = f"weight decay {cfg.weight_decay_kp:g}"
+    return {
+        **LABELS,
+        "kp": f"Kolen-Pollack ({wd})",
+        "bp_decay": f"backprop ({wd})",
+        "fa_decay": f"FA ({wd})",
+    }
 
 
 def plot(results: dict):
@@ -179,7 +197,8 @@ def plot(results: dict):
     for ax, (key, title, ylabel, rules) in zip(axes[0], panels, strict=True):
         for r in rules:
             v = rec[r][key]
-            ax.plot(steps, v.mean(0), color=COLORS[r], label=labels[r])
+            ls = "--" if r.endswith("_decay") else "-"
+            ax.plot(steps, v.mean(0), ls, color=COLORS[r], label=labels[r])
             ax.fill_between(steps, v.min(0), v.max(0), color=COLORS[r], alpha=0.2, lw=0)
         if key != "loss":
             ax.axhline(90.0, color="grey", ls="--", lw=0.8)

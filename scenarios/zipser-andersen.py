@@ -1,5 +1,13 @@
-"""Zipser & Andersen (1988): a backprop network learns retinal -> head-centred coordinates, and
-its hidden units develop gain fields like those of posterior parietal neurons (area 7a).
+"""Zipser & Andersen (1988): a backprop network learns retinal -> head-centred coordinates; do
+its hidden units develop gain fields like those of posterior parietal neurons (area 7a)?
+
+Finding (the stored metrics): here they do not. The network localises the stimulus to ~1.3°,
+but an additive model (eye position shifts a unit's response) fits its hidden units better
+than the planar gain-field model (eye position scales it): median R² 0.835 against 0.824, the
+gain model winning on 6 of 16 units. The paper's eye code, 32 monotonic ramp units instead of
+2 linear ones (``compare_eye_units``), does not change that: 0.799 against 0.707, 4 of 16 units.
+Most units are sigmoid ramps whose operating point eye position moves. (The paper's gain fields
+were read from response plots; it did not fit an additive alternative.)
 
 Task (REFERENCES §12, ``dynlearn.data.zipser_andersen``): input an 8x8 retinal map of a
 Gaussian stimulus (1/e full width 15°, sigma = sqrt(2) w / 4) at retinal position r plus two
@@ -33,6 +41,9 @@ Metrics (on 1000 fresh test examples):
   shifts the response instead of scaling it), and both fits are repeated on the untrained
   network (``gain_field_r2_init``, ``additive_r2_init``). A gain field shows as
   gain_field_r2 > additive_r2; ``gain_beats_additive_fraction`` counts the units where it is.
+* ``eye_code_comparison``: the same R² medians, fraction, position error and test BCE for the
+  figure's network (key ``eye_units``) and for a network trained on the same examples with each
+  eye code in ``compare_eye_units`` (default 32 ramps, the paper's code).
 
 Figure: one test example (retina with the gaze direction, output, target with decoded peaks),
 the learning curves, and for every hidden unit its response against horizontal retinal
@@ -55,7 +66,18 @@ from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import train_steps
-from dynlearn.scenario import Scenario, Seed, nonnegative, positive, require_memory
+from dynlearn.scenario import (
+    Scenario,
+    Seed,
+    checked_elsewhere,
+    nonnegative,
+    positive,
+    require_memory,
+)
+
+EYE_CODE = checked_elsewhere(
+    "2 (linear units) or a multiple of 4 that is >= 8 (ramps)", "0", "3", "4", "-8", "4100"
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,10 @@ class Config:
     width: Annotated[float, positive()] = 15.0  # 1/e full width of the stimulus, degrees
     position_range: Annotated[float, positive()] = 30.0  # |r|, |h| <= this, degrees
     eye_range: Annotated[float, positive()] = 20.0  # |e| <= this, degrees
+    # the figure's network: 2 linear units, or 4K rectified ramps (K >= 2)
+    eye_units: Annotated[int, EYE_CODE] = 2
+    # further eye codes, trained on the same data
+    compare_eye_units: Annotated[tuple[int, ...], EYE_CODE] = (32,)
     # gain-field probe grid over [-this, this]^2 (retina and eye)
     probe_range: Annotated[float, positive()] = 15.0
     probe_points: Annotated[int, positive(max=1000)] = 5
@@ -94,9 +120,13 @@ def hidden_responses(mlp: MLP, params, za: ZipserAndersen, retinal, eye) -> np.n
     return np.asarray(zs[1]).reshape(len(retinal), len(eye), -1)
 
 
-def run(config: Config) -> dict:
+def train_and_probe(config: Config, eye_units: int) -> dict:
+    """Train the network with ``eye_units`` eye-position units and probe its hidden units."""
     za = ZipserAndersen(
-        width=config.width, position_range=config.position_range, eye_range=config.eye_range
+        width=config.width,
+        position_range=config.position_range,
+        eye_range=config.eye_range,
+        eye_units=eye_units,
     )
     train = za.sample([config.seed, 0], config.n_train)
     test = za.sample([config.seed, 1], config.n_test)
@@ -111,7 +141,9 @@ def run(config: Config) -> dict:
     batches = batches.reshape(config.epochs, -1, config.batch_size)
 
     train_curve, test_epochs, test_curve = [], [], []
-    for epoch in progress(range(config.epochs), desc="zipser-andersen epochs"):
+    for epoch in progress(
+        range(config.epochs), desc=f"zipser-andersen epochs ({eye_units} eye units)"
+    ):
         params, state, losses = train_steps(mlp, optimizer, params, state, x, y, batches[epoch])
         train_curve.append(float(jnp.mean(losses)))
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
@@ -131,6 +163,43 @@ def run(config: Config) -> dict:
     r2_init = np.array([planar_gain_fit(H0[:, :, j], probe).r2 for j in units])
     r2_add_init = np.array([additive_fit_r2(H0[:, :, j], probe) for j in units])
 
+    return {
+        "za": za,
+        "mlp": mlp,
+        "params": params,
+        "train": train,
+        "test": test,
+        "out": out,
+        "errors": errors,
+        "grid": grid,
+        "r2": r2,
+        "r2_add": r2_add,
+        "r2_init": r2_init,
+        "r2_add_init": r2_add_init,
+        "test_bce": float(mlp.loss_value(params, x_test, y_test)),
+        "train_curve": train_curve,
+        "test_epochs": test_epochs,
+        "test_curve": test_curve,
+        "steps": int(batches.shape[0] * batches.shape[1]),
+    }
+
+
+def run(config: Config) -> dict:
+    main = train_and_probe(config, config.eye_units)
+    za, mlp, params, train, test = (main[k] for k in ("za", "mlp", "params", "train", "test"))
+    out, errors, grid, train_curve = main["out"], main["errors"], main["grid"], main["train_curve"]
+    r2, r2_add, r2_init, r2_add_init = (main[k] for k in ("r2", "r2_add", "r2_init", "r2_add_init"))
+    comparison = {}
+    for units in (config.eye_units, *config.compare_eye_units):
+        probe = main if units == config.eye_units else train_and_probe(config, units)
+        comparison[str(units)] = {
+            "gain_field_r2": float(np.median(probe["r2"])),
+            "additive_r2": float(np.median(probe["r2_add"])),
+            "gain_beats_additive_fraction": float(np.mean(probe["r2"] > probe["r2_add"])),
+            "position_error_deg": float(probe["errors"].mean()),
+            "test_bce": probe["test_bce"],
+        }
+
     # Andersen-style curves: response vs horizontal retinal position, at horizontal eye
     # positions `grid` (e_y = 0), along the retinal row r_y in `grid` where the unit varies most
     r_x = np.linspace(-config.probe_range, config.probe_range, 31)
@@ -145,7 +214,7 @@ def run(config: Config) -> dict:
     mean_map = np.asarray(train.y).mean(axis=0, keepdims=True)
     k = config.example
     metrics = {
-        "test_bce": float(mlp.loss_value(params, x_test, y_test)),
+        "test_bce": main["test_bce"],
         "position_error_deg": float(errors.mean()),
         "gain_field_r2": float(np.median(r2)),
         "additive_r2": float(np.median(r2_add)),
@@ -159,13 +228,14 @@ def run(config: Config) -> dict:
         ),
         "position_error_median_deg": float(np.median(errors)),
         "gain_field_r2_per_unit": r2,
-        "steps": int(batches.shape[0] * batches.shape[1]),
+        "steps": main["steps"],
+        "eye_code_comparison": comparison,
     }
     return {
         "metrics": metrics,
         "train_curve": np.array(train_curve),
-        "test_epochs": np.array(test_epochs),
-        "test_curve": np.array(test_curve),
+        "test_epochs": np.array(main["test_epochs"]),
+        "test_curve": np.array(main["test_curve"]),
         "example_retina": test.x[k, : za.n_outputs],
         "example_eye": test.eye[k],
         "example_output": out[k],
@@ -265,11 +335,15 @@ def plot(results: dict):
             ax.set_xlabel("retinal x (deg)")
     handles, labels = gaxes.flat[0].get_legend_handles_labels()
     bottom.legend(handles, labels, loc="outside lower center", ncol=len(eye_x))
+    others = "; ".join(
+        f"{k} eye units: {c['gain_field_r2']:.2f} vs {c['additive_r2']:.2f}"
+        for k, c in list(m["eye_code_comparison"].items())[1:]
+    )
     bottom.suptitle(
         "Hidden units: response vs retinal position at five eye positions. Median R² of the "
         f"planar gain model {m['gain_field_r2']:.2f}, of the additive model "
         f"{m['additive_r2']:.2f} (untrained net: {m['gain_field_r2_init']:.2f}, "
-        f"{m['additive_r2_init']:.2f})",
+        f"{m['additive_r2_init']:.2f})" + (f"\nsame task, {others}" if others else ""),
         fontsize=10,
     )
     fig.suptitle("Zipser–Andersen: retinal + eye position -> head-centred position", fontsize=12)
@@ -284,8 +358,20 @@ def check(config: Config) -> list[str]:
         raise ValueError(f"eval_every={config.eval_every} must be <= epochs={config.epochs}")
     if config.example >= config.n_test:
         raise ValueError(f"example={config.example} must be < n_test={config.n_test}")
+    codes = [("eye_units", config.eye_units)]
+    codes += [("compare_eye_units", units) for units in config.compare_eye_units]
+    for key, units in codes:
+        if not (units == 2 or (8 <= units <= 4096 and units % 4 == 0)):
+            raise ValueError(
+                f"{key}: {units} eye-position units is not valid: it must be 2 (linear units) "
+                f"or a multiple of 4 in 8..4096 (ramps: axes x slopes x thresholds; the paper "
+                f"used 32)"
+            )
     za = ZipserAndersen(
-        width=config.width, position_range=config.position_range, eye_range=config.eye_range
+        width=config.width,
+        position_range=config.position_range,
+        eye_range=config.eye_range,
+        eye_units=max(config.eye_units, *config.compare_eye_units),
     )
     rows = config.n_train + config.n_test
     require_memory(
@@ -297,7 +383,8 @@ def check(config: Config) -> list[str]:
 
 scenario = Scenario(
     name="zipser-andersen",
-    description="Zipser-Andersen: retina + eye -> head-centred map; hidden-unit gain fields",
+    description="Zipser-Andersen: retina + eye -> head-centred map; hidden units fit an additive "
+    "model better than a gain field",
     config=Config,
     quick=QUICK,
     run=run,

@@ -6,10 +6,16 @@ H(theta) = ∂g/∂theta:
 * Hessian-vector product, forward-over-reverse (Pearlmutter 1994): H v = d/de g(theta + e v)|_{e=0},
   computed by ``jax.jvp`` of the gradient function. No dense Hessian is ever formed; the
   gradient function may be ``jax.grad(L)`` or a hand-written backward pass (``MLP.grad``).
-* Sharpness lambda_max(H), the largest eigenvalue, by power iteration on H v. The stopping
-  test is the residual: for symmetric H and a unit vector v with Rayleigh quotient
-  lambda = v^T H v, some eigenvalue of H lies within ||H v - lambda v|| of lambda, so
-  ``||H v - lambda v|| <= tol * |lambda|`` certifies lambda to relative accuracy ``tol``.
+* Sharpness lambda_max(H), the largest eigenvalue, by restarted Lanczos on H v (Golub & Van
+  Loan, Matrix Computations, §10.1; the Krylov method behind ARPACK's ``eigsh``). Power
+  iteration converges at the rate |lambda_2 / lambda_1| per product, which at the edge of
+  stability tends to 1 (GD keeps several directions near 2/eta, and negative eigenvalues
+  of similar magnitude appear), so it can exhaust any budget; Lanczos converges at a rate set
+  by the gap relative to the whole spectrum's width and finds the largest *algebraic*
+  eigenvalue directly. The stopping test is the residual: for symmetric H and a unit vector v
+  with Rayleigh quotient lambda = v^T H v, some eigenvalue of H lies within
+  ||H v - lambda v|| of lambda, so ``||H v - lambda v|| <= tol * |lambda|`` certifies lambda
+  to relative accuracy ``tol``. (Power iteration is kept as ``power_iteration``.)
 * GD theta <- theta - eta ∇L on a quadratic with top eigenvalue lambda_max diverges iff
   eta > 2 / lambda_max (the top mode is multiplied by 1 - eta lambda_max each step; Cohen et
   al., ICLR 2021, "Gradient descent on neural networks typically occurs at the edge of
@@ -110,6 +116,89 @@ def power_iteration(
     return EigResult(lam, v, res, k, res <= tol * jnp.abs(lam))
 
 
+def lanczos_top(
+    matvec: Callable[[jax.Array], jax.Array],
+    v0: jax.Array,
+    *,
+    krylov_dim: int = 24,
+    tol: float = 1e-6,
+    max_iters: int = 1000,
+) -> EigResult:
+    """Largest algebraic eigenvalue of a symmetric A by explicitly restarted Lanczos.
+
+    One cycle builds an orthonormal Krylov basis q_0 = v / ||v||, ..., q_{m-1} of
+    span{v, A v, ..., A^{m-1} v} by the three-term recurrence
+        beta_j q_{j+1} = A q_j - alpha_j q_j - beta_{j-1} q_{j-1},   alpha_j = q_j^T A q_j,
+    with full re-orthogonalisation (twice, classical Gram–Schmidt) against every earlier q,
+    so that rounding does not create ghost copies of converged eigenvalues. The largest
+    eigenvalue theta of the tridiagonal T = Q^T A Q (``jnp.linalg.eigh``) and its Ritz vector
+    y = Q s are the best approximation from the Krylov space; one more product gives the
+    certified residual ||A y - theta y||. The next cycle restarts from y, until the residual is
+    <= tol * |theta| or ``max_iters`` products are spent (m = min(krylov_dim, n)). On
+    breakdown (beta_j ~ 0: the Krylov space is invariant, its Ritz values are exact) the basis
+    continues with a fixed random vector orthogonalised against it, which keeps Q orthonormal
+    and T's eigenvalues Ritz values. Jittable: ``lax.while_loop`` over cycles, ``fori_loop``
+    over the basis.
+    """
+    if max_iters < 1:
+        raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if krylov_dim < 2:
+        raise ValueError(f"krylov_dim must be >= 2, got {krylov_dim}")
+    v0 = jnp.asarray(v0)
+    n = v0.shape[0]
+    m = min(krylov_dim, n)
+    fresh = jax.random.normal(jax.random.PRNGKey(0), (m, n), v0.dtype)
+
+    def orthogonalise(w, Q, mask):
+        for _ in range(2):  # "twice is enough" (Kahan, Parlett)
+            w = w - Q.T @ (mask * (Q @ w))
+        return w
+
+    def cycle(v):
+        Q = jnp.zeros((m, n), v.dtype).at[0].set(v / jnp.linalg.norm(v))
+        alpha = jnp.zeros(m, v.dtype)
+        beta = jnp.zeros(m, v.dtype)
+
+        def step(j, carry):
+            Q, alpha, beta = carry
+            w = matvec(Q[j])
+            alpha = alpha.at[j].set(jnp.vdot(Q[j], w))
+            mask = (jnp.arange(m) <= j).astype(v.dtype)
+            w = orthogonalise(w, Q, mask)
+            b = jnp.linalg.norm(w)
+            scale = jnp.maximum(jnp.abs(alpha).max(), 1.0)
+            broke = b <= 1e-10 * scale
+            r = orthogonalise(fresh[j], Q, mask)
+            q_next = jnp.where(broke, r / jnp.linalg.norm(r), w / jnp.where(broke, 1.0, b))
+            beta = beta.at[j].set(jnp.where(broke, 0.0, b))
+            Q = jnp.where(j + 1 < m, Q.at[(j + 1) % m].set(q_next), Q)
+            return Q, alpha, beta
+
+        Q, alpha, beta = jax.lax.fori_loop(0, m, step, (Q, alpha, beta))
+        T = jnp.diag(alpha) + jnp.diag(beta[:-1], 1) + jnp.diag(beta[:-1], -1)
+        theta, S = jnp.linalg.eigh(T)
+        y = Q.T @ S[:, -1]
+        y = y / jnp.linalg.norm(y)
+        Ay = matvec(y)
+        lam = jnp.vdot(y, Ay)
+        return y, lam, jnp.linalg.norm(Ay - lam * y)
+
+    def cond(state):
+        _, lam, res, k = state
+        return (k + m + 1 <= max_iters) & (res > tol * jnp.abs(lam))
+
+    def body(state):
+        v, _, _, k = state
+        y, lam, res = cycle(v)
+        return y, lam, res, k + m + 1
+
+    y, lam, res = cycle(v0)
+    y, lam, res, k = jax.lax.while_loop(cond, body, (y, lam, res, jnp.asarray(m + 1)))
+    return EigResult(lam, y, res, k, res <= tol * jnp.abs(lam))
+
+
 @eqx.filter_jit
 def lambda_max(
     grad_fn: GradFn,
@@ -119,14 +208,15 @@ def lambda_max(
     key: jax.Array | None = None,
     tol: float = 1e-6,
     max_iters: int = 1000,
+    krylov_dim: int = 24,
 ) -> EigResult:
     """Largest (algebraic) eigenvalue of the Hessian of L at ``params``: the sharpness.
 
-    Power iteration on Hessian-vector products (``flat_hvp``) from ``v0`` (a flat vector, e.g.
-    the previous eigenvector to warm-start during training) or a random unit vector drawn
-    with ``key``. Power iteration finds the eigenvalue mu of largest magnitude; if mu < 0 a
-    second run on H - mu I (whose spectrum lies in [0, lambda_max - mu]) finds lambda_max.
-    ``num_iters`` counts the Hessian-vector products of both runs.
+    Restarted Lanczos (``lanczos_top``) on Hessian-vector products (``flat_hvp``) from ``v0``
+    (a flat vector, e.g. the previous eigenvector to warm-start during training) or a random
+    unit vector drawn with ``key``; ``num_iters`` counts the Hessian-vector products and
+    ``converged`` says the residual test ||H v - lambda v|| <= tol * |lambda| was met within
+    ``max_iters`` of them.
 
     Compiled with ``equinox.filter_jit``: pass a ``grad_fn`` that compares equal across calls
     (a module-level function, or ``jax.tree_util.Partial(mlp.grad, x=x, y=y)``, whose data
@@ -140,14 +230,7 @@ def lambda_max(
         v0 = jax.random.normal(key, flat.shape, flat.dtype)
     elif jnp.shape(v0) != flat.shape:
         raise ValueError(f"v0 must be a flat vector of shape {flat.shape}, got {jnp.shape(v0)}")
-    first = power_iteration(matvec, v0, tol=tol, max_iters=max_iters)
-
-    def shifted(first):
-        # the eigenvalues of H - mu I lie in [0, lambda_max - mu]; start off the mu-eigenvector
-        second = power_iteration(matvec, v0, shift=first.eigenvalue, tol=tol, max_iters=max_iters)
-        return second._replace(num_iters=first.num_iters + second.num_iters)
-
-    return jax.lax.cond(first.eigenvalue < 0, shifted, lambda first: first, first)
+    return lanczos_top(matvec, v0, krylov_dim=krylov_dim, tol=tol, max_iters=max_iters)
 
 
 def gd_diverges(

@@ -16,8 +16,14 @@ Encoding (following the draft chapter, which follows the paper):
   = sqrt(2) w / 4 ≈ 5.30°. That is the draft's sigma = sqrt(2)·w/4, and it agrees with the
   1/e definition when "width" means the full width (diameter) of the 1/e contour; this code
   uses exactly that.
-* eye position: 2 linear units, u = e / eye_range in [-1, 1] (the paper used 32 units with
-  monotonic, ramp-like responses; two linear units carry the same information).
+* eye position, ``eye_units = 2`` (the draft's code): 2 linear units, u = e / eye_range in
+  [-1, 1]. ``eye_units = 4 K`` (the paper's code, K = 8 gives its 32 units): for each axis
+  d in {x, y} and slope s in {+1, -1}, K rectified ramps with thresholds t_k spread evenly
+  over [-E, E] (t_k = -E + 2 E k / (K - 1)),
+      u_{d,s,k} = max(0, s (e_d - t_k)) / (2 E)   in [0, 1],
+  monotonic in eye position with different intercepts, as Zipser & Andersen describe
+  ("four sets of eight units … positive or negative slope … different intercepts"). Both
+  codes carry the same information; they differ in how the network can use it.
 * target: the head-centred position h as the same kind of 8x8 Gaussian map, G(h).
 
 Sampling keeps both the stimulus on the retina and the head-centred position on the map:
@@ -46,7 +52,7 @@ _TINY = 1e-12
 
 
 class ZipserAndersenData(NamedTuple):
-    x: np.ndarray  # (N, n^2 + 2): retina map (row-major) then the 2 eye units
+    x: np.ndarray  # (N, n^2 + eye_units): retina map (row-major) then the eye units
     y: np.ndarray  # (N, n^2): head-centred Gaussian map
     retinal: np.ndarray  # (N, 2) degrees (x, y)
     eye: np.ndarray  # (N, 2) degrees
@@ -57,15 +63,22 @@ class ZipserAndersenData(NamedTuple):
 class ZipserAndersen:
     """Geometry of the task: ``n_bins`` x ``n_bins`` maps over [-extent, extent] degrees,
     Gaussian stimuli of 1/e full width ``width``, positions within ``position_range`` and eye
-    positions within ``eye_range`` (all in degrees)."""
+    positions within ``eye_range`` (all in degrees); ``eye_units`` eye-position units (2:
+    linear; a multiple of 4: rectified ramps, see the module docstring)."""
 
     n_bins: int = 8
     extent: float = 40.0
     width: float = 15.0
     position_range: float = 30.0
     eye_range: float = 20.0
+    eye_units: int = 2
 
     def __post_init__(self):
+        if not (self.eye_units == 2 or (self.eye_units >= 8 and self.eye_units % 4 == 0)):
+            raise ValueError(
+                f"eye_units must be 2 (linear units) or a multiple of 4 that is >= 8 (ramps: "
+                f"axes x slopes x thresholds; the paper used 32), got {self.eye_units!r}"
+            )
         if int(self.n_bins) != self.n_bins or self.n_bins < 3:
             raise ValueError(f"n_bins must be an integer >= 3, got {self.n_bins!r}")
         for name in ("extent", "width", "position_range", "eye_range"):
@@ -99,7 +112,7 @@ class ZipserAndersen:
 
     @property
     def n_inputs(self) -> int:
-        return self.n_bins**2 + 2
+        return self.n_bins**2 + self.eye_units
 
     @property
     def n_outputs(self) -> int:
@@ -115,16 +128,27 @@ class ZipserAndersen:
         gy = np.exp(-((c[None, :] - pos[:, 1:]) ** 2) / (2.0 * self.sigma**2))  # (N, n) over i
         return (gy[:, :, None] * gx[:, None, :]).reshape(len(pos), -1)
 
-    def eye_units(self, eye: np.ndarray) -> np.ndarray:
-        """The two linear eye-position units u = e / eye_range."""
-        return np.asarray(eye, dtype=np.float64) / self.eye_range
+    def encode_eye(self, eye: np.ndarray) -> np.ndarray:
+        """Eye-position units: u = e / eye_range (``eye_units = 2``), or the ramps
+        u_{d,s,k} = max(0, s (e_d - t_k)) / (2 E), ordered (axis, slope, threshold)."""
+        eye = np.asarray(eye, dtype=np.float64)
+        E = self.eye_range
+        if self.eye_units == 2:
+            return eye / E
+        t = np.linspace(-E, E, self.eye_units // 4)
+        ramps = [
+            np.maximum(0.0, s * (eye[:, d : d + 1] - t[None, :])) / (2.0 * E)
+            for d in (0, 1)
+            for s in (1.0, -1.0)
+        ]
+        return np.concatenate(ramps, axis=1)
 
     def encode(self, retinal: np.ndarray, eye: np.ndarray) -> np.ndarray:
-        """Network input x = [G(r) (n^2 values), e / eye_range (2 values)]."""
+        """Network input x = [G(r) (n^2 values), eye units (``eye_units`` values)]."""
         retinal, eye = np.asarray(retinal, np.float64), np.asarray(eye, np.float64)
         if eye.shape != retinal.shape:
             raise ValueError(f"retinal {retinal.shape} and eye {eye.shape} shapes differ")
-        return np.concatenate([self.gaussian_maps(retinal), self.eye_units(eye)], axis=1)
+        return np.concatenate([self.gaussian_maps(retinal), self.encode_eye(eye)], axis=1)
 
     def sample(self, seed: int, n: int) -> ZipserAndersenData:
         """``n`` examples: e ~ U[-E, E]^2, r_k ~ U[max(-P, -P - e_k), min(P, P - e_k)],

@@ -76,6 +76,13 @@ def relax(field, xs0, args, gamma, T: int):
     return jax.lax.fori_loop(0, T, body, xs0)
 
 
+def relax_until(field, xs0, args, gamma, tol, T: int):
+    """Euler steps at rate gamma until the residual rms(dx/dt) < tol or T steps (traceable):
+    returns (xs, steps taken, final residual). Equilibrium relaxation, as opposed to ``relax``'s
+    fixed T steps."""
+    return _euler_until(field, xs0, args, gamma, tol, T)
+
+
 @eqx.filter_jit
 def _euler_until(field, xs0, args, gamma, tol, T):
     """Euler steps x_{n+1} = x_n + gamma f(x_n) until rms(f(x_n)) < tol or n = T; returns

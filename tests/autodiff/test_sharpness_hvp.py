@@ -99,3 +99,56 @@ def test_bad_input_errors():
         lambda_max(lambda t: t, jnp.zeros(3), v0=jnp.ones(4))
     with pytest.raises(ValueError, match="max_iters"):
         power_iteration(lambda v: v, jnp.ones(2), max_iters=0)
+
+
+def _clustered(n=200, seed=5):
+    # top eigenvalue 8 with 7.9 and -7.95 close in magnitude: power iteration contracts the
+    # unwanted directions only by 7.95/8 = 0.994 per product (the edge-of-stability situation)
+    rest = np.linspace(-7.0, 7.0, n - 3)
+    d = np.concatenate([[8.0, 7.9, -7.95], rest])
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, n)))
+    return jnp.asarray(Q @ np.diag(d) @ Q.T)
+
+
+def test_lanczos_finds_a_clustered_top_eigenvalue_that_power_iteration_misses():
+    A = _clustered()
+    expected = np.linalg.eigvalsh(np.asarray(A))[-1]
+    v0 = jax.random.normal(jax.random.PRNGKey(6), (A.shape[0],))
+    res = lambda_max(lambda th: A @ th, jnp.zeros(A.shape[0]), v0=v0, tol=1e-10)
+    assert bool(res.converged) and int(res.num_iters) <= 1000
+    np.testing.assert_allclose(float(res.eigenvalue), expected, rtol=1e-10)
+    assert abs(float(res.eigenvalue) - expected) <= float(res.residual) + 1e-12
+    # the same budget of products is not enough for power iteration (rate 0.994 per product)
+    power = power_iteration(lambda v: A @ v, v0, tol=1e-10, max_iters=1000)
+    assert not bool(power.converged)
+
+
+def test_lanczos_breakdown_in_a_small_invariant_space():
+    # n = 4 < krylov_dim, and a start vector inside a 2-dimensional invariant subspace:
+    # the recurrence breaks down after two steps and must continue with fresh directions
+    d = jnp.array([1.0, 3.0, 2.0, -4.0])
+    res = lambda_max(lambda th: d * th, jnp.zeros(4), v0=jnp.array([1.0, 0.0, 1.0, 0.0]))
+    assert bool(res.converged)
+    np.testing.assert_allclose(float(res.eigenvalue), 3.0, rtol=1e-12)
+
+
+def test_sharpness_on_an_edge_of_stability_trajectory_equals_eigvalsh():
+    # the edge-of-stability network (2-32-32-4 tanh, MSE, spiral) after 600 GD steps at
+    # eta = 0.25, where the sharpness has reached 2/eta and the top eigenvalues crowd together
+    from jax.tree_util import Partial
+
+    from dynlearn.data.spiral import make_spiral
+
+    x, y = make_spiral(0, 50, num_classes=4, noise=0.2)
+    net = MLP((2, 32, 32, 4), ("tanh", "tanh", "identity"), "mse")
+    theta = net.init(jax.random.PRNGKey(0), "xavier_normal")
+    grad = jax.jit(lambda p: net.grad(p, x, y))
+    for _ in range(600):
+        theta = jax.tree_util.tree_map(lambda p, g: p - 0.25 * g, theta, grad(theta))
+    flat, unravel = ravel_pytree(theta)
+    H = jax.jit(jax.hessian(lambda f: net.loss_value(unravel(f), x, y)))(flat)
+    expected = np.linalg.eigvalsh(np.asarray(H))[-1]
+    res = lambda_max(Partial(net.grad, x=x, y=y), theta, key=jax.random.PRNGKey(1), tol=1e-10)
+    assert bool(res.converged)
+    assert expected * 0.25 / 2 > 0.9  # the sharpness is at the stability edge
+    np.testing.assert_allclose(float(res.eigenvalue), expected, rtol=1e-10)

@@ -106,3 +106,21 @@ def test_bad_shapes():
         ZA.encode(np.zeros((3, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="positive integer"):
         ZA.sample(0, 0)
+
+
+def test_ramp_eye_code():
+    # the paper's code: 4 sets of 8 rectified ramps (x/y, slope +/-), thresholds -20 ... 20 deg
+    za = ZipserAndersen(eye_units=32)
+    assert za.n_inputs == 64 + 32
+    eye = np.array([[-20.0, 0.0], [20.0, 10.0], [5.0, -7.0]])
+    u = za.encode_eye(eye).reshape(3, 2, 2, 8)  # (example, axis, slope, threshold)
+    t = -20.0 + 40.0 * np.arange(8) / 7
+    for d in (0, 1):
+        np.testing.assert_allclose(u[:, d, 0], np.maximum(0, eye[:, d : d + 1] - t) / 40.0)
+        np.testing.assert_allclose(u[:, d, 1], np.maximum(0, t - eye[:, d : d + 1]) / 40.0)
+    assert u.min() >= 0.0 and u.max() <= 1.0
+    assert u[0, 0, 1, -1] == pytest.approx(1.0)  # e_x = -20 against the threshold at +20
+    # every unit is monotonic in its coordinate, and the code determines e: e_x = t_0 + 40 u
+    np.testing.assert_allclose(t[0] + 40.0 * u[:, 0, 0, 0], eye[:, 0])
+    with pytest.raises(ValueError, match="eye_units must be 2"):
+        ZipserAndersen(eye_units=6)

@@ -23,7 +23,7 @@ def test_sharpness_rises_to_two_over_eta_and_stays_near_it(metrics):
     (key,) = metrics["sharpness_final"]  # quick mode: eta = 0.25, 2/eta = 8
     eta = float(key)
     assert not metrics["diverged"][key]
-    assert metrics["sharpness_converged"][key]  # every power iteration met its residual test
+    assert metrics["sharpness_converged"][key]  # every Lanczos run met its residual test
     # starts below the stability edge (progressive sharpening has to bring it there) ...
     assert metrics["sharpness_initial"][key] * eta / 2 < 0.95
     # ... and ends at it: GD keeps it near 2/eta instead of diverging

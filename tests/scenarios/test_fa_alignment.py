@@ -13,7 +13,12 @@ def test_fa_alignment_quick():
         assert 75.0 < m["initial_weight_angle_deg"][r] < 105.0
         assert m["mean_update_angle_deg"][r] < 70.0  # drops below 90 deg during training
         assert m["final_update_angle_deg"][r] < 70.0
-        assert m["final_loss"][r] < 0.1 * m["initial_loss"]  # and it learns
+        assert m["final_loss_with_weight_decay"][r] < 0.1 * m["initial_loss"]  # and it learns
+    # like with like: every rule's loss with the same weight decay, and without for BP and FA
+    assert set(m["final_loss_with_weight_decay"]) == {"bp", "fa", "kp"}
+    assert set(m["final_loss_without_weight_decay"]) == {"bp", "fa"}
+    for r in ("bp", "fa"):  # decay costs fit on a noise-free teacher
+        assert m["final_loss_with_weight_decay"][r] > m["final_loss_without_weight_decay"][r]
     assert m["final_weight_angle_deg"]["kp"] < m["final_weight_angle_deg"]["fa"]
     assert m["final_weight_angle_deg"]["kp"] < 20.0
     assert m["kp_offset_closed_form_max_rel_error"] < 1e-10

@@ -31,8 +31,14 @@ def test_halving_eta_halves_and_quarters_the_errors(metrics):
 
 
 def test_sweep_stays_in_the_stable_regime(metrics):
-    # eta * lambda_max < 2 is GD's stability edge; the expansion needs it well below
+    # eta * lambda_max < 2 is GD's stability edge; the expansion needs it well below, at every
+    # saved iterate of every run (the maximum along the trajectories, not only at theta0)
     assert 0 < metrics["max_eta_times_sharpness"] < 1.0
+    per_eta = metrics["eta_times_sharpness_max_per_eta"]
+    assert metrics["max_eta_times_sharpness"] == max(per_eta)
+    # along a trajectory the sharpness is at least its value at the start
+    for eta, v in zip(metrics["etas"], per_eta, strict=True):
+        assert v >= eta * metrics["sharpness_at_init"] * (1 - 1e-9)
 
 
 def test_bad_sweeps_are_rejected_before_any_work():

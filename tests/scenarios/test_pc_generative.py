@@ -14,14 +14,19 @@ def metrics():
     return sc.run(sc.make_config(quick=True))["metrics"]
 
 
+# Thresholds from the quick runs of seeds 0-2 (ratio to the mean image): reconstruction
+# 0.436-0.445, bottom-half completion 0.871-0.875, random-half completion 0.742-0.754; each
+# bound sits ~0.025 above the worst seed (the full run reaches 0.12, 0.73 and 0.48).
+
+
 def test_reconstruction(metrics):
-    assert metrics["reconstruction_mse"] < 0.6 * metrics["reconstruction_mse_mean_image"]
+    assert metrics["reconstruction_mse"] < 0.47 * metrics["reconstruction_mse_mean_image"]
     assert metrics["reconstruction_mse"] < 0.3 * metrics["reconstruction_mse_untrained"]
 
 
 def test_completion_beats_the_mean_image(metrics):
-    assert metrics["completion_mse"] < 0.95 * metrics["completion_mse_mean_image"]
-    assert metrics["completion_mse_random"] < 0.85 * metrics["completion_mse_random_mean_image"]
+    assert metrics["completion_mse"] < 0.90 * metrics["completion_mse_mean_image"]
+    assert metrics["completion_mse_random"] < 0.78 * metrics["completion_mse_random_mean_image"]
 
 
 def test_learning_lowers_the_energy(metrics):

@@ -1,8 +1,10 @@
-"""Quick-mode `pc-train`: predictive coding (T = 20 Euler steps at gamma = 0.1 from the
-feedforward pass, output clamping beta = 0.1) trains the same MLP as backprop, with the same
-Adam and budget, to within 1.5 points of backprop's test accuracy on the digits (the issue's
-threshold; pcx: 98.42 % vs 98.46 % on MNIST), far above chance on both data sets; PC's
-relaxed energy lies below the feedforward loss it starts from."""
+"""Quick-mode `pc-train`: truncated predictive coding (T = 20 Euler steps at gamma = 0.1 from the
+feedforward pass, T * gamma = 2, output clamping beta = 0.1) trains the same MLP as backprop,
+with the same Adam and budget, to within 1.5 points of backprop's test accuracy on the digits
+(the issue's threshold; pcx: 98.42 % vs 98.46 % on MNIST), far above chance on both data sets;
+PC's relaxed energy lies below the feedforward loss it starts from. Equilibrium PC (relaxed to
+a residual tolerance; quick mode: digits only) converges on every minibatch, needs many more
+steps than the truncated rule, and also trains the digits."""
 
 import numpy as np
 import pytest
@@ -29,8 +31,20 @@ def test_pc_matches_backprop_on_digits(quick):
 def test_pc_learns_the_spiral(quick):
     _, results = quick
     m = results["metrics"]
-    assert m["test_accuracy_bp"]["spiral"] > 0.8  # chance 0.25, a linear model about 0.5
-    assert m["test_accuracy_pc"]["spiral"] > 0.8
+    # chance 0.25, a linear model about 0.5; quick seed 0: BP 0.995, PC 0.953; full run
+    # (200 epochs) seeds 0-2: BP 0.979-0.992, PC 0.954-0.967
+    assert m["test_accuracy_bp"]["spiral"] > 0.95
+    assert m["test_accuracy_pc"]["spiral"] > 0.9
+
+
+def test_equilibrium_pc_relaxes_to_its_tolerance_and_trains_the_digits(quick):
+    cfg, results = quick
+    m = results["metrics"]
+    assert set(m["test_accuracy_pc_eq"]) == set(cfg.eq_datasets) == {"digits"}
+    assert m["pc_eq_unconverged_fraction"]["digits"] == 0.0  # every relaxation met eq_tol
+    # far more steps than the truncated rule's T = 20 (quick seed 0 at eq_tol 1e-6: 423 on average)
+    assert m["pc_eq_relaxation_steps_mean"]["digits"] > 5 * cfg.T
+    assert m["test_accuracy_pc_eq"]["digits"] > 0.9  # quick seed 0: 0.942 (BP 0.947)
 
 
 def test_relaxation_lowers_the_energy_below_the_loss(quick):

@@ -1,4 +1,5 @@
-"""Quick-mode perturbation-estimators: fitted bias slopes and variance laws."""
+"""Quick-mode perturbation-estimators: finite-difference error slopes, the exact bias of the mean,
+and the variance laws."""
 
 import numpy as np
 
@@ -10,11 +11,11 @@ def test_perturbation_estimators_quick():
     res = sc.run(sc.make_config(quick=True))
     m = res["metrics"]
     # per-perturbation finite-difference error: O(sigma) one-sided, O(sigma^2) central
-    assert abs(m["bias_slope_one_sided"] - 1.0) < 0.15
-    assert abs(m["bias_slope_central"] - 2.0) < 0.15
+    assert abs(m["fd_error_slope_one_sided"] - 1.0) < 0.15
+    assert abs(m["fd_error_slope_central"] - 2.0) < 0.15
     for method in ("wp", "np"):
-        assert abs(m["bias_slopes"][method]["one_sided"] - 1.0) < 0.15
-        assert abs(m["bias_slopes"][method]["central"] - 2.0) < 0.15
+        assert abs(m["fd_error_slopes"][method]["one_sided"] - 1.0) < 0.15
+        assert abs(m["fd_error_slopes"][method]["central"] - 2.0) < 0.15
     # mean over all sign vectors: one-sided == central, bias O(sigma^2)
     assert m["one_sided_vs_central_mean_max_rel_diff"] < 1e-12
     for d in ("one_sided", "central"):

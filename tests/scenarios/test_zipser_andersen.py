@@ -1,7 +1,10 @@
 """Quick-mode Zipser–Andersen: the network must localise the head-centred position to a few
 degrees, its BCE must sit between the target entropy (the least possible BCE, by Gibbs'
-inequality) and the BCE of the best constant prediction (the mean target map), and its hidden
-units must be largely explained by planar gain fields."""
+inequality) and the BCE of the best constant prediction (the mean target map), and — the
+scenario's finding — its hidden units are not planar gain fields: for the 2 linear eye units
+and for the paper's 32 ramps alike, the additive model (eye position shifts the response) fits
+them better than the gain-field model (eye position scales it), on most units. Gain fields
+emerging would fail this test."""
 
 from __future__ import annotations
 
@@ -39,7 +42,14 @@ def test_metrics(quick):
     # at init (Xavier weights, |a| << 1) sigmoid(a) ~ 1/2 + a/4 is near-linear, so retina and
     # eye contributions add: the additive model must explain the untrained units almost fully
     assert m["additive_r2_init"] > 0.99
-    assert 0.0 <= m["gain_beats_additive_fraction"] <= 1.0
+    for units, c in m["eye_code_comparison"].items():  # "2" (the figure's net) and "32"
+        # quick runs, seeds 0-2: additive beats gain by 0.08-0.10 in median R², gain wins on
+        # at most 1 of 16 units; the full run (2 units): 0.835 vs 0.824, 6 of 16
+        assert c["additive_r2"] > c["gain_field_r2"] + 0.02, units
+        assert c["gain_beats_additive_fraction"] < 0.5, units
+        assert c["position_error_deg"] < 3.0, units
+    assert set(m["eye_code_comparison"]) == {str(cfg.eye_units), *map(str, cfg.compare_eye_units)}
+    assert m["eye_code_comparison"][str(cfg.eye_units)]["gain_field_r2"] == m["gain_field_r2"]
     assert len(m["gain_field_r2_per_unit"]) == cfg.hidden
     assert m["steps"] == cfg.epochs * cfg.n_train // cfg.batch_size
 

@@ -2,8 +2,9 @@
 
 * Unbiasedness: over n samples each coordinate's mean lies within z * (sample std)/sqrt(n) of
   jax.grad, z the Bonferroni quantile for all P coordinates at family error 1e-3. The same test
-  rejects the draft's two bugs (estimate sigma times too small; batch loss change without the
-  factor B), so it has power.
+  rejects the draft's bugs, each run as the estimator it is (WP sigma times too small; node
+  perturbation summed over the batch, B times too large; the batch loss change in place of
+  each example's, B times too small), so it has power.
 * Variance: E||g_hat - g||^2 = (P + 1)||g||^2 for Gaussian noise, (P - 1)||g||^2 for +-1 noise
   (E[(g.u)^2 ||u||^2] = (P + 2)||g||^2, resp. P||g||^2); for node perturbation in node space
   with P = N units per example. The measured/theory ratio must lie within 4 standard errors of 1.
@@ -29,6 +30,8 @@ from dynlearn.rules.node_perturbation import (
     node_perturbation_deltas,
     node_perturbation_estimate,
     node_perturbation_sample,
+    noisy_forward,
+    per_example_loss,
 )
 from dynlearn.rules.weight_perturbation import (
     weight_perturbation_estimate,
@@ -118,9 +121,39 @@ def test_mean_equals_jax_grad_within_its_own_confidence_bound(method, noise, dif
         assert se < 0.05  # the check resolves the law to a few per cent
 
 
+@jax.jit(static_argnames=("mlp", "variant", "n"))
+def draft_np_samples(mlp, params, x, y, key, sigma, *, variant, n):
+    """(n, P) node-perturbation estimates computed the draft's way, from scratch (one-sided,
+    Gaussian noise v_i on every unit of example i, clean activations z_i):
+
+    * "batch_sum": g_hat(W_l) = sum_i (Delta l_i / sigma) v_{l,i} z_{l,i}^T, the sum over the
+      batch where the batch-mean loss needs (1/B) sum_i: B times too large;
+    * "batch_loss": g_hat(W_l) = (1/B) sum_i (Delta L / sigma) v_{l,i} z_{l,i}^T with the batch
+      loss change Delta L = (1/B) sum_j Delta l_j in place of each example's own: since
+      E[Delta l_j v_i] = 0 for j != i, B times too small (and noisier).
+    """
+    B = x.shape[0]
+    zs = mlp.forward(params, x)
+    l_0 = per_example_loss(mlp, zs[-1], y)
+
+    def one(k):
+        v = node_noise(k, mlp, B, "gaussian", x.dtype)
+        dl = (per_example_loss(mlp, noisy_forward(mlp, params, x, v, sigma)[-1], y) - l_0) / sigma
+        if variant == "batch_sum":
+            deltas = [dl[:, None] * v_l for v_l in v]
+        else:
+            deltas = [jnp.mean(dl) * v_l / B for v_l in v]
+        g = [{"W": d.T @ z, "b": jnp.sum(d, axis=0)} for d, z in zip(deltas, zs[:-1], strict=True)]
+        return ravel_pytree(g)[0]
+
+    return jax.vmap(one)(jax.random.split(key, n))
+
+
 def test_confidence_bound_rejects_the_drafts_bugs():
     """Same test, same data: the draft's WP (noise scaled by sigma, divided once: sigma times
-    too small) and NP with the batch loss change in place of each example's (1/B too small)."""
+    too small), and node perturbation as the draft computes it (summed over the batch: B times
+    too large) or with the batch loss change in place of each example's (B times too small),
+    each run as its own estimator; the correct node perturbation on the same problem passes."""
     mlp, sigma = MLP_SMALL, 1e-2
     params, x, y = problem(mlp)
     g = true_grad(mlp, params, x, y)
@@ -128,10 +161,15 @@ def test_confidence_bound_rejects_the_drafts_bugs():
     wp = samples(mlp, params, x, y, jax.random.key(2), sigma, method="wp", **kw)
     assert max_z(sigma * np.asarray(wp), g) > 10 * z_crit(g.size)
 
-    np_ok = samples(mlp, params, x, y, jax.random.key(3), sigma, method="np", **kw)
+    key = jax.random.key(3)
+    np_ok = samples(mlp, params, x, y, key, sigma, method="np", **kw)
     assert max_z(np_ok, g) < z_crit(g.size)
-    # With the batch-mean loss change L = mean_i l_i each example's estimate is B times too small.
-    assert max_z(np.asarray(np_ok) / x.shape[0], g) > z_crit(g.size)
+    for variant in ("batch_sum", "batch_loss"):
+        draft = draft_np_samples(mlp, params, x, y, key, sigma, variant=variant, n=N_SAMPLES)
+        assert max_z(draft, g) > 3 * z_crit(g.size), variant
+    # the draft's batch sum is exactly B times our estimate when both see the same noise
+    draft = draft_np_samples(mlp, params, x, y, key, sigma, variant="batch_sum", n=N_SAMPLES)
+    np.testing.assert_allclose(np.asarray(draft), x.shape[0] * np.asarray(np_ok), rtol=1e-9)
 
 
 def variance_ratio(s, g, P_eff, noise):
