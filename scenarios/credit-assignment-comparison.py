@@ -24,7 +24,8 @@ rule's choice is interior) by the mean validation accuracy at the end of trainin
 either end of the grid is flagged in ``chosen_eta_on_grid_edge`` and with * in the figure (the
 optimum may then lie outside). The test accuracy of that choice is reported as mean and std
 over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each rule and
-data set is one jitted lax.scan, vmapped over seeds and reused for every learning rate.
+data set is one jitted lax.scan run over all (learning rate, seed) members by one
+``dynlearn.sweep``.
 Spiral: train/validation/test are independent draws of the generator; digits: a stratified
 60/15/25 % split.
 
@@ -63,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg
+from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.batches import minibatch_indices
@@ -245,14 +247,21 @@ def run(cfg: Config) -> dict:
             ]
         )
 
-        def per_seed(key, b, eta, rule_name=rule_name, mlp=mlp, data=data):
-            return train_one(rule_name, mlp, cfg, data, b, eta, key)
+        def member(m, rule_name=rule_name, mlp=mlp, data=data):
+            key = jax.random.wrap_key_data(m["key"])
+            return train_one(rule_name, mlp, cfg, data, m["batches"], m["eta"], key)
 
-        # vmap over seeds; the learning rates reuse the same compiled program (eta is traced)
-        f = jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
-        recs = [f(seeds, batches, eta) for eta in etas]
-        recs = jax.tree_util.tree_map(lambda *r: np.stack(r), *recs)  # (eta, seed, epoch + 1)
-        return recs
+        # the (eta, seed) members, eta-major, as one compiled sweep
+        n_eta, n_seed = len(cfg.etas), cfg.num_seeds
+        members = {
+            "key": jnp.tile(jax.random.key_data(seeds), (n_eta, 1)),
+            "batches": jnp.tile(batches, (n_eta, 1, 1, 1)),
+            "eta": jnp.repeat(etas, n_seed),
+        }
+        recs = sweep(member, members)
+        return jax.tree_util.tree_map(  # (eta, seed, epoch + 1)
+            lambda r: np.asarray(r).reshape(n_eta, n_seed, *r.shape[1:]), recs
+        )
 
     # one compiled program per rule and data set, checkpointed: `--resume` continues there
     out = {}

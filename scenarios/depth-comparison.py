@@ -26,6 +26,10 @@ Metrics per depth (keys "1", "2", ...): `t_half` (first time u_r reaches s_r/2, 
 simulation, linearly interpolated) and `t_half_theory` (tau int_{u0}^{s/2} du / (N (u^2)^{1-1/N}
 (s - u)) by quadrature); `transition_width` t(0.9 s) - t(0.1 s) and `relative_width`
 (width / t_half: smaller = sharper); `max_rel_error_vs_theory` over the whole curve.
+
+Not a ``dynlearn.sweep``: each depth is a single solve (one start), and the depths differ in
+pytree structure (N factor matrices), so there is no member axis; ``depth-phase-diagram``
+sweeps grids of (s, u0) per depth.
 """
 
 from dataclasses import dataclass

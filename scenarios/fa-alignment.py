@@ -13,7 +13,7 @@ weight update on the whole training set (REFERENCES §10). KP's flow dB/dt = -(d
 
 Figure: (a) update angle against step, (b) angle(B, W_2^T), (c) training loss of BP, FA, KP
 (dashed: BP and FA with KP's weight decay); mean over ``num_seeds`` seeds (init, B and
-minibatch order; vmapped), shaded min-max.
+minibatch order; one ``dynlearn.sweep`` per rule), shaded min-max.
 Metrics: ``initial_update_angle_deg``, ``mean_update_angle_deg``, ``final_update_angle_deg``,
 ``final_weight_angle_deg`` (dicts fa/kp, seed means). Losses compare like with like: KP needs
 its weight decay lambda (it is what pulls B to W^T), so BP and FA are trained a second time
@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
+from dynlearn.core.sweep import sweep
 from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
@@ -127,11 +128,18 @@ def run(cfg: Config) -> dict:
         )
         return recs
 
-    keys = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
+    # the seeds (init, feedback matrix, minibatch order) of each rule as one compiled sweep
+    members = {
+        "key": jax.random.key_data(jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)),
+        "batches": batches,
+    }
     records = {}
     for name in RULES:
-        f = jax.jit(jax.vmap(lambda k, b, name=name: one_seed(name, k, b)))
-        records[name] = jax.tree_util.tree_map(np.asarray, f(keys, batches))
+        recs = sweep(
+            lambda m, name=name: one_seed(name, jax.random.wrap_key_data(m["key"]), m["batches"]),
+            members,
+        )
+        records[name] = jax.tree_util.tree_map(np.asarray, recs)
     steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
 
     # Kolen-Pollack closed form: ||B - W^T|| after n steps = (1 - eta lambda)^n ||B0 - W0^T||

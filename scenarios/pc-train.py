@@ -47,7 +47,9 @@ relaxation at the loss), one row per data set, averaged over ``num_seeds`` seeds
 ``test_accuracy_pc`` (truncated), ``test_accuracy_pc_eq`` (equilibrium; over ``pc_eq_seeds``),
 ``test_accuracy_bp`` (dicts keyed by data set, mean over seeds), their per-seed values, and the
 measured ``seconds_per_epoch_pc`` / ``seconds_per_epoch_bp`` (median wall time of an epoch
-after compilation; PC does T relaxation steps per minibatch).
+after compilation, per seed: the seeds of a rule train together, one ``dynlearn.sweep`` per
+epoch, and the epoch's time is divided by their number; PC does T relaxation steps per
+minibatch).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.activations import ACTIVATIONS
@@ -181,12 +184,14 @@ def _pc_epoch(mlp, opt, T, gamma, init, tol, beta, params, state, x, y, batches)
 EPOCH = {"bp": _bp_epoch, "pc": _pc_epoch, "pc_eq": _pc_epoch}
 
 
-def _train(config: Config, name: str, seed: int, bar, rules=RULES) -> dict:
-    x, y, xt, yt = _data(name, seed)
+def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
+    """Train one rule on one data set for every seed (its own data, split, init and minibatch
+    order) as one ``dynlearn.sweep`` per epoch; arrays are (seed, epoch)."""
+    x, y, xt, yt = (jnp.stack(d) for d in zip(*(_data(name, s) for s in seeds), strict=True))
     epochs = getattr(config, f"{name}_epochs")
     B = getattr(config, f"{name}_batch")
     mlp = MLP(
-        (x.shape[1], config.hidden, config.hidden, y.shape[1]),
+        (x.shape[2], config.hidden, config.hidden, y.shape[2]),
         (config.activation, config.activation, "softmax"),
         "softmax_cross_entropy",
     )
@@ -195,53 +200,53 @@ def _train(config: Config, name: str, seed: int, bar, rules=RULES) -> dict:
         getattr(config, f"{name}_eta"),
         getattr(config, f"{name}_weight_decay"),
     )
-    batches = minibatch_indices(seed, x.shape[0], B, epochs)
-    batches = jnp.asarray(batches.reshape(epochs, -1, B))
-    params0 = mlp.init(jax.random.PRNGKey(seed), "xavier_normal")
-    out = {}
-    for rule in rules:
-        params, state = params0, opt.init(params0)
-        acc, loss, energy, raised, seconds, steps, capped = [], [], [], [], [], [], []
-        T, gamma, tol = (
-            (config.eq_max_steps, config.eq_gamma, config.eq_tol)
-            if rule == "pc_eq"
-            else (config.T, config.gamma, None)
+    batches = jnp.stack(
+        [
+            jnp.asarray(minibatch_indices(s, x.shape[1], B, epochs).reshape(epochs, -1, B))
+            for s in seeds
+        ]
+    )
+    params = sweep(
+        lambda k: mlp.init(k, "xavier_normal"), jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    )
+    state = sweep(opt.init, params)
+    T, gamma, tol = (
+        (config.eq_max_steps, config.eq_gamma, config.eq_tol)
+        if rule == "pc_eq"
+        else (config.T, config.gamma, None)
+    )
+
+    def epoch(m):
+        return EPOCH[rule](
+            mlp,
+            opt,
+            T,
+            gamma,
+            config.init,
+            tol,
+            config.beta,
+            *(m[k] for k in ("p", "s", "x", "y", "b")),
         )
-        for e in range(epochs):
-            start = time.perf_counter()
-            params, state, l_e, f_e, r_e, n_e, c_e = EPOCH[rule](
-                mlp,
-                opt,
-                T,
-                gamma,
-                config.init,
-                tol,
-                config.beta,
-                params,
-                state,
-                x,
-                y,
-                batches[e],
-            )
-            jax.block_until_ready(params)
-            seconds.append(time.perf_counter() - start)
-            acc.append(float(mlp.accuracy(params, xt, yt)))
-            loss.append(float(l_e))
-            energy.append(float(f_e))
-            raised.append(float(r_e))
-            steps.append(float(n_e))
-            capped.append(float(c_e))
-            bar.update(1)
-        out[rule] = {
-            "test_accuracy": np.array(acc),
-            "train_loss": np.array(loss),
-            "energy": np.array(energy),
-            "energy_raised": np.array(raised),
-            "relaxation_steps": np.array(steps),
-            "relaxation_capped": np.array(capped),
-            # the first epoch includes compilation
-            "seconds_per_epoch": float(np.median(seconds[1:] if epochs > 1 else seconds)),
-        }
+
+    def accuracy(m):
+        return mlp.accuracy(m["p"], m["x"], m["y"])
+
+    rows, seconds = [], []
+    for e in range(epochs):
+        start = time.perf_counter()
+        params, state, *stats = sweep(
+            epoch, {"p": params, "s": state, "x": x, "y": y, "b": batches[:, e]}
+        )
+        jax.block_until_ready(params)
+        seconds.append((time.perf_counter() - start) / len(seeds))  # per seed
+        acc = sweep(accuracy, {"p": params, "x": xt, "y": yt})
+        rows.append([np.asarray(v, dtype=float) for v in (acc, *stats)])
+        bar.update(len(seeds))
+    keys = ("test_accuracy", "train_loss", "energy", "energy_raised")
+    keys += ("relaxation_steps", "relaxation_capped")
+    out = {k: np.stack(c, axis=1) for k, c in zip(keys, zip(*rows, strict=True), strict=True)}
+    # the first epoch includes compilation
+    out["seconds_per_epoch"] = float(np.median(seconds[1:] if epochs > 1 else seconds))
     return out
 
 
@@ -254,13 +259,15 @@ def run(config: Config) -> dict:
         raise ValueError(f"unknown eq_datasets {sorted(unknown)}; valid: {', '.join(DATASETS)}")
     n_eq = min(config.eq_seeds, len(seeds))
 
-    def rules_for(name, i):
-        return RULES if name in config.eq_datasets and i < n_eq else ("bp", "pc")
+    def seeds_for(name, rule):
+        if rule != "pc_eq":
+            return seeds
+        return seeds[:n_eq] if name in config.eq_datasets else []
 
     total = sum(
-        len(rules_for(name, i)) * getattr(config, f"{name}_epochs")
+        len(seeds_for(name, rule)) * getattr(config, f"{name}_epochs")
         for name in DATASETS
-        for i in range(len(seeds))
+        for rule in RULES
     )
     curves, metrics = (
         {},
@@ -268,34 +275,34 @@ def run(config: Config) -> dict:
     )
     with progress(total=total, desc="pc-train epochs") as bar:
         for name in DATASETS:
-            runs = [_train(config, name, s, bar, rules_for(name, i)) for i, s in enumerate(seeds)]
-            present = [rule for rule in RULES if rule in runs[0]]
+            runs = {
+                rule: _train(config, name, seeds_for(name, rule), rule, bar)
+                for rule in RULES
+                if seeds_for(name, rule)
+            }
             curves[name] = {
                 rule: {
-                    key: np.mean([r[rule][key] for r in runs if rule in r], axis=0)
-                    for key in ("test_accuracy", "train_loss", "energy")
+                    key: r[key].mean(axis=0) for key in ("test_accuracy", "train_loss", "energy")
                 }
-                for rule in present
+                for rule, r in runs.items()
             }
-            for rule in present:
-                final = [float(r[rule]["test_accuracy"][-1]) for r in runs if rule in r]
+            for rule, r in runs.items():
+                final = [float(a) for a in r["test_accuracy"][:, -1]]
                 metrics[f"test_accuracy_{rule}"][name] = float(np.mean(final))
                 metrics[f"test_accuracy_{rule}_per_seed"] = {
                     **metrics.get(f"test_accuracy_{rule}_per_seed", {}),
                     name: final,
                 }
-                metrics[f"seconds_per_epoch_{rule}"][name] = float(
-                    np.median([r[rule]["seconds_per_epoch"] for r in runs if rule in r])
-                )
+                metrics[f"seconds_per_epoch_{rule}"][name] = r["seconds_per_epoch"]
             metrics.setdefault("pc_energy_raised_fraction", {})[name] = float(
-                np.mean([r["pc"]["energy_raised"] for r in runs])
+                np.mean(runs["pc"]["energy_raised"])
             )
-            if "pc_eq" in present:
+            if "pc_eq" in runs:
                 metrics.setdefault("pc_eq_relaxation_steps_mean", {})[name] = float(
-                    np.mean([r["pc_eq"]["relaxation_steps"] for r in runs if "pc_eq" in r])
+                    np.mean(runs["pc_eq"]["relaxation_steps"])
                 )
                 metrics.setdefault("pc_eq_unconverged_fraction", {})[name] = float(
-                    np.mean([r["pc_eq"]["relaxation_capped"] for r in runs if "pc_eq" in r])
+                    np.mean(runs["pc_eq"]["relaxation_capped"])
                 )
     metrics["seeds"] = seeds
     metrics["pc_eq_seeds"] = seeds[:n_eq]

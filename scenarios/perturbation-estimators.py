@@ -42,8 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.core.sweep import sweep
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
 from dynlearn.rules.forward_gradient import forward_gradient_estimate
 from dynlearn.rules.node_perturbation import node_perturbation_estimate
 from dynlearn.rules.weight_perturbation import weight_perturbation_estimate
@@ -121,15 +121,18 @@ def finite_difference_errors(cfg, mlp, params, x, y):
         exact = B * sum(jnp.sum(d * vl, axis=1) for d, vl in zip(deltas, v, strict=True))
         return jnp.mean(jnp.abs(jnp.where(central, q("central"), q("one_sided")) - exact))
 
+    # members: every (difference, sigma), each the mean over the vmapped draws
+    diffs = ("one_sided", "central")
+    members = {
+        "central": jnp.repeat(jnp.asarray([d == "central" for d in diffs]), len(cfg.sigmas)),
+        "sigma": jnp.tile(jnp.asarray(cfg.sigmas), len(diffs)),
+    }
     errs = {}
     for name, fn in (("wp", wp_error), ("np", np_error)):
-        batched = jax.jit(jax.vmap(fn, in_axes=(None, 0, None)))
-        errs[name] = {
-            diff: np.array(
-                [float(jnp.mean(batched(s, keys, diff == "central"))) for s in cfg.sigmas]
-            )
-            for diff in ("one_sided", "central")
-        }
+        per_draw = jax.vmap(fn, in_axes=(None, 0, None))
+        e = sweep(lambda m, f=per_draw: jnp.mean(f(m["sigma"], keys, m["central"])), members)
+        e = np.asarray(e).reshape(len(diffs), len(cfg.sigmas))
+        errs[name] = {d: e[k] for k, d in enumerate(diffs)}
     return errs
 
 
@@ -210,29 +213,21 @@ def variance_vs_dimension(cfg, mlp, params, x, y):
 
     P_grid = [p for p in cfg.P_grid if p <= flat.size]
     N_grid = [n for n in cfg.N_grid if n <= N_total]
-    wp, fg, wp_se, fg_se = [], [], [], []
-    for P in progress(P_grid, desc="variance vs P"):
-        m, s = weight_space(P)
-        wp.append(float(m[0])), fg.append(float(m[1]))
-        (
-            wp_se.append(float(s[0]) / np.sqrt(len(keys))),
-            fg_se.append(float(s[1]) / np.sqrt(len(keys))),
-        )
-    npv, np_se = [], []
-    for N in progress(N_grid, desc="variance vs N"):
-        m, s = node_space(N)
-        npv.append(float(m)), np_se.append(float(s) / np.sqrt(len(keys)))
+    # one sweep per grid; members one after another ("map"): each already holds all its draws
+    m, s = (np.asarray(a) for a in sweep(weight_space, jnp.asarray(P_grid), strategy="map"))
+    npv, np_s = (np.asarray(a) for a in sweep(node_space, jnp.asarray(N_grid), strategy="map"))
+    root_n = np.sqrt(len(keys))
     return {
         "P": np.array(P_grid),
         "N": np.array(N_grid),
         "P_total": flat.size,
         "N_total": N_total,
-        "wp": np.array(wp),
-        "forward_gradient": np.array(fg),
-        "np": np.array(npv),
-        "wp_se": np.array(wp_se),
-        "forward_gradient_se": np.array(fg_se),
-        "np_se": np.array(np_se),
+        "wp": m[:, 0],
+        "forward_gradient": m[:, 1],
+        "np": npv,
+        "wp_se": s[:, 0] / root_n,
+        "forward_gradient_se": s[:, 1] / root_n,
+        "np_se": np_s / root_n,
     }
 
 
