@@ -47,9 +47,9 @@ relaxation at the loss), one row per data set, averaged over ``num_seeds`` seeds
 ``test_accuracy_pc`` (truncated), ``test_accuracy_pc_eq`` (equilibrium; over ``pc_eq_seeds``),
 ``test_accuracy_bp`` (dicts keyed by data set, mean over seeds), their per-seed values, and the
 measured ``seconds_per_epoch_pc`` / ``seconds_per_epoch_bp`` (median wall time of an epoch
-after compilation, per seed: the seeds of a rule train together, one ``dynlearn.sweep`` per
-epoch, and the epoch's time is divided by their number; PC does T relaxation steps per
-minibatch).
+after compilation, with the test-set evaluation, per seed: the seeds of a rule train
+together, one ``dynlearn.sweep`` per epoch, and the epoch's time is divided by their number;
+PC does T relaxation steps per minibatch).
 """
 
 from __future__ import annotations
@@ -206,10 +206,12 @@ def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
             for s in seeds
         ]
     )
-    params = sweep(
-        lambda k: mlp.init(k, "xavier_normal"), jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    )
-    state = sweep(opt.init, params)
+
+    def initial(key):
+        params = mlp.init(key, "xavier_normal")
+        return params, opt.init(params)
+
+    params, state = sweep(initial, jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     T, gamma, tol = (
         (config.eq_max_steps, config.eq_gamma, config.eq_tol)
         if rule == "pc_eq"
@@ -217,30 +219,20 @@ def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
     )
 
     def epoch(m):
-        return EPOCH[rule](
-            mlp,
-            opt,
-            T,
-            gamma,
-            config.init,
-            tol,
-            config.beta,
-            *(m[k] for k in ("p", "s", "x", "y", "b")),
+        """One epoch of one seed, and its test accuracy after it."""
+        params, state, *stats = EPOCH[rule](
+            mlp, opt, T, gamma, config.init, tol, config.beta, *(m[k] for k in "psxyb")
         )
-
-    def accuracy(m):
-        return mlp.accuracy(m["p"], m["x"], m["y"])
+        return params, state, mlp.accuracy(params, m["xt"], m["yt"]), *stats
 
     rows, seconds = [], []
     for e in range(epochs):
+        members = {"p": params, "s": state, "x": x, "y": y, "b": batches[:, e], "xt": xt, "yt": yt}
         start = time.perf_counter()
-        params, state, *stats = sweep(
-            epoch, {"p": params, "s": state, "x": x, "y": y, "b": batches[:, e]}
-        )
+        params, state, *stats = sweep(epoch, members)
         jax.block_until_ready(params)
         seconds.append((time.perf_counter() - start) / len(seeds))  # per seed
-        acc = sweep(accuracy, {"p": params, "x": xt, "y": yt})
-        rows.append([np.asarray(v, dtype=float) for v in (acc, *stats)])
+        rows.append([np.asarray(v, dtype=float) for v in stats])
         bar.update(len(seeds))
     keys = ("test_accuracy", "train_loss", "energy", "energy_raised")
     keys += ("relaxation_steps", "relaxation_capped")
