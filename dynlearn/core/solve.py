@@ -20,6 +20,7 @@ from dynlearn.core.diffrax_backend import (
 from dynlearn.core.euler import euler_loop
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.scipy_backend import scipy_solve
+from dynlearn.core.semi_implicit import check_split, semi_implicit_loop
 from dynlearn.core.solution import Solution, SolveError
 
 # Relative slack when checking that times lie on the Euler grid t0 + n*dt.
@@ -135,6 +136,8 @@ def solve(
         method: a diffrax solver (euler, heun, midpoint, ralston, bosh3, tsit5, dopri5,
             dopri8, kvaerno5) or a scipy one (RK45, RK23, DOP853, Radau, BDF, LSODA); the
             backend follows from the name.
+            ``"semi-implicit-euler"`` (with dt) steps a split state y0 = (q, p): p first,
+            then q with the new p (``core/semi_implicit.py``; heavy-ball momentum).
         dt: fixed step size (diffrax methods only). ``method="euler", dt=eta`` is exactly
             the loop ``y <- y + eta * f(t0 + n*eta, y, args)``, i.e. gradient descent with
             learning rate eta when f = -grad L. Without dt the step is adaptive (rtol, atol).
@@ -154,6 +157,10 @@ def solve(
             ran out before t1.
     """
     backend = backend_of(method)
+    if backend == "split":
+        check_split(y0)
+        if dt is None:
+            raise ValueError(f"method={method!r} takes fixed steps: give dt (e.g. dt=h)")
     y0 = _check_tree(y0)
     args = _strong_args(args)
     t0, t1, ts = _check_times(t0, t1, saveat, dt)
@@ -176,6 +183,8 @@ def solve(
 
     if method == "euler" and dt is not None:
         return _solve_euler(f, y0, args, t0, t1, float(dt), ts, max_steps, dtype)
+    if backend == "split":
+        return _solve_euler(f, y0, args, t0, t1, float(dt), ts, max_steps, dtype, method)
 
     if dt is not None and (t1 - t0) / dt > max_steps:
         raise ValueError(
@@ -220,13 +229,14 @@ def solve(
     return Solution(sol.ts, sol.ys, stats, method)
 
 
-def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):
+def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype, method="euler"):
     num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
     if num_steps > max_steps:
         raise ValueError(
             f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
         )
-    ys, done, bad = euler_loop(
+    loop = euler_loop if method == "euler" else semi_implicit_loop
+    ys, done, bad = loop(
         f,
         y0,
         args,
@@ -242,4 +252,6 @@ def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):
             f"the iteration diverges; lower dt (the learning rate) or check the field"
         )
     grid_ts = jnp.asarray(t0 + save_idx * dt, dtype)
-    return Solution(grid_ts, ys, {"num_steps": int(done), "nfev": int(done)}, "euler")
+    per_step = 1 if method == "euler" else 2  # semi-implicit: f at (q_n, p_n) and (q_n, p_{n+1})
+    stats = {"num_steps": int(done), "nfev": per_step * int(done)}
+    return Solution(grid_ts, ys, stats, method)
