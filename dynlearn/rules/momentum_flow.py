@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from dynlearn.core.counting import call_field
 
 
-def _check_base(base) -> None:
+def check_base(base) -> None:
     if not (callable(base) or hasattr(base, "vector_field")):
         raise ValueError(
             f"base must be the gradient flow of L: f(t, theta, args) = -grad L or an object "
@@ -70,7 +70,7 @@ class MomentumFlow(eqx.Module):
     a: jax.Array = eqx.field(converter=jnp.asarray)
 
     def __check_init__(self):
-        _check_base(self.base)
+        check_base(self.base)
         if self.a.ndim != 0 or not bool(self.a >= 0):
             raise ValueError(f"a (damping) must be a scalar >= 0, got {self.a!r}")
 
@@ -87,7 +87,7 @@ class RescaledGradientFlow(eqx.Module):
     beta: jax.Array = eqx.field(converter=jnp.asarray)
 
     def __check_init__(self):
-        _check_base(self.base)
+        check_base(self.base)
         if self.beta.ndim != 0 or not bool((self.beta >= 0) & (self.beta < 1)):
             raise ValueError(f"beta (momentum) must be a scalar in [0, 1), got {self.beta!r}")
 
