@@ -97,7 +97,7 @@ def test_shark_strong_order_on_additive_noise_by_refinement_on_one_path():
     ref = jax.vmap(lambda k: at(1 / 256, k))(keys)
     dts = np.array([1 / 4, 1 / 8, 1 / 16])
     errors = [
-        float(jnp.mean(jnp.linalg.norm(jax.vmap(lambda k: at(dt, k))(keys) - ref, axis=1)))
+        float(jnp.mean(jnp.linalg.norm(jax.vmap(lambda k, dt=dt: at(dt, k))(keys) - ref, axis=1)))
         for dt in dts
     ]
     slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
