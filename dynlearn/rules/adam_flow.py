@@ -85,7 +85,8 @@ class AdamFlow(eqx.Module):
         def dtheta(gg, mm, vv):
             m_hat = _bias_corrected(mm, self.a, t, gg)
             v_hat = _bias_corrected(vv, self.b, t, gg * gg)
-            return -m_hat / (jnp.sqrt(v_hat) + self.eps)
+            # v >= 0 along the flow; a Runge-Kutta stage can undershoot 0 where g = 0
+            return -m_hat / (jnp.sqrt(jnp.maximum(v_hat, 0.0)) + self.eps)
 
         return jax.tree.map(dtheta, g, m, v), (dm, dv)
 
