@@ -37,10 +37,11 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core.solution import Solution
-from dynlearn.core.solve import _check_times, _check_tree, _euler_grid, _strong_args
+from dynlearn.core.solution import RESULTS, Solution
+from dynlearn.core.solve import _check_times, _check_tree, _euler_grid, _prepare_args
 
 SDE_SOLVERS = {
     "euler": diffrax.Euler,
@@ -157,8 +158,9 @@ def solve_sde(
         args: passed to drift and diffusion unchanged.
 
     Returns:
-        Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), and ``stats``
-        with ``num_steps``.
+        Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
+        with ``num_steps`` and ``t_final``, and ``result`` (successful: a failure inside
+        diffrax raises, as diffeqsolve's throw=True does).
 
     Example::
 
@@ -174,8 +176,9 @@ def solve_sde(
     if dt is None or not (float(dt) > 0 and math.isfinite(float(dt))):
         raise ValueError(f"solve_sde takes fixed steps: dt must be a positive number, got {dt}")
     y0 = _check_tree(y0)
-    args = _strong_args(args)
+    args = _prepare_args(args)
     t0, t1, ts = _check_times(t0, t1, saveat, dt)
+    ts = np.array([t0, t1]) if ts is None else ts
     num_steps, idx = _euler_grid(t0, t1, float(dt), ts)
     noise_dim = _noise_dim(diffusion, t0, y0, args)
     if method in ADDITIVE_ONLY:
@@ -195,7 +198,8 @@ def solve_sde(
         noise_dim,
         max(_MIN_MAX_STEPS, 1 << int(num_steps - 1).bit_length()),  # few compilations
     )
-    return Solution(ts, ys, {"num_steps": int(num_steps)}, method)
+    stats = {"num_steps": jnp.asarray(num_steps), "t_final": ts[-1]}
+    return Solution(ts, ys, stats, RESULTS.successful, method)
 
 
 __all__ = ["solve_sde", "brownian_path", "SDE_SOLVERS"]

@@ -18,16 +18,15 @@ p_n): for heavy ball that moves theta with the *old* momentum and is a different
 unused half of each evaluation is dead code and XLA removes it. As in ``core/euler.py``, t_n is
 computed from n and the increment is exactly ``dt``.
 
-Reached as ``solve(f, (q0, p0), t1, method="semi-implicit-euler", dt=h)``.
+Reached as ``solve(f, (q0, p0), t1, method="semi-implicit-euler", dt=h)``, which runs this step
+in Euler's loop (``core/euler.py``: saving, the stop at a non-finite state, jit/vmap/grad).
 """
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 
-from dynlearn.core.counting import all_finite, call_field
+from dynlearn.core.counting import call_field
 
 METHOD = "semi-implicit-euler"
 
@@ -50,37 +49,3 @@ def semi_implicit_step(f, t, y, args, dt):
     dq, _ = call_field(f, t, (q, p), args)
     q = jax.tree.map(lambda qq, d: qq + dt * d, q, dq)
     return type(y)((q, p))
-
-
-@eqx.filter_jit
-def semi_implicit_loop(f, y0, args, t0, dt, num_steps, save_idx):
-    """``num_steps`` semi-implicit Euler steps, saving the iterates whose step numbers are in
-    ``save_idx``. Returns (ys, steps_done, first_bad_step) like ``euler_loop``."""
-
-    def save(buf, j, n, y):
-        due = (j < save_idx.shape[0]) & (save_idx[jnp.minimum(j, save_idx.shape[0] - 1)] == n)
-        buf = jax.lax.cond(
-            due, lambda b: jax.tree.map(lambda bb, yy: bb.at[j].set(yy), b, y), lambda b: b, buf
-        )
-        return buf, j + due.astype(j.dtype)
-
-    buf = jax.tree.map(lambda x: jnp.zeros(save_idx.shape + x.shape, x.dtype), y0)
-    zero = jnp.zeros((), jnp.int32)
-    buf, j0 = save(buf, zero, zero, y0)
-
-    def cond(carry):
-        n, _, _, _, bad = carry
-        return (n < num_steps) & (bad < 0)
-
-    def body(carry):
-        n, y, buf, j, bad = carry
-        y = semi_implicit_step(f, t0 + n.astype(dt.dtype) * dt, y, args, dt)
-        n = n + 1
-        bad = jnp.where(all_finite(y), bad, n)
-        buf, j = save(buf, j, n, y)
-        return n, y, buf, j, bad
-
-    n, _, buf, _, bad = jax.lax.while_loop(
-        cond, body, (zero, y0, buf, j0, jnp.asarray(-1, jnp.int32))
-    )
-    return buf, n, bad

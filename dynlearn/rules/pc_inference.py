@@ -18,8 +18,8 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
 Residual: the root-mean-square over every free-state entry (rows and units) of dx/dt,
 r = sqrt(mean(dx/dt ** 2)), so that tol does not depend on the batch size.
 
-``nfev`` counts vector-field evaluations as measured (host-callback counter of
-``dynlearn.core.counting``) for the adaptive route, including the residual tests of the
+``nfev`` counts vector-field evaluations as measured (``dynlearn.core.EvaluationCounter``,
+a per-call host-callback counter) for the adaptive route, including the residual tests of the
 stopping condition; Euler with a tolerance needs n + 1 evaluations to step n times and test
 the n-th iterate (each step's evaluation at x_n is also its residual test).
 
@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.core import SCIPY_METHODS, SolveError, counting, solve
+from dynlearn.core import SCIPY_METHODS, EvaluationCounter, SolveError, solve
 
 ADAPTIVE_SOLVERS = {"heun": diffrax.Heun, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
 METHODS = ("euler", "adaptive", *SCIPY_METHODS)
@@ -100,8 +100,8 @@ def _euler_until(field, xs0, args, gamma, tol, T):
 
 
 @eqx.filter_jit
-def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps):
-    counted = counting.counted_field(field)
+def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps, counter):
+    counted = counter.wrap(field)
 
     def reached(t, y, args, **kwargs):
         dx = counted(t, y, args)
@@ -215,7 +215,7 @@ def infer(
         rtol = tol / 10 if rtol is None else rtol
         atol = tol / 10 if atol is None else atol
         dtype = jax.tree.leaves(xs0)[0].dtype
-        counting.TALLY.reset()
+        counter = EvaluationCounter()
         sol = _steady_state_solve(
             field,
             xs0,
@@ -227,10 +227,10 @@ def infer(
             jnp.asarray(atol, dtype),
             ADAPTIVE_SOLVERS[solver](),
             max_steps,
+            counter,
         )
         jax.block_until_ready(sol.ys)
-        jax.effects_barrier()
-        nfev = counting.TALLY.nfev
+        nfev = counter.read()
         if not bool(sol.result == diffrax.RESULTS.event_occurred):
             raise SolveError(
                 f"adaptive inference found no steady state (residual < {tol:g}) before "
