@@ -14,8 +14,9 @@ Euler step at t_n = n eta reads batch n = step_index(t_n, eta), so
     solve(Backprop(mlp, eta=eta), params0, t1=num_steps * eta, method="euler", dt=eta, args=args)
 
 returns exactly the parameters of ``train_steps(mlp, sgd(eta), ...)`` over the same table.
-Momentum and Adam are maps on an enlarged state, not Euler schemes of this flow (see
-``dynlearn.nn.optim``); ``train_steps`` runs them with the same gradient.
+Momentum and Adam are maps on an enlarged state, not Euler schemes of this flow; their flows
+are ``MomentumFlow`` and ``AdamFlow`` over this one (``rules/momentum_flow.py``,
+``rules/adam_flow.py``); ``train_steps`` runs them with the same gradient.
 """
 
 from __future__ import annotations
