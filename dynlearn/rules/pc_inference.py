@@ -12,6 +12,14 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
   The stopping test looks at the vector field (the energy gradient), never at the state
   (REFERENCES §9: JPC's steady-state event tests the state; a small state is not an
   equilibrium, and an equilibrium need not be a small state).
+* ``method="newton"``: Newton's method on the field, x <- x - J(x)^{-1} dx/dt, until the
+  residual is below tol. J = d(dx/dt)/dx = -Hessian of F. F is a sum over the rows of the batch
+  (each example relaxes on its own), so J is block diagonal, one (sum of free widths)^2 block
+  per row: each step forms the blocks with batched JVPs (``jax.jacfwd`` per row, vmapped) and
+  solves them densely. Newton converges quadratically near a strict minimum of F (the
+  feedforward start is near one for weak clamping); from far starts it may not, and the route
+  raises ``SolveError`` (use Euler). ``benchmarks/bench_pc_steady_state.py`` compares it with
+  the others.
 * a scipy method name (``"RK45"``, ``"DOP853"``, ``"LSODA"``, ...): ``dynlearn.solve`` over the
   relaxation time T*gamma, for cross-checks.
 
@@ -21,7 +29,8 @@ r = sqrt(mean(dx/dt ** 2)), so that tol does not depend on the batch size.
 ``nfev`` counts vector-field evaluations as measured (host-callback counter of
 ``dynlearn.core.counting``) for the adaptive route, including the residual tests of the
 stopping condition; Euler with a tolerance needs n + 1 evaluations to step n times and test
-the n-th iterate (each step's evaluation at x_n is also its residual test).
+the n-th iterate (each step's evaluation at x_n is also its residual test). Newton needs n + 1
+evaluations for n steps, plus n Jacobians of (sum of free widths) JVPs each (``njvp``).
 
 ``relax`` is the Euler loop as a traceable function (``jax.lax.fori_loop``), to be used
 inside jitted training steps; tests check it against ``dynlearn.solve(method="euler")``.
@@ -37,30 +46,36 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from dynlearn.core import SCIPY_METHODS, SolveError, counting, solve
 
+NEWTON_MAX_STEPS = 50  # Newton converges in a few steps or not at all
 ADAPTIVE_SOLVERS = {"heun": diffrax.Heun, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
-METHODS = ("euler", "adaptive", *SCIPY_METHODS)
+METHODS = ("euler", "adaptive", "newton", *SCIPY_METHODS)
 
 
 class Inference(NamedTuple):
-    """Result of :func:`infer`: final free states, relaxation time reached, steps taken,
-    vector-field evaluations, and the residual rms(dx/dt) at ``xs``."""
+    """Result of :func:`infer`: final free states, relaxation time reached (inf for Newton,
+    the t -> inf limit), steps taken, vector-field evaluations, the residual rms(dx/dt) at
+    ``xs``, and Jacobian-vector products (Newton only)."""
 
     xs: Any
     t: float
     num_steps: int
     nfev: int
     residual: float
+    njvp: int = 0
+
+
+def _rms(dx) -> jax.Array:
+    leaves = jax.tree.leaves(dx)
+    return jnp.sqrt(sum(jnp.sum(d**2) for d in leaves) / sum(d.size for d in leaves))
 
 
 def residual(field, xs, args) -> jax.Array:
     """r(x) = sqrt(mean over all free-state entries of (dx/dt)^2): the rms energy gradient."""
-    dx = field.vector_field(0.0, xs, args)
-    leaves = jax.tree.leaves(dx)
-    total = sum(jnp.sum(d**2) for d in leaves)
-    return jnp.sqrt(total / sum(d.size for d in leaves))
+    return _rms(field.vector_field(0.0, xs, args))
 
 
 _residual_jit = eqx.filter_jit(residual)
@@ -81,13 +96,9 @@ def _euler_until(field, xs0, args, gamma, tol, T):
     """Euler steps x_{n+1} = x_n + gamma f(x_n) until rms(f(x_n)) < tol or n = T; returns
     (x_n, n, rms(f(x_n))). The evaluation f(x_n) serves both the test and the step."""
 
-    def rms(dx):
-        leaves = jax.tree.leaves(dx)
-        return jnp.sqrt(sum(jnp.sum(d**2) for d in leaves) / sum(d.size for d in leaves))
-
     def cond(carry):
         _, n, dx = carry
-        return (n < T) & ~(rms(dx) < tol) & jnp.isfinite(rms(dx))
+        return (n < T) & ~(_rms(dx) < tol) & jnp.isfinite(_rms(dx))
 
     def body(carry):
         xs, n, dx = carry
@@ -96,7 +107,47 @@ def _euler_until(field, xs0, args, gamma, tol, T):
 
     dx0 = field.vector_field(0.0, xs0, args)
     xs, n, dx = jax.lax.while_loop(cond, body, (xs0, jnp.asarray(0), dx0))
-    return xs, n, rms(dx)
+    return xs, n, _rms(dx)
+
+
+def _rows(tree) -> int:
+    """The batch size shared by the leading axis of every leaf of ``tree``."""
+    sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(tree)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            "method='newton' solves each row of the batch on its own: every leaf of the free "
+            f"states and of args must have the batch as its leading axis, got sizes {sizes}"
+        )
+    return sizes.pop()
+
+
+@eqx.filter_jit
+def _newton_until(field, xs0, args, tol, max_steps):
+    """Newton steps x_{n+1} = x_n - J(x_n)^{-1} f(x_n), J = df/dx block diagonal over rows,
+    until rms(f(x_n)) < tol or n = max_steps; returns (x_n, n, rms(f(x_n)))."""
+
+    def row_field(x_row, args_row):
+        one = jax.tree.map(lambda a: a[None], (x_row, args_row))
+        return jax.tree.map(lambda d: d[0], field.vector_field(0.0, one[0], one[1]))
+
+    def row_step(x_row, args_row, dx_row):
+        flat, unravel = ravel_pytree(x_row)
+        J = jax.jacfwd(lambda v: ravel_pytree(row_field(unravel(v), args_row))[0])(flat)
+        return unravel(flat - jnp.linalg.solve(J, ravel_pytree(dx_row)[0]))
+
+    def cond(carry):
+        _, n, dx = carry
+        r = _rms(dx)
+        return (n < max_steps) & ~(r < tol) & jnp.isfinite(r)
+
+    def body(carry):
+        xs, n, dx = carry
+        xs = jax.vmap(row_step)(xs, args, dx)
+        return xs, n + 1, field.vector_field(0.0, xs, args)
+
+    dx0 = field.vector_field(0.0, xs0, args)
+    xs, n, dx = jax.lax.while_loop(cond, body, (xs0, jnp.asarray(0), dx0))
+    return xs, n, _rms(dx)
 
 
 @eqx.filter_jit
@@ -152,12 +203,13 @@ def infer(
         xs0: initial free states (``field.initial_states(...)``).
         args: the clamped values (``Clamped(x, y)`` / ``Observed(y, mask)``).
         method: ``"euler"`` (T steps at rate gamma), ``"adaptive"`` (diffrax, to the steady
-            state residual < tol), or a scipy method (relaxation time T * gamma).
+            state residual < tol), ``"newton"`` (Newton's method on the field with per-row
+            Hessian blocks, to residual < tol), or a scipy method (relaxation time T * gamma).
         gamma, T: Euler rate and number of steps; T * gamma is the relaxation time of the
             Euler and scipy routes.
-        tol: residual threshold. Required for ``"adaptive"``; for ``"euler"`` the states and
-            count returned are those of the first step n <= T whose residual is below tol
-            (``SolveError`` if none is).
+        tol: residual threshold. Required for ``"adaptive"`` and ``"newton"``; for
+            ``"euler"`` the states and count returned are those of the first step n <= T
+            whose residual is below tol (``SolveError`` if none is).
         solver: the adaptive route's diffrax solver: tsit5 (default), bosh3, heun (JPC's).
         rtol, atol: step-size control of the adaptive and scipy routes; default tol / 10
             (adaptive) and 1e-8 / 1e-10 (scipy). Why tied to tol: near the steady state an
@@ -166,7 +218,7 @@ def infer(
             setting) that floor lies far above a residual tolerance of 1e-4 and the solve
             never stops.
         t_max: the adaptive route gives up (``SolveError``) if no steady state by this time.
-        max_steps: step limit of every route.
+        max_steps: step limit of every route (Newton: at most min(max_steps, 50) steps).
     """
     if method not in METHODS:
         raise ValueError(f"unknown inference method {method!r}; valid: {', '.join(METHODS)}")
@@ -203,6 +255,23 @@ def infer(
                 f"(Euler is stable for gamma < 2 / largest curvature of F)"
             )
         return Inference(xs, n * gamma, n, n + 1, r)
+
+    if method == "newton":
+        if tol is None:
+            raise ValueError("method='newton' stops at residual < tol: give tol (e.g. 1e-6)")
+        width = sum(math.prod(jnp.shape(x)[1:]) for x in jax.tree.leaves(xs0))
+        _rows((xs0, args))
+        dtype = jax.tree.leaves(xs0)[0].dtype
+        limit = min(max_steps, NEWTON_MAX_STEPS)
+        xs, n, r = _newton_until(field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit))
+        n, r = int(n), float(r)
+        if not r < tol:
+            raise SolveError(
+                f"Newton inference did not reach residual < {tol:g} in {n} steps (residual "
+                f"{r:.3g}): Newton converges only near a minimum of F; start from the "
+                f"feedforward pass, or use method='euler' (or 'adaptive')"
+            )
+        return Inference(xs, math.inf, n, n + 1, r, n * width)
 
     if method == "adaptive":
         if tol is None:
