@@ -5,8 +5,25 @@ integrates it with diffrax or scipy, and ``solve(..., method="euler", dt=eta)`` 
 discrete algorithm (gradient descent, SGD, T steps of relaxation) step for step.
 """
 
-from dynlearn.core import METHODS, Solution, SolveError, solve, step_index
+from dynlearn.core import (
+    METHODS,
+    RESULTS,
+    Solution,
+    SolveError,
+    solve,
+    steady_state,
+    step_index,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["solve", "step_index", "Solution", "SolveError", "METHODS", "__version__"]
+__all__ = [
+    "solve",
+    "step_index",
+    "steady_state",
+    "Solution",
+    "SolveError",
+    "RESULTS",
+    "METHODS",
+    "__version__",
+]

@@ -1,14 +1,20 @@
 """Integration core: one ``solve`` over diffrax and scipy, and Euler as the discrete rule."""
 
+from dynlearn.core.counting import EvaluationCounter
+from dynlearn.core.events import SteadyState, steady_state
 from dynlearn.core.methods import DIFFRAX_SOLVERS, METHODS, SCIPY_METHODS
-from dynlearn.core.solution import Solution, SolveError
+from dynlearn.core.solution import RESULTS, Solution, SolveError
 from dynlearn.core.solve import solve, step_index
 
 __all__ = [
     "solve",
     "step_index",
+    "steady_state",
+    "SteadyState",
     "Solution",
     "SolveError",
+    "RESULTS",
+    "EvaluationCounter",
     "METHODS",
     "DIFFRAX_SOLVERS",
     "SCIPY_METHODS",

@@ -1,51 +1,200 @@
-"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps)."""
+"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps).
+
+Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
+
+* fail fast: :class:`Guarded` wraps the solver; a step whose new state or error estimate is
+  non-finite, or whose size has fallen below the resolution of t, ends the integration
+  with a failing result at that step. (Plain diffrax rejects a NaN step, shrinks dt and
+  retries until max_steps: a NaN in ``args`` would cost max_steps steps.)
+* ``nfev``: counted from the step counts and the solver's tableau (see :func:`nfev`).
+"""
 
 from __future__ import annotations
 
 import diffrax
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
-from dynlearn.core.counting import counted_field
+from dynlearn.core.counting import all_finite, call_field, check_field_output
+from dynlearn.core.events import SteadyState
+from dynlearn.core.solution import RESULTS, Solution
+
+# The failing diffrax codes Guarded returns; solve() translates them into RESULTS.
+_NONFINITE = diffrax.RESULTS.nonlinear_divergence
+_COLLAPSED = diffrax.RESULTS.dt_min_reached
+
+
+class Guarded(diffrax.AbstractWrappedSolver):
+    """``solver``, but a non-finite step or a collapsed step size ends the solve.
+
+    The bad step is returned as accepted (the state before it, zero error) with a failing
+    result, so that diffrax stops there instead of rejecting it and shrinking dt forever.
+    For FSAL Runge-Kutta methods ``init`` evaluates f(t0, y0) once, so that every step,
+    accepted or rejected, costs exactly stages - 1 evaluations (diffrax would re-evaluate
+    it after a rejected first step).
+    """
+
+    solver: diffrax.AbstractSolver
+
+    @property
+    def term_structure(self):
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):  # pyright: ignore
+        return self.solver.interpolation_cls
+
+    @property
+    def root_finder(self):  # read by diffeqsolve for implicit solvers
+        return self.solver.root_finder
+
+    def order(self, terms):
+        return self.solver.order(terms)
+
+    def error_order(self, terms):
+        return self.solver.error_order(terms)
+
+    def func(self, terms, t0, y0, args):
+        return self.solver.func(terms, t0, y0, args)
+
+    def init(self, terms, t0, t1, y0, args):
+        state = self.solver.init(terms, t0, t1, y0, args)
+        if _is_fsal(self.solver):
+            state = (jnp.array(False), self.solver.func(terms, t0, y0, args))
+        return state
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        y1, y_error, dense_info, solver_state, result = self.solver.step(
+            terms, t0, t1, y0, args, solver_state, made_jump
+        )
+        ok = result == diffrax.RESULTS.successful
+        nonfinite = ~all_finite(y1)
+        if y_error is not None:  # diffrax sets the error to inf when a root find fails
+            nonfinite = nonfinite | (ok & ~all_finite(y_error))
+        collapsed = t1 <= t0
+        bad = nonfinite | collapsed
+        y1 = jax.tree.map(lambda a, b: jnp.where(bad, a, b), y0, y1)
+        if y_error is not None:
+            y_error = jax.tree.map(lambda e: jnp.where(bad, jnp.zeros_like(e), e), y_error)
+        result = diffrax.RESULTS.where(collapsed, _COLLAPSED, result)
+        result = diffrax.RESULTS.where(nonfinite, _NONFINITE, result)
+        return y1, y_error, dense_info, solver_state, result
+
+
+def _with_stepsize_tols(solver, controller):
+    """The implicit solver with the root finder's unset tolerances (rtol, atol, norm) taken
+    from the step-size controller, as diffeqsolve does (it cannot see through Guarded)."""
+    from diffrax._root_finder import use_stepsize_tol
+
+    names = [
+        n for n in ("rtol", "atol", "norm") if getattr(solver.root_finder, n) is use_stepsize_tol
+    ]
+    return eqx.tree_at(
+        lambda s: tuple(getattr(s.root_finder, n) for n in names),
+        solver,
+        tuple(getattr(controller, n) for n in names),
+    )
+
+
+def _is_fsal(solver) -> bool:
+    tableau = getattr(solver, "tableau", None)
+    return isinstance(solver, diffrax.AbstractRungeKutta) and bool(getattr(tableau, "fsal", False))
+
+
+def _stages(solver) -> int:
+    return len(solver.tableau.c) + 1
+
+
+def nfev(solver, num_steps, adaptive_start: bool, until) -> jax.Array:
+    """Vector-field evaluations of a diffrax Runge-Kutta solve, from its step count.
+
+        nfev = s * N                 (s stages per step, N steps accepted or rejected)
+        nfev = (s - 1) * N + 1       (FSAL: a step's last stage is the next one's first;
+                                      ``Guarded.init`` evaluates f(t0, y0) once)
+        + 2   when dt0 is chosen automatically (diffrax's initial-step selection evaluates
+              f(t0, y0) and f(t0 + h, y0 + h f(t0, y0)))
+        + N + 1   with ``until=steady_state(tol)`` (its test evaluates f at y0 and after
+              every step)
+
+    Exact for explicit methods (tests compare it with :class:`EvaluationCounter`). For the
+    implicit kvaerno5 the Newton iterations and Jacobians of each implicit stage are not
+    known outside diffrax: nfev then counts one evaluation per stage (a lower bound).
+    """
+    s = _stages(solver)
+    if _is_fsal(solver):
+        count = (s - 1) * num_steps + 1
+    else:
+        count = s * num_steps
+    if adaptive_start:
+        count = count + 2
+    if isinstance(until, SteadyState):
+        count = count + num_steps + 1
+    return count
 
 
 @eqx.filter_jit
-def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps):
+def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, until, method):
     """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol.
 
     The arrays (y0, args, t0, t1, dt, ts, rtol, atol, and arrays inside an equinox-Module f)
-    are traced, so new values of the same shapes reuse the compiled code.
+    are traced, so new values of the same shapes reuse the compiled code. ``ts=None`` (only
+    with ``until``) saves t0 and the stop time. Returns a Solution whose result is not yet
+    checked (``solve`` raises or returns it).
     """
+    check_field_output(f, t0, y0, args)
     if dt is None:
         controller = diffrax.PIDController(rtol=rtol, atol=atol)
     else:
         controller = diffrax.ConstantStepSize()
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(counted_field(f)),
-        solver,
+    if ts is None:
+        saveat = diffrax.SaveAt(t0=True, t1=True)
+    else:
+        saveat = diffrax.SaveAt(ts=ts, t1=True)
+    if dt is None and isinstance(solver, diffrax.AbstractImplicitSolver):
+        solver = _with_stepsize_tols(solver, controller)
+    event = None if until is None else diffrax.Event(until)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(lambda t, y, args: call_field(f, t, y, args)),
+        Guarded(solver),
         t0=t0,
         t1=t1,
         dt0=dt,
         y0=y0,
         args=args,
-        saveat=diffrax.SaveAt(ts=ts),
+        saveat=saveat,
         stepsize_controller=controller,
         max_steps=max_steps,
+        event=event,
         throw=False,
     )
-
-
-def result_message(result) -> str | None:
-    """None for success, else diffrax's message for the failure."""
-    if bool(result == diffrax.RESULTS.successful):
-        return None
-    text = repr(result)
-    return text[text.find("<") + 1 : text.rfind(">")] if "<" in text else text
-
-
-def reached_max_steps(result) -> bool:
-    return bool(result == diffrax.RESULTS.max_steps_reached)
-
-
-def num_steps(sol) -> int:
-    return int(jnp.asarray(sol.stats["num_steps"]))
+    # The extra save at the final time lands after the saved times reached: last slot on
+    # success, earlier when the solve stopped early (the slots after it hold inf).
+    out_ts, out_ys = sol.ts, sol.ys
+    k_final = jnp.sum(jnp.isfinite(out_ts)) - 1
+    t_final = out_ts[k_final]
+    if ts is not None:
+        n = ts.shape[0]
+        reached = jnp.arange(n) < k_final
+        out_ts = jnp.where(reached, out_ts[:n], jnp.inf)
+        out_ys = jax.tree.map(
+            lambda y: jnp.where(reached.reshape((n,) + (1,) * (y.ndim - 1)), y[:n], jnp.inf),
+            out_ys,
+        )
+    code = sol.result
+    result = RESULTS.promote(code)
+    result = RESULTS.where(
+        code == diffrax.RESULTS.max_steps_reached, RESULTS.max_steps_exhausted, result
+    )
+    result = RESULTS.where(code == _COLLAPSED, RESULTS.step_size_collapsed, result)
+    result = RESULTS.where(code == _NONFINITE, RESULTS.state_nonfinite, result)
+    num_steps = sol.stats["num_steps"]
+    stats = {
+        "num_steps": num_steps,
+        "num_accepted_steps": sol.stats["num_accepted_steps"],
+        "num_rejected_steps": sol.stats["num_rejected_steps"],
+        "nfev": nfev(solver, num_steps, dt is None, until),
+        "t_final": t_final,
+        "event": code == diffrax.RESULTS.event_occurred,
+    }
+    return Solution(out_ts, out_ys, stats, result, method)

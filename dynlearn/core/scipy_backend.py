@@ -2,12 +2,16 @@
 
 The pytree state is flattened with ``jax.flatten_util.ravel_pytree`` and restored on the way
 out. The vector field (and, for the implicit methods Radau/BDF/LSODA, its Jacobian by
-``jax.jacfwd``) is compiled once per shape. The stepping loop is scipy's own OdeSolver, driven
-step by step so that max_steps, non-finite states and saved times are handled exactly as in
-the diffrax backend.
+``jax.jacfwd``) is compiled once per shape and called once per evaluation (no callbacks).
+The stepping loop is scipy's own OdeSolver, driven step by step so that max_steps,
+non-finite values and saved times are handled as in the diffrax backend; a non-finite field
+value stops the solve at the evaluation that produced it. scipy runs on the host: this
+backend cannot be traced (jit, vmap, grad); the diffrax methods can.
 """
 
 from __future__ import annotations
+
+import functools
 
 import equinox as eqx
 import jax
@@ -16,35 +20,102 @@ import numpy as np
 import scipy.integrate as si
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core.counting import call_field
+from dynlearn.core.counting import call_field, check_field_output
 from dynlearn.core.solution import SolveError
 
 
-@eqx.filter_jit
-def _flat_field(f, t, y_flat, args, template):
+class NotTraceable(TypeError):
+    """A scipy method was called on traced values (inside jit, vmap or grad)."""
+
+
+def not_traceable(method) -> NotTraceable:
+    return NotTraceable(
+        f"scipy's {method} runs on the host and cannot be traced: solve was called inside "
+        f"jax.jit, jax.vmap or jax.grad (or f closes over traced values). Use a diffrax method "
+        f"there (method='tsit5', 'dopri5', 'kvaerno5' for stiff problems), or call solve eagerly"
+    )
+
+
+def _is_traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+def _flat(f, t, y_flat, args, template):
     _, unravel = ravel_pytree(template)
     dy, _ = ravel_pytree(call_field(f, t, unravel(y_flat), args))
     return dy
 
 
-@eqx.filter_jit
-def _flat_jacobian(f, t, y_flat, args, template):
-    return jax.jacfwd(lambda y: _flat_field(f, t, y, args, template))(y_flat)
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _flat_field(treedef, static, jacobian, t, y_flat, dynamic):
+    f, args, template = _merge(treedef, static, dynamic)
+    check_field_output(f, t, template, args)
+    if jacobian:
+        return jax.jacfwd(lambda y: _flat(f, t, y, args, template))(y_flat)
+    return _flat(f, t, y_flat, args, template)
+
+
+def _merge(treedef, static, dynamic):
+    it = iter(dynamic)
+    leaves = [next(it) if s is None else s.value for s in static]
+    return jax.tree.unflatten(treedef, leaves)
+
+
+class _Static:
+    """A hashable wrapper of a non-array leaf (by identity when it is not hashable)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def _key(self):
+        try:
+            hash(self.value)
+            return (type(self.value), self.value)
+        except TypeError:
+            return (type(self.value), id(self.value))
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and self._key() == other._key()
+
+
+def _field_caller(f, args, y0, dtype):
+    """(fun(t, y) -> dy, jac(t, y) -> J) on NumPy arrays, each one compiled call."""
+    leaves, treedef = jax.tree.flatten((f, args, y0))
+    dynamic = [x for x in leaves if eqx.is_array(x)]
+    static = tuple(None if eqx.is_array(x) else _Static(x) for x in leaves)
+    np_dtype = np.dtype(dtype)
+
+    def call(jacobian, t, y):
+        t = np.asarray(t, np_dtype)
+        return _flat_field(treedef, static, jacobian, t, np.asarray(y, np_dtype), dynamic)
+
+    return call
 
 
 def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit):
-    """Integrate with scipy's ``method``; returns (ts, ys pytree, stats)."""
+    """Integrate with scipy's ``method``; returns (ys pytree, stats, t_final)."""
+    if _is_traced((f, y0, args)):
+        raise not_traceable(method)
     y_flat0, unravel = ravel_pytree(y0)
     dtype = y_flat0.dtype
-    nfev = 0
+    call = _field_caller(f, args, y0, dtype)
+    if isinstance(call(False, t0, np.asarray(y_flat0)), jax.core.Tracer):
+        raise not_traceable(method)
 
     def fun(t, y):
-        nonlocal nfev
-        nfev += 1
-        return np.asarray(_flat_field(f, jnp.asarray(t, dtype), jnp.asarray(y, dtype), args, y0))
+        dy = np.asarray(call(False, t, y))
+        if not np.all(np.isfinite(dy)):
+            raise SolveError(
+                f"the vector field returned non-finite values at t={t:.6g} ({method}); "
+                f"the flow diverges there: check the parameters (learning rate, initial scale)"
+            )
+        return dy
 
     def jac(t, y):
-        return np.asarray(_flat_jacobian(f, jnp.asarray(t, dtype), jnp.asarray(y, dtype), args, y0))
+        return np.asarray(call(True, t, y))
 
     options = {"rtol": rtol, "atol": atol}
     if implicit:
@@ -63,7 +134,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
         if steps >= max_steps:
             raise SolveError(
                 f"max_steps={max_steps} exhausted at t={solver.t:.6g} before t1={t1:.6g} "
-                f"({method}). The problem may be stiff: try method='BDF', 'Radau', 'kvaerno5' or "
+                f"({method}). The problem may be stiff: try method='BDF', 'Radau' or "
                 f"'kvaerno5', or raise max_steps."
             )
         if solver.status == "finished":  # only rounding can leave saved times beyond t1
@@ -85,5 +156,12 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
                 out[k] = solver.y if ts[k] == solver.t else dense(ts[k])
                 k += 1
     ys = jax.vmap(unravel)(jnp.asarray(out, dtype))
-    stats = {"num_steps": steps, "nfev": nfev, "njev": solver.njev, "nlu": solver.nlu}
+    stats = {
+        "num_steps": jnp.asarray(steps),
+        "nfev": jnp.asarray(solver.nfev),
+        "njev": jnp.asarray(solver.njev),
+        "nlu": jnp.asarray(solver.nlu),
+        "t_final": jnp.asarray(solver.t, dtype),
+        "event": jnp.asarray(False),
+    }
     return ys, stats

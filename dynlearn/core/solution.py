@@ -1,33 +1,62 @@
-"""The result type of :func:`dynlearn.solve` and its error."""
+"""The result type of :func:`dynlearn.solve`, its result codes and its error."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import diffrax
+import equinox as eqx
 import jax
 
 
 class SolveError(RuntimeError):
     """An integration failed: the state became non-finite, or max_steps ran out.
 
-    The message says what failed, where (the time), and what to change.
+    Raised by an eager ``solve`` (concrete inputs), with the time of the failure in the
+    message. Under ``jax.jit``/``jax.vmap`` the same failure raises equinox's
+    ``EqxRuntimeError`` with the message of the :class:`RESULTS` code (no time: messages of
+    compiled errors are static); ``throw=False`` returns the code in ``Solution.result``.
     """
 
 
-@dataclass(frozen=True)
-class Solution:
-    """Saved trajectory of a solve.
+class RESULTS(diffrax.RESULTS):
+    """Result codes of :func:`dynlearn.solve`: diffrax's, plus the failures dynlearn detects.
+
+    Compare with ``sol.result == dynlearn.RESULTS.successful``; ``event_occurred`` means the
+    ``until`` condition stopped the integration (a success).
+    """
+
+    state_nonfinite = (
+        "the state or the vector field became non-finite (NaN or inf): the flow diverges "
+        "there; check the parameters (learning rate, initial scale) or lower dt"
+    )
+    max_steps_exhausted = (
+        "max_steps exhausted before t1. The problem may be stiff (try method='kvaerno5' or "
+        "'BDF'), the solution may blow up, or raise max_steps"
+    )
+    step_size_collapsed = (
+        "the step size fell below the resolution of t before t1: the solution blows up "
+        "there (a finite-time singularity), or the problem is stiff (try method='kvaerno5' "
+        "or 'BDF')"
+    )
+
+
+class Solution(eqx.Module):
+    """Saved trajectory of a solve (a pytree: it can be returned from jit and vmap).
 
     ts: times, shape (n_save,).  ys: pytree like y0 with a leading axis n_save.
-    stats: at least ``num_steps`` (steps taken, accepted and rejected) and ``nfev``
-    (evaluations of the vector field, counted as they happen).
+    stats: arrays ``num_steps`` (steps taken, accepted and rejected), ``nfev`` (evaluations
+    of the vector field), ``t_final`` (the time reached: t1, the stop time of ``until``, or
+    where the integration failed) and ``event`` (whether ``until`` stopped it); the diffrax
+    methods add ``num_accepted_steps``/``num_rejected_steps``, scipy ``njev``/``nlu``.
+    result: a :class:`RESULTS` code.  method: the method name.
     """
 
     ts: jax.Array
     ys: Any
-    stats: dict = field(default_factory=dict)
-    method: str = ""
+    stats: dict
+    result: RESULTS
+    method: str = eqx.field(static=True)
 
     @property
     def y1(self):

@@ -1,4 +1,12 @@
-"""The one entry point: ``solve(f, y0, t1, ...)`` over diffrax and scipy."""
+"""The one entry point: ``solve(f, y0, t1, ...)`` over diffrax and scipy.
+
+``solve`` is a JAX function: it runs under ``jax.jit``, ``jax.vmap`` and ``jax.grad`` (the
+diffrax methods and the Euler loop). Input that can be checked from concrete values (Python
+numbers, concrete arrays) is checked eagerly, with ValueError; under tracing what cannot be
+checked is skipped. Run-time failures travel as ``Solution.result``; with ``throw=True`` an
+eager call raises :class:`SolveError` (the message gives the time), a traced one raises
+equinox's ``EqxRuntimeError`` through ``eqx.error_if`` (a static message, no time).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +14,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.core import counting
-from dynlearn.core.diffrax_backend import (
-    diffrax_solve,
-    num_steps,
-    reached_max_steps,
-    result_message,
-)
+from dynlearn.core.counting import all_finite, check_field_output
+from dynlearn.core.diffrax_backend import diffrax_solve
 from dynlearn.core.euler import euler_loop
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
-from dynlearn.core.scipy_backend import scipy_solve
-from dynlearn.core.solution import Solution, SolveError
+from dynlearn.core.scipy_backend import not_traceable, scipy_solve
+from dynlearn.core.solution import RESULTS, Solution, SolveError
 
 # Relative slack when checking that times lie on the Euler grid t0 + n*dt.
 _GRID_SLACK = 1e-9
@@ -36,6 +40,10 @@ def step_index(t, dt, t0=0.0) -> jax.Array:
     return jnp.floor((t - t0) / dt + 1e-6).astype(jnp.int32)
 
 
+def _traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
 def _strong(x):
     """An array with a fixed (not weak) dtype: jnp.full(3, 0.5) is weakly typed, jnp.ones(3)
     is not, and mixing them would retrace the compiled solve."""
@@ -43,8 +51,21 @@ def _strong(x):
     return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
 
 
-def _strong_args(args):
-    return jax.tree.map(lambda a: _strong(a) if isinstance(a, (jax.Array, np.ndarray)) else a, args)
+def _prepare_args(args):
+    """Arrays get a fixed dtype; Python and NumPy numbers become arrays (Python numbers stay
+    weakly typed, so they promote as before), so that a new value reuses the compiled solve
+    instead of compiling a new one. Booleans and other objects are left as they are."""
+
+    def prepare(a):
+        if isinstance(a, (jax.Array, np.ndarray)):
+            return _strong(a)
+        if isinstance(a, (bool, np.bool_)):
+            return a
+        if isinstance(a, (int, float, np.integer, np.floating)):
+            return jnp.asarray(a)
+        return a
+
+    return jax.tree.map(prepare, args)
 
 
 def _check_tree(y0):
@@ -58,12 +79,13 @@ def _check_tree(y0):
                 f"state leaves must be floating point, got dtype {x.dtype}: "
                 f"convert y0 with jnp.asarray(y0, dtype=float)"
             )
-    if not bool(counting.all_finite(y0)):
+    if not _traced(y0) and not bool(all_finite(y0)):
         raise ValueError("y0 contains NaN or inf")
     return y0
 
 
 def _check_times(t0, t1, saveat, dt):
+    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy."""
     t0, t1 = float(t0), float(t1)
     if not (math.isfinite(t0) and math.isfinite(t1)):
         raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
@@ -75,20 +97,18 @@ def _check_times(t0, t1, saveat, dt):
     if dt is not None and not (float(dt) > 0 and math.isfinite(float(dt))):
         raise ValueError(f"dt must be a positive number, got {dt}")
     if saveat is None:
-        ts = np.array([t0, t1])
-    else:
-        ts = np.asarray(saveat, dtype=np.float64)
-        if ts.ndim != 1 or ts.size == 0:
-            raise ValueError(f"saveat must be a non-empty 1-D array of times, got shape {ts.shape}")
-        if not np.all(np.isfinite(ts)):
-            raise ValueError("saveat contains NaN or inf")
-        if np.any(np.diff(ts) <= 0):
-            raise ValueError("saveat must be strictly increasing")
-        tol = _GRID_SLACK * max(1.0, abs(t1 - t0))
-        if ts[0] < t0 - tol or ts[-1] > t1 + tol:
-            raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
-        ts = np.clip(ts, t0, t1)
-    return t0, t1, ts
+        return t0, t1, None
+    ts = np.asarray(saveat, dtype=np.float64)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"saveat must be a non-empty 1-D array of times, got shape {ts.shape}")
+    if not np.all(np.isfinite(ts)):
+        raise ValueError("saveat contains NaN or inf")
+    if np.any(np.diff(ts) <= 0):
+        raise ValueError("saveat must be strictly increasing")
+    tol = _GRID_SLACK * max(1.0, abs(t1 - t0))
+    if ts[0] < t0 - tol or ts[-1] > t1 + tol:
+        raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
+    return t0, t1, np.clip(ts, t0, t1)
 
 
 def _euler_grid(t0, t1, dt, ts):
@@ -99,6 +119,8 @@ def _euler_grid(t0, t1, dt, ts):
             f"t1 - t0 = {span} is not a whole number of Euler steps dt = {dt}; "
             f"choose t1 = t0 + n*dt (for n steps of gradient descent at eta = dt, t1 = n*eta)"
         )
+    if ts is None:
+        return num_steps, None
     idx = np.rint((ts - t0) / dt).astype(np.int64)
     off = np.abs(idx * dt - (ts - t0)) > _GRID_SLACK * max(span, dt)
     if np.any(off):
@@ -122,46 +144,84 @@ def solve(
     saveat=None,
     args: Any = None,
     max_steps: int = 100_000,
+    until: Callable | None = None,
+    throw: bool = True,
 ) -> Solution:
     """Integrate dy/dt = f(t, y, args) from t0 to t1 over a pytree state y.
 
     Args:
-        f: a callable ``f(t, y, args) -> dy/dt`` (a pytree like y), or an object with a
-            ``vector_field(t, y, args)`` method (an equinox Module: its arrays are traced,
-            so new values reuse the compiled code).
+        f: a callable ``f(t, y, args) -> dy/dt`` (a pytree like y, same shapes and dtypes),
+            or an object with a ``vector_field(t, y, args)`` method (an equinox Module: its
+            arrays are traced, so new values reuse the compiled code).
         y0: the initial state, any pytree of floating-point arrays.
         t1: the final time (> t0).
         t0: the initial time.
         method: a diffrax solver (euler, heun, midpoint, ralston, bosh3, tsit5, dopri5,
             dopri8, kvaerno5) or a scipy one (RK45, RK23, DOP853, Radau, BDF, LSODA); the
-            backend follows from the name.
-        dt: fixed step size (diffrax methods only). ``method="euler", dt=eta`` is exactly
-            the loop ``y <- y + eta * f(t0 + n*eta, y, args)``, i.e. gradient descent with
-            learning rate eta when f = -grad L. Without dt the step is adaptive (rtol, atol).
+            backend follows from the name. scipy methods run on the host: they cannot be
+            used inside jit, vmap or grad.
+        dt: fixed step size (diffrax methods only; required by euler). ``method="euler",
+            dt=eta`` is exactly the loop ``y <- y + eta * f(t0 + n*eta, y, args)``, i.e.
+            gradient descent with learning rate eta when f = -grad L. Without dt the step
+            is adaptive (rtol, atol).
         rtol, atol: tolerances of the adaptive step-size control.
         saveat: increasing times in [t0, t1] at which to save (default: t0 and t1). For
             Euler they must be grid points t0 + n*dt.
-        args: passed to f unchanged (data, minibatch indices, hyperparameters).
+        args: passed to f (data, minibatch indices, hyperparameters). Python numbers in it
+            become arrays, so a new value does not recompile; keep values that set shapes
+            out of args (in the field's static fields).
         max_steps: the most steps the solver may take.
+        until: a stopping condition ``cond(t, y, args, **kwargs) -> bool`` (a diffrax
+            Event condition), e.g. :func:`dynlearn.steady_state`: the solve stops at the
+            end of the first step after which it holds (diffrax methods and euler). Then
+            ``stats["event"]`` is True and ``stats["t_final"]`` the stop time; by default
+            (saveat=None) ``ts`` is [t0, stop time]; saved times after the stop hold inf.
+        throw: raise on a failure (default). With False, check ``sol.result`` yourself.
 
     Returns:
-        Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis) and ``stats``
-        (``num_steps``, ``nfev``).
+        Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
+        (``num_steps``, ``nfev``, ``t_final``, ``event``; arrays) and ``result``.
 
     Raises:
-        ValueError: bad input (unknown method, t1 <= t0, saveat outside [t0, t1], ...).
-        SolveError: the state became non-finite (the message gives the time), or max_steps
-            ran out before t1.
+        ValueError: bad input (unknown method, t1 <= t0, saveat outside [t0, t1], a field
+            whose output has the wrong shape or dtype, ...).
+        SolveError: (eager call) the state became non-finite (the message gives the time),
+            max_steps ran out before t1, or the step size collapsed at a blow-up. Under
+            jit/vmap/grad the same failures raise ``equinox.EqxRuntimeError``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, dynlearn
+        >>> decay = lambda t, y, k: -k * y
+        >>> sol = dynlearn.solve(decay, jnp.ones(2), 1.0, args=0.5)
+        >>> round(float(sol.y1[0]), 6)  # exp(-0.5)
+        0.606531
+        >>> ks = jnp.array([0.5, 1.0, 2.0])
+        >>> y1 = jax.vmap(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).y1)(ks)
+        >>> y1.shape
+        (3, 2)
     """
     backend = backend_of(method)
     y0 = _check_tree(y0)
-    args = _strong_args(args)
-    t0, t1, ts = _check_times(t0, t1, saveat, dt)
-    if not (isinstance(max_steps, (int, np.integer)) and max_steps > 0):
+    args = _prepare_args(args)
+    if isinstance(max_steps, bool) or not (
+        isinstance(max_steps, (int, np.integer)) and max_steps > 0
+    ):
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if dt is None and not (rtol > 0 and atol > 0):
+    if method == "euler" and dt is None:
+        raise ValueError(
+            "method='euler' takes fixed steps: give dt (dt=eta replays gradient descent at "
+            "learning rate eta), or use an adaptive method such as method='tsit5'"
+        )
+    if dt is None and not _traced((rtol, atol)) and not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     dtype = jax.tree.leaves(y0)[0].dtype
+    times_concrete = not _traced((t0, t1, dt, saveat))
+    if times_concrete:
+        t0, t1, ts = _check_times(t0, t1, saveat, dt)
+    else:
+        ts = None if saveat is None else jnp.asarray(saveat, dtype)
+        if ts is not None and ts.ndim != 1:
+            raise ValueError(f"saveat must be a non-empty 1-D array of times, got {ts.shape}")
 
     if backend == "scipy":
         if dt is not None:
@@ -169,64 +229,128 @@ def solve(
                 f"dt applies to diffrax methods only; scipy's {method} is adaptive: "
                 f"set rtol/atol, or use a fixed-step diffrax method such as method='euler'"
             )
+        if until is not None:
+            raise ValueError(f"until works with diffrax methods and euler, not scipy's {method}")
+        if not times_concrete:
+            raise not_traceable(method)
+        ts = np.array([t0, t1]) if ts is None else ts
         ys, stats = scipy_solve(
             f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, method in SCIPY_IMPLICIT
         )
-        return Solution(jnp.asarray(ts, dtype), ys, stats, method)
+        return Solution(jnp.asarray(ts, dtype), ys, stats, RESULTS.successful, method)
 
-    if method == "euler" and dt is not None:
-        return _solve_euler(f, y0, args, t0, t1, float(dt), ts, max_steps, dtype)
-
-    if dt is not None and (t1 - t0) / dt > max_steps:
-        raise ValueError(
-            f"{(t1 - t0) / dt:.0f} steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
-        )
-    counting.TALLY.reset()
-    sol = diffrax_solve(
-        f,
-        y0,
-        args,
-        jnp.asarray(t0, dtype),
-        jnp.asarray(t1, dtype),
-        None if dt is None else jnp.asarray(dt, dtype),
-        jnp.asarray(ts, dtype),
-        DIFFRAX_SOLVERS[method](),
-        jnp.asarray(rtol, dtype),
-        jnp.asarray(atol, dtype),
-        max_steps,
-    )
-    jax.block_until_ready(sol.ys)
-    jax.effects_barrier()
-    nfev, t_bad = counting.TALLY.nfev, counting.TALLY.first_nonfinite_t
-    t_latest = counting.TALLY.latest_t
-    message = result_message(sol.result)
-    if not math.isnan(t_bad):
-        raise SolveError(
-            f"the vector field returned non-finite values at t={t_bad:.6g} ({method}); "
-            f"the flow diverges there: check the parameters (learning rate, initial scale)"
-            + (f". diffrax: {message}" if message else "")
-        )
-    if message is not None:
-        if reached_max_steps(sol.result):
-            raise SolveError(
-                f"max_steps={max_steps} exhausted at t={t_latest:.6g} before t1={t1:.6g} "
-                f"({method}). The problem may be stiff (try method='kvaerno5' or 'BDF'), the "
-                f"solution may blow up near t={t_latest:.6g}, or raise max_steps."
+    if method == "euler":
+        sol = _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete)
+    else:
+        if dt is not None and times_concrete and (t1 - t0) / dt > max_steps:
+            raise ValueError(
+                f"{(t1 - t0) / dt:.0f} steps of dt={dt} exceed max_steps={max_steps}: "
+                f"raise max_steps"
             )
-        raise SolveError(f"{method} failed before t1={t1:.6g}: {message}")
-    stats = {"num_steps": num_steps(sol), "nfev": nfev}
-    for key in ("num_accepted_steps", "num_rejected_steps"):
-        stats[key] = int(sol.stats[key])
-    return Solution(sol.ts, sol.ys, stats, method)
-
-
-def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):
-    num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
-    if num_steps > max_steps:
-        raise ValueError(
-            f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
+        if ts is None and until is None:
+            ts = jnp.stack([jnp.asarray(t0, dtype), jnp.asarray(t1, dtype)])
+        sol = diffrax_solve(
+            f,
+            y0,
+            args,
+            jnp.asarray(t0, dtype),
+            jnp.asarray(t1, dtype),
+            None if dt is None else jnp.asarray(dt, dtype),
+            None if ts is None else jnp.asarray(ts, dtype),
+            DIFFRAX_SOLVERS[method](),
+            jnp.asarray(rtol, dtype),
+            jnp.asarray(atol, dtype),
+            max_steps,
+            until,
+            method,
         )
-    ys, done, bad = euler_loop(
+    return _check_result(sol, throw, t1, dt, max_steps)
+
+
+def _is_okay(result):
+    return (result == RESULTS.successful) | (result == RESULTS.event_occurred)
+
+
+def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
+    """Raise for a failed solve: eagerly a SolveError with the time, traced eqx.error_if."""
+    if not throw:
+        return sol
+    if isinstance(sol.result._value, jax.core.Tracer):
+        return sol.result.error_if(sol, ~_is_okay(sol.result))
+    if bool(_is_okay(sol.result)):
+        return sol
+    raise SolveError(_message(sol, t1, dt, max_steps))
+
+
+def _message(sol: Solution, t1, dt, max_steps) -> str:
+    t = float(sol.stats["t_final"])
+    method, result = sol.method, sol.result
+    if method == "euler" and bool(result == RESULTS.state_nonfinite):
+        n = int(sol.stats["num_steps"])
+        return (
+            f"non-finite state after Euler step {n} (t={t:.6g}, dt={float(dt):g}): the "
+            f"iteration diverges; lower dt (the learning rate) or check the field"
+        )
+    if bool(result == RESULTS.state_nonfinite):
+        return (
+            f"the vector field returned non-finite values at t={t:.6g} ({method}: in the step "
+            f"that ends there); the flow diverges there: check the parameters (learning rate, "
+            f"initial scale)"
+        )
+    if bool(result == RESULTS.max_steps_exhausted):
+        return (
+            f"max_steps={max_steps} exhausted at t={t:.6g} before t1={float(t1):.6g} "
+            f"({method}). The problem may be stiff (try method='kvaerno5' or 'BDF'), the "
+            f"solution may blow up near t={t:.6g}, or raise max_steps."
+        )
+    if bool(result == RESULTS.step_size_collapsed):
+        return (
+            f"the step size fell below the resolution of t at t={t:.6g} before "
+            f"t1={float(t1):.6g} ({method}): the solution blows up near t={t:.6g} (a "
+            f"finite-time singularity), or the problem is stiff (try method='kvaerno5' or 'BDF')"
+        )
+    return f"{method} failed before t1={float(t1):.6g}: {RESULTS[result]}"
+
+
+@eqx.filter_jit
+def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts):
+    check_field_output(f, t0, y0, args)
+    ys, y_final, n, bad, fired, nfev = euler_loop(
+        f, y0, args, t0, dt, num_steps, save_idx, max_steps, until
+    )
+    t_final = t0 + n.astype(dt.dtype) * dt
+    if ts is None:  # until with the default saveat: t0 and the stop time
+        ts = jnp.stack([t0, t_final])
+        ys = jax.tree.map(lambda a, b: jnp.stack([a, b]), y0, y_final)
+    result = RESULTS.where(bad, RESULTS.state_nonfinite, RESULTS.successful)
+    if until is not None:
+        result = RESULTS.where(fired, RESULTS.event_occurred, result)
+    stats = {"num_steps": n, "nfev": nfev, "t_final": t_final, "event": fired}
+    return Solution(ts, ys, stats, result, "euler")
+
+
+def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete):
+    if times_concrete:
+        dt = float(dt)
+        num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
+        if num_steps > max_steps:
+            raise ValueError(
+                f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
+            )
+        if save_idx is None:
+            save_idx = np.array([0] if until is not None else [0, num_steps])
+        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
+    else:
+        num_steps = jnp.rint((t1 - t0) / dt).astype(jnp.int32)
+        if ts is None:
+            if until is not None:
+                save_idx = jnp.zeros(1, jnp.int32)
+            else:
+                save_idx = jnp.stack([jnp.zeros((), jnp.int32), num_steps])
+        else:
+            save_idx = jnp.rint((ts - t0) / dt).astype(jnp.int32)
+        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
+    return _euler_solve(
         f,
         y0,
         args,
@@ -234,12 +358,7 @@ def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, dtype):
         jnp.asarray(dt, dtype),
         jnp.asarray(num_steps, jnp.int32),
         jnp.asarray(save_idx, jnp.int32),
+        max_steps,
+        until,
+        None if grid_ts is None else jnp.asarray(grid_ts, dtype),
     )
-    bad = int(bad)
-    if bad >= 0:
-        raise SolveError(
-            f"non-finite state after Euler step {bad} (t={t0 + bad * dt:.6g}, dt={dt}): "
-            f"the iteration diverges; lower dt (the learning rate) or check the field"
-        )
-    grid_ts = jnp.asarray(t0 + save_idx * dt, dtype)
-    return Solution(grid_ts, ys, {"num_steps": int(done), "nfev": int(done)}, "euler")

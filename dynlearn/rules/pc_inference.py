@@ -26,8 +26,8 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
 Residual: the root-mean-square over every free-state entry (rows and units) of dx/dt,
 r = sqrt(mean(dx/dt ** 2)), so that tol does not depend on the batch size.
 
-``nfev`` counts vector-field evaluations as measured (host-callback counter of
-``dynlearn.core.counting``) for the adaptive route, including the residual tests of the
+``nfev`` counts vector-field evaluations as measured (``dynlearn.core.EvaluationCounter``,
+a per-call host-callback counter) for the adaptive route, including the residual tests of the
 stopping condition; Euler with a tolerance needs n + 1 evaluations to step n times and test
 the n-th iterate (each step's evaluation at x_n is also its residual test). Newton needs n + 1
 evaluations for n steps, plus n Jacobians of (sum of free widths) JVPs each (``njvp``).
@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import SCIPY_METHODS, SolveError, counting, solve
+from dynlearn.core import SCIPY_METHODS, EvaluationCounter, SolveError, solve
 
 NEWTON_MAX_STEPS = 50  # Newton converges in a few steps or not at all
 ADAPTIVE_SOLVERS = {"heun": diffrax.Heun, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
@@ -151,8 +151,8 @@ def _newton_until(field, xs0, args, tol, max_steps):
 
 
 @eqx.filter_jit
-def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps):
-    counted = counting.counted_field(field)
+def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps, counter):
+    counted = counter.wrap(field)
 
     def reached(t, y, args, **kwargs):
         dx = counted(t, y, args)
@@ -284,7 +284,7 @@ def infer(
         rtol = tol / 10 if rtol is None else rtol
         atol = tol / 10 if atol is None else atol
         dtype = jax.tree.leaves(xs0)[0].dtype
-        counting.TALLY.reset()
+        counter = EvaluationCounter()
         sol = _steady_state_solve(
             field,
             xs0,
@@ -296,10 +296,10 @@ def infer(
             jnp.asarray(atol, dtype),
             ADAPTIVE_SOLVERS[solver](),
             max_steps,
+            counter,
         )
         jax.block_until_ready(sol.ys)
-        jax.effects_barrier()
-        nfev = counting.TALLY.nfev
+        nfev = counter.read()
         if not bool(sol.result == diffrax.RESULTS.event_occurred):
             raise SolveError(
                 f"adaptive inference found no steady state (residual < {tol:g}) before "
