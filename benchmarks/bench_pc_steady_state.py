@@ -12,14 +12,19 @@ at residual r = rms(dx/dt) < 1e-6 (dx/dt = -dF/dx, the energy gradient) and repo
 
 1. Euler x <- x + gamma dx/dt (the draft's rule) at gamma = 0.1 and at the fastest gamma that
    converges, from a scan;
-2. adaptive Tsit5 with the steady-state event (``infer(method="adaptive")``);
-3. implicit Kvaerno5 (PID step control, the step grows as the state settles), same event;
-4. Newton-Krylov on the field: ``optimistix.Newton`` with ``lineax.GMRES`` (matrix-free);
-5. Newton with the per-row Hessian blocks (``infer(method="newton")``): F is a sum over the
+2. adaptive Tsit5 with the steady-state event (``infer(method="adaptive")``, which is
+   ``dynlearn.solve(..., until=steady_state(tol))``);
+3. Newton-Krylov on the field: ``optimistix.Newton`` with ``lineax.GMRES`` (matrix-free);
+4. Newton with the per-row Hessian blocks (``infer(method="newton")``): F is a sum over the
    rows of the batch, so dF/dx is block diagonal, one (sum of hidden widths)^2 block per row;
-   each Newton step forms the blocks with batched JVPs and solves them densely.
+   each Newton step forms the blocks with batched JVPs and solves them densely. Also at a
+   tight tolerance (1e-10) against the fastest Euler;
+5. implicit Kvaerno5 (PID step control, the step grows as the state settles), same event.
 
-Run: python benchmarks/bench_pc_steady_state.py   (prints the table; about a minute)
+Kvaerno5 runs last: diffrax forms the dense 6144 x 6144 Jacobian and factors it at every
+step, which takes minutes on two cores.
+
+Run: python benchmarks/bench_pc_steady_state.py   (prints the table row by row)
 """
 
 from __future__ import annotations
@@ -151,7 +156,7 @@ def count(fn):
 
 
 HEADER = (
-    f"{'route':36s} {'first call':>10s} {'wall':>10s} {'/ best Euler':>12s} "
+    f"{'route':40s} {'first call':>10s} {'wall':>10s} {'/ best Euler':>12s} "
     f"{'nfev':>6s} {'njvp':>7s} {'residual':>9s}  note"
 )
 
@@ -168,7 +173,7 @@ def main():
             best_wall.append(wall)  # the first row printed is the best Euler
         ratio = f"{wall / best_wall[0]:11.2f}x" if wall == wall else f"{'-':>12s}"
         wall_s = f"{wall * 1e3:8.1f}ms" if wall == wall else f"{'-':>10s}"
-        print(f"{name:36s} {first:9.2f}s {wall_s} {ratio} {nfev:6d} {njvp:7d} {res:9.2e}  {note}",
+        print(f"{name:40s} {first:9.2f}s {wall_s} {ratio} {nfev:6d} {njvp:7d} {res:9.2e}  {note}",
               flush=True)  # fmt: skip
 
     # 1. Euler: scan gamma (traced: one compile), keep the fastest that converges
@@ -188,14 +193,11 @@ def main():
         note = f"diverges at gamma >= {min(unstable):g}" if unstable and g == best else ""
         row(label, first, wall, stable[g].nfev, 0, stable[g].residual, note)
 
-    # 2. adaptive Tsit5 with the steady-state event (rtol = atol = tol / 10, as infer)
-    tsit5 = lambda f: steady_diffrax(f, xs0, diffrax.Tsit5(), TOL / 10, TOL / 10, TOL)  # noqa: E731
-    first, wall, _ = timed(lambda: tsit5(Field(pc, args)).ys)
-    nfev, njvp = count(lambda: tsit5(Field(pc, args, True)).ys)
-    sol = tsit5(Field(pc, args))
-    res = float(residual(pc, jax.tree.map(lambda a: a[-1], sol.ys), args))
-    row("Tsit5 + steady-state event", first, wall, nfev, njvp, res,
-        f"{int(sol.stats['num_steps'])} steps")  # fmt: skip
+    # 2. adaptive Tsit5 with the steady-state event: solve(..., until=steady_state(tol))
+    first, wall, _ = timed(lambda: infer(pc, xs0, args, method="adaptive", tol=TOL).xs)
+    a = infer(pc, xs0, args, method="adaptive", tol=TOL)
+    row("Tsit5 + steady-state event (adaptive)", first, wall, a.nfev, 0, a.residual,
+        f"{a.num_steps} steps (nfev: solve's count)")  # fmt: skip
 
     # 3. Newton-Krylov (optimistix + lineax GMRES, matrix-free)
     first, wall, (xs, steps) = timed(lambda: newton_krylov(Field(pc, args), xs0, TOL))
@@ -208,6 +210,18 @@ def main():
     newton = infer(pc, xs0, args, method="newton", tol=TOL)
     row("Newton, per-row blocks (newton)", first, wall, newton.nfev, newton.njvp,
         newton.residual, f"{newton.num_steps} Newton steps, 64 blocks 96x96")  # fmt: skip
+
+    # 4b. a tight tolerance: Euler converges linearly, Newton quadratically
+    tight = TOL * 1e-4
+    first, wall, _ = timed(
+        lambda: infer(pc, xs0, args, method="euler", gamma=best, T=100_000, tol=tight).xs
+    )
+    e = infer(pc, xs0, args, method="euler", gamma=best, T=100_000, tol=tight)
+    row(f"  to {tight:g}: Euler, gamma = {best:g}", first, wall, e.nfev, 0, e.residual)
+    first, wall, _ = timed(lambda: infer(pc, xs0, args, method="newton", tol=tight).xs)
+    n = infer(pc, xs0, args, method="newton", tol=tight)
+    row(f"  to {tight:g}: Newton, per-row blocks", first, wall, n.nfev, n.njvp, n.residual,
+        f"{n.num_steps} Newton steps")  # fmt: skip
 
     # 5. implicit Kvaerno5 (PID): diffrax forms the dense 6144 x 6144 Jacobian and its LU at
     # every step; one counted run (first call), a second only if it is short
