@@ -192,21 +192,19 @@ def test_python_hyperparameters_keep_weak_type_promotion():
 
 
 def test_vmap_over_a_hyperparameter_equals_the_loop():
+    """One compiled function of the hyperparameter: vmapped over values, or called per value."""
     x, y, _, params = data()
-    decays = jnp.array([0.0, 0.1, 0.7])
-    swept = jax.vmap(lambda lam: Backprop(MLP_, weight_decay=lam).gradient(params, x, y))(decays)
-    for i, lam in enumerate([0.0, 0.1, 0.7]):
-        one = Backprop(MLP_, weight_decay=lam).gradient(params, x, y)
-        for u, v in zip(jax.tree.leaves(swept), jax.tree.leaves(one), strict=True):
-            np.testing.assert_allclose(u[i], v, rtol=1e-14, atol=1e-15)
-    gammas = jnp.array([0.05, 0.1])
-    rule_dirs = jax.vmap(
-        lambda g: PredictiveCodingRule(MLP_, T=5, gamma=g).direction(params, x, y, None)
-    )(gammas)
-    for i, g in enumerate([0.05, 0.1]):
-        one = PredictiveCodingRule(MLP_, T=5, gamma=g).direction(params, x, y, None)
-        for u, v in zip(jax.tree.leaves(rule_dirs), jax.tree.leaves(one), strict=True):
-            np.testing.assert_allclose(u[i], v, rtol=1e-12, atol=1e-14)
+    cases = [
+        (lambda lam: Backprop(MLP_, weight_decay=lam).gradient(params, x, y), [0.0, 0.1, 0.7]),
+        (lambda g: PredictiveCodingRule(MLP_, T=5, gamma=g).direction(params, x, y, None),
+         [0.05, 0.1]),
+    ]  # fmt: skip
+    for fn, values in cases:
+        fn = jax.jit(fn)
+        swept = jax.vmap(fn)(jnp.asarray(values))
+        for i, v in enumerate(values):
+            for a, b in zip(jax.tree.leaves(swept), jax.tree.leaves(fn(v)), strict=True):
+                np.testing.assert_allclose(a[i], b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(
