@@ -138,6 +138,18 @@ def _iterate_until(field, xs0, args, tol, limit, gamma):
     return xs, n, rms(dx)
 
 
+def _iterate(field, xs0, args, tol, limit, gamma, failure):
+    """``_iterate_until`` with concrete (x_n, n, r); ``SolveError(failure(n, r))`` unless
+    r < tol."""
+    dtype = jax.tree.leaves(xs0)[0].dtype
+    gamma = None if gamma is None else jnp.asarray(gamma, dtype)
+    xs, n, r = _iterate_until(field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit), gamma)
+    n, r = int(n), float(r)
+    if not r < tol:
+        raise SolveError(failure(n, r))
+    return xs, n, r
+
+
 def _check_positive(name, value):
     if not (isinstance(value, (int, float, np.floating, np.integer)) and value > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -205,17 +217,12 @@ def infer(
             return Inference(
                 xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args))
             )
-        dtype = jax.tree.leaves(xs0)[0].dtype
-        xs, n, r = _iterate_until(
-            field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(T), jnp.asarray(gamma, dtype)
-        )
-        n, r = int(n), float(r)
-        if not r < tol:
-            raise SolveError(
-                f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
-                f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
-                f"(Euler is stable for gamma < 2 / largest curvature of F)"
-            )
+        xs, n, r = _iterate(
+            field, xs0, args, tol, T, gamma,
+            lambda n, r: f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
+            f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
+            f"(Euler is stable for gamma < 2 / largest curvature of F)",
+        )  # fmt: skip
         return Inference(xs, n * gamma, n, n + 1, r)
 
     if method == "newton":
@@ -223,18 +230,12 @@ def infer(
             raise ValueError("method='newton' stops at residual < tol: give tol (e.g. 1e-6)")
         width = sum(math.prod(jnp.shape(x)[1:]) for x in jax.tree.leaves(xs0))
         _rows((xs0, args))
-        dtype = jax.tree.leaves(xs0)[0].dtype
-        limit = min(max_steps, NEWTON_MAX_STEPS)
-        xs, n, r = _iterate_until(
-            field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit), None
-        )
-        n, r = int(n), float(r)
-        if not r < tol:
-            raise SolveError(
-                f"Newton inference did not reach residual < {tol:g} in {n} steps (residual "
-                f"{r:.3g}): Newton converges only near a minimum of F; start from the "
-                f"feedforward pass, or use method='euler' (or 'adaptive')"
-            )
+        xs, n, r = _iterate(
+            field, xs0, args, tol, min(max_steps, NEWTON_MAX_STEPS), None,
+            lambda n, r: f"Newton inference did not reach residual < {tol:g} in {n} steps "
+            f"(residual {r:.3g}): Newton converges only near a minimum of F; start from the "
+            f"feedforward pass, or use method='euler' (or 'adaptive')",
+        )  # fmt: skip
         return Inference(xs, math.inf, n, n + 1, r, n * width)
 
     if method == "adaptive":
