@@ -13,6 +13,7 @@ from dynlearn.core import (
     Solution,
     SolveError,
     solve,
+    solve_sde,
     steady_state,
     step_index,
 )
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "solve",
     "sweep",
+    "solve_sde",
     "step_index",
     "steady_state",
     "Solution",

@@ -3,11 +3,15 @@
 from dynlearn.core.counting import EvaluationCounter
 from dynlearn.core.events import SteadyState, steady_state
 from dynlearn.core.methods import DIFFRAX_SOLVERS, METHODS, SCIPY_METHODS
+from dynlearn.core.sde import SDE_SOLVERS, brownian_path, solve_sde
 from dynlearn.core.solution import RESULTS, Solution, SolveError
 from dynlearn.core.solve import solve, step_index
 
 __all__ = [
     "solve",
+    "solve_sde",
+    "brownian_path",
+    "SDE_SOLVERS",
     "step_index",
     "steady_state",
     "SteadyState",

@@ -21,13 +21,16 @@ from dynlearn.core.counting import all_finite, call_field
 from dynlearn.core.events import call_with_field
 
 
-def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None):
+def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None, step=None):
     """Run up to ``num_steps`` Euler steps; save the iterates whose step numbers are in
     ``save_idx`` (increasing; unsaved entries hold inf).
 
     Stops early at the first non-finite iterate, or (with ``until``) at the first iterate
     y_n for which ``until`` holds: then f(t_n, y_n) is evaluated once and serves both the
     test and the next step, so n steps cost n + 1 evaluations instead of n.
+
+    ``step(f, t, y, args, dt) -> y_next`` replaces the Euler step (the semi-implicit Euler
+    step of ``core/semi_implicit.py``); it is used without ``until``.
 
     Returns (ys, y_final, n_final, nonfinite, fired, nfev).
     """
@@ -57,8 +60,11 @@ def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=N
 
     def body(carry):
         n, y, fy, buf, j, _, _ = carry
-        dy = call_field(f, time(n), y, args) if until is None else fy
-        y = jax.tree.map(lambda yy, d: yy + dt * d, y, dy)
+        if step is not None:
+            y = step(f, time(n), y, args, dt)
+        else:
+            dy = call_field(f, time(n), y, args) if until is None else fy
+            y = jax.tree.map(lambda yy, d: yy + dt * d, y, dy)
         n = n + 1
         bad = ~all_finite(y)
         fired = jnp.array(False)

@@ -17,20 +17,24 @@ DIFFRAX_SOLVERS = {
 }
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 SCIPY_IMPLICIT = ("Radau", "BDF", "LSODA")
-METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS
+# fixed-step schemes for a state split (q, p): a step (core/semi_implicit.py) in Euler's loop
+SPLIT_METHODS = ("semi-implicit-euler",)
+METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS + SPLIT_METHODS
 
 
 def backend_of(method: str) -> str:
-    """'diffrax' or 'scipy' for a valid method name; ValueError listing the valid names."""
+    """'diffrax', 'scipy' or 'split' for a valid method name; ValueError listing the valid names."""
     if method in DIFFRAX_SOLVERS:
         return "diffrax"
     if method in SCIPY_METHODS:
         return "scipy"
+    if method in SPLIT_METHODS:
+        return "split"
     hint = ""
     lowered = {m.lower(): m for m in METHODS}
     if isinstance(method, str) and method.lower() in lowered:
         hint = f" (did you mean {lowered[method.lower()]!r}? names are case-sensitive)"
     raise ValueError(
         f"unknown method {method!r}{hint}. Valid: diffrax {', '.join(DIFFRAX_SOLVERS)}; "
-        f"scipy {', '.join(SCIPY_METHODS)}"
+        f"scipy {', '.join(SCIPY_METHODS)}; split state (q, p) {', '.join(SPLIT_METHODS)}"
     )

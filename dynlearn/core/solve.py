@@ -24,6 +24,7 @@ from dynlearn.core.diffrax_backend import diffrax_solve
 from dynlearn.core.euler import euler_loop
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.scipy_backend import not_traceable, scipy_solve
+from dynlearn.core.semi_implicit import check_split, semi_implicit_step
 from dynlearn.core.solution import RESULTS, Solution, SolveError
 
 # Relative slack when checking that times lie on the Euler grid t0 + n*dt.
@@ -158,7 +159,9 @@ def solve(
         t0: the initial time.
         method: a diffrax solver (euler, heun, midpoint, ralston, bosh3, tsit5, dopri5,
             dopri8, kvaerno5) or a scipy one (RK45, RK23, DOP853, Radau, BDF, LSODA); the
-            backend follows from the name. scipy methods run on the host: they cannot be
+            backend follows from the name. ``"semi-implicit-euler"`` (with dt) steps a split
+            state y0 = (q, p): p first, then q with the new p (``core/semi_implicit.py``;
+            heavy-ball momentum). scipy methods run on the host: they cannot be
             used inside jit, vmap or grad.
         dt: fixed step size (diffrax methods only; required by euler). ``method="euler",
             dt=eta`` is exactly the loop ``y <- y + eta * f(t0 + n*eta, y, args)``, i.e.
@@ -201,6 +204,10 @@ def solve(
         (3, 2)
     """
     backend = backend_of(method)
+    if backend == "split":
+        check_split(y0)
+        if dt is None or until is not None:
+            raise ValueError(f"method={method!r} takes fixed steps: give dt (e.g. dt=h), no until")
     y0 = _check_tree(y0)
     args = _prepare_args(args)
     if isinstance(max_steps, bool) or not (
@@ -239,8 +246,10 @@ def solve(
         )
         return Solution(jnp.asarray(ts, dtype), ys, stats, RESULTS.successful, method)
 
-    if method == "euler":
-        sol = _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete)
+    if method == "euler" or backend == "split":
+        sol = _solve_euler(
+            f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete, method
+        )
     else:
         if dt is not None and times_concrete and (t1 - t0) / dt > max_steps:
             raise ValueError(
@@ -292,10 +301,11 @@ def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
 def _message(sol: Solution, t1, dt, max_steps) -> str:
     t = float(sol.stats["t_final"])
     method, result = sol.method, sol.result
-    if method == "euler" and bool(result == RESULTS.state_nonfinite):
+    if method in ("euler", "semi-implicit-euler") and bool(result == RESULTS.state_nonfinite):
         n = int(sol.stats["num_steps"])
         return (
-            f"non-finite state after Euler step {n} (t={t:.6g}, dt={float(dt):g}): the "
+            f"non-finite state after {'Euler' if method == 'euler' else method} step {n} "
+            f"(t={t:.6g}, dt={float(dt):g}): the "
             f"iteration diverges; lower dt (the learning rate) or check the field"
         )
     if bool(result == RESULTS.state_nonfinite):
@@ -320,11 +330,22 @@ def _message(sol: Solution, t1, dt, max_steps) -> str:
 
 
 @eqx.filter_jit
-def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts):
+def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method):
     check_field_output(f, t0, y0, args)
+    split = method != "euler"  # semi-implicit Euler: f at (q_n, p_n) and at (q_n, p_{n+1})
     ys, y_final, n, bad, fired, nfev = euler_loop(
-        f, y0, args, t0, dt, num_steps, save_idx, max_steps, until
+        f,
+        y0,
+        args,
+        t0,
+        dt,
+        num_steps,
+        save_idx,
+        max_steps,
+        until,
+        semi_implicit_step if split else None,
     )
+    nfev = 2 * nfev if split else nfev
     t_final = t0 + n.astype(dt.dtype) * dt
     if ts is None:  # until with the default saveat: t0 and the stop time
         ts = jnp.stack([t0, t_final])
@@ -333,10 +354,12 @@ def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts)
     if until is not None:
         result = RESULTS.where(fired, RESULTS.event_occurred, result)
     stats = {"num_steps": n, "nfev": nfev, "t_final": t_final, "event": fired}
-    return Solution(ts, ys, stats, result, "euler")
+    return Solution(ts, ys, stats, result, method)
 
 
-def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete):
+def _solve_euler(
+    f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete, method="euler"
+):
     if times_concrete:
         dt = float(dt)
         num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
@@ -368,4 +391,5 @@ def _solve_euler(f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_con
         max_steps,
         until,
         None if grid_ts is None else jnp.asarray(grid_ts, dtype),
+        method,
     )

@@ -14,8 +14,9 @@ Euler step at t_n = n eta reads batch n = step_index(t_n, eta), so
     solve(Backprop(mlp, eta=eta), params0, t1=num_steps * eta, method="euler", dt=eta, args=args)
 
 returns exactly the parameters of ``train_steps(mlp, sgd(eta), ...)`` over the same table.
-Momentum and Adam are maps on an enlarged state, not Euler schemes of this flow (see
-``dynlearn.nn.optim``); ``train_steps`` runs them with the same gradient.
+Momentum and Adam are maps on an enlarged state, not Euler schemes of this flow; their flows
+are ``MomentumFlow`` and ``AdamFlow`` over this one (``rules/momentum_flow.py``,
+``rules/adam_flow.py``); ``train_steps`` runs them with the same gradient.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
+from dynlearn.rules.hyperparameters import check_number, hyperparameter, is_zero
 
 Args = dict[str, Any]  # {"x": (N, n_in), "y": (N, n_out)[, "batches": int (num_steps, B)]}
 
@@ -54,9 +56,10 @@ def batch_args(x: jax.Array, y: jax.Array, batches: jax.Array | None = None) -> 
     return {"x": x, "y": y, "batches": batches}
 
 
-def add_weight_decay(grads: Params, params: Params, weight_decay: float) -> Params:
-    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
-    if weight_decay == 0.0:
+def add_weight_decay(grads: Params, params: Params, weight_decay: float | jax.Array) -> Params:
+    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2.
+    A traced lambda always adds the term (g + 0 W = g when lambda is 0)."""
+    if is_zero(weight_decay):
         return grads
     return [
         {"W": g["W"] + weight_decay * p["W"], "b": g["b"]}
@@ -64,14 +67,14 @@ def add_weight_decay(grads: Params, params: Params, weight_decay: float) -> Para
     ]
 
 
-def check_rule_settings(mlp: MLP, eta: float | None, weight_decay: float) -> None:
-    """The settings every training rule shares: an MLP, eta > 0 (or None), weight decay >= 0."""
+def check_rule_settings(mlp: MLP, eta, weight_decay) -> None:
+    """The settings every training rule shares: an MLP, eta > 0 (or None), weight decay >= 0
+    (the numbers checked where they are concrete, see ``dynlearn.rules.hyperparameters``)."""
     if not isinstance(mlp, MLP):
         raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(mlp).__name__}")
-    if eta is not None and not eta > 0:
-        raise ValueError(f"eta (time per minibatch) must be > 0 or None, got {eta!r}")
-    if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if eta is not None:
+        check_number("eta (time per minibatch)", eta, "> 0 or None", lambda v: v > 0)
+    check_number("weight_decay", weight_decay, ">= 0", lambda v: v >= 0)
 
 
 class Backprop(eqx.Module):
@@ -80,11 +83,12 @@ class Backprop(eqx.Module):
     ``eta`` is how long each minibatch is active (the SGD learning rate); it is needed only when
     ``args`` holds a ``"batches"`` table, where batch n = step_index(t, eta) is active on
     [n eta, (n+1) eta) with t measured from 0. ``weight_decay`` is lambda (weights only).
+    Both are traced (``dynlearn.rules.hyperparameters``): a new value does not recompile.
     """
 
     mlp: MLP = eqx.field(static=True)
-    eta: float | None = eqx.field(static=True, default=None)
-    weight_decay: float = eqx.field(static=True, default=0.0)
+    eta: jax.Array | None = hyperparameter(default=None)
+    weight_decay: jax.Array = hyperparameter(default=0.0)
 
     def __check_init__(self):
         check_rule_settings(self.mlp, self.eta, self.weight_decay)

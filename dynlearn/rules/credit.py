@@ -26,7 +26,6 @@ as the loop ``for n: key_n = fold_in(key, n)``.
 from __future__ import annotations
 
 import abc
-import math
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -37,6 +36,7 @@ from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
 from dynlearn.rules.backprop import Args, Backprop, add_weight_decay, check_rule_settings  # noqa: F401 (shared by the rules)
+from dynlearn.rules.hyperparameters import check_number, hyperparameter
 
 State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
 
@@ -57,14 +57,16 @@ class AbstractCreditRule(eqx.Module):
     """Base of every credit-assignment rule: ``direction`` is the rule, the rest is shared.
 
     ``eta`` is the time each minibatch (and noise draw) is active, needed only for the flow with
-    a minibatch table or with noise; ``weight_decay`` is lambda in d = g_hat + lambda W.
+    a minibatch table or with noise; ``weight_decay`` is lambda in d = g_hat + lambda W. Numeric
+    hyperparameters are traced leaves (``dynlearn.rules.hyperparameters``): a sweep over them
+    reuses one compiled program.
     """
 
     stochastic: ClassVar[bool] = False  # True: direction uses its key (noise per step)
 
     mlp: eqx.AbstractVar[MLP]
-    eta: eqx.AbstractVar[float | None]
-    weight_decay: eqx.AbstractVar[float]
+    eta: eqx.AbstractVar[jax.Array | None]
+    weight_decay: eqx.AbstractVar[jax.Array]
 
     def __check_init__(self):
         check_rule_settings(self.mlp, self.eta, self.weight_decay)
@@ -120,8 +122,8 @@ class BackpropReference(AbstractParamsRule):
     ``dynlearn.rules.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda W)."""
 
     mlp: MLP = eqx.field(static=True)
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         return Backprop(self.mlp, self.eta, self.weight_decay).gradient(state, x, y)
@@ -190,8 +192,7 @@ def sample_noise(key: jax.Array, like: Any, noise: str) -> Any:
 
 def check_perturbation(sigma: float, num_samples: int, noise: str, difference: str) -> None:
     """ValueError naming the valid choices for a perturbation estimator's hyperparameters."""
-    if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma (perturbation size) must be a finite number > 0, got {sigma!r}")
+    check_number("sigma (perturbation size)", sigma, "a finite number > 0", lambda v: v > 0)
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
     if noise not in NOISES:

@@ -24,6 +24,7 @@ from dynlearn.rules.credit import (
     check_feedback,
     random_feedback,
 )
+from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:
@@ -46,8 +47,8 @@ class FeedbackAlignment(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     B: list[jax.Array]
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
         check_feedback(self.mlp, self.B, feedback_shapes(self.mlp), "FA feedback B")

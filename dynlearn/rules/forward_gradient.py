@@ -20,6 +20,7 @@ from dynlearn.rules.credit import (
     AbstractSampledRule,
     sample_noise,
 )
+from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def forward_gradient_estimate(
@@ -43,8 +44,8 @@ class ForwardGradient(AbstractSampledRule):
     mlp: MLP = eqx.field(static=True)
     num_samples: int = eqx.field(static=True, default=1)
     noise: str = eqx.field(static=True, default="gaussian")
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
         if isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int):

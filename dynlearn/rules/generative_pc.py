@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
+from dynlearn.rules.hyperparameters import check_number, hyperparameter
 from dynlearn.rules.predictive_coding import (
     Params,
     check_params,
@@ -62,7 +63,7 @@ class GenerativePC(eqx.Module):
 
     mlp: MLP = eqx.field(static=True)
     params: Params
-    decay: float = 0.0
+    decay: jax.Array = hyperparameter(default=0.0)
 
     def __check_init__(self):
         check_params(self.mlp, self.params)
@@ -71,8 +72,7 @@ class GenerativePC(eqx.Module):
                 f"generative PC uses the Gaussian (MSE) data term: build the MLP with "
                 f"loss='mse', got {self.mlp.loss!r}"
             )
-        if not isinstance(self.decay, jax.Array) and not float(self.decay) >= 0.0:
-            raise ValueError(f"decay (lambda) must be >= 0, got {self.decay!r}")
+        check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
 
     def initial_states(self, batch_size: int, dtype=jnp.float64) -> States:
         """All states at 0, the mean of the decay prior."""

@@ -22,6 +22,7 @@ from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import AbstractCreditRule, add_weight_decay, check_feedback
 from dynlearn.rules.credit import random_feedback as _random_feedback
 from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_shapes
+from dynlearn.rules.hyperparameters import hyperparameter
 
 KPState = dict  # {"params": [{"W", "b"}, ...], "B": [B_2, ..., B_L]}
 
@@ -32,8 +33,8 @@ class KolenPollack(AbstractCreditRule):
 
     mlp: MLP = eqx.field(static=True)
     B0: list[jax.Array]
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
         check_feedback(self.mlp, self.B0, feedback_shapes(self.mlp), "KP feedback B0")

@@ -20,7 +20,8 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
+
+from dynlearn.rules.hyperparameters import check_number, hyperparameter
 
 
 class ModifiedFlow(eqx.Module):
@@ -36,7 +37,7 @@ class ModifiedFlow(eqx.Module):
     """
 
     base: Any
-    eta: jax.Array = eqx.field(converter=jnp.asarray)
+    eta: jax.Array = hyperparameter()
 
     def __check_init__(self):
         if not hasattr(self.base, "vector_field"):
@@ -44,8 +45,7 @@ class ModifiedFlow(eqx.Module):
                 f"base must have vector_field(t, theta, args), e.g. Backprop(mlp); "
                 f"got {type(self.base).__name__}"
             )
-        if self.eta.ndim != 0 or not bool(self.eta > 0):
-            raise ValueError(f"eta must be a positive scalar learning rate, got {self.eta!r}")
+        check_number("eta", self.eta, "a positive scalar learning rate", lambda v: v > 0)
 
     def vector_field(self, t: jax.Array, theta: Any, args: Any) -> Any:
         if isinstance(args, dict) and "batches" in args:

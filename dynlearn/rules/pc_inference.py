@@ -1,4 +1,4 @@
-"""Inference in predictive coding: relaxing the states, by three routes behind one call.
+"""Inference in predictive coding: relaxing the states, by four routes behind one call.
 
 The inference (fast) flow of a PC network is a vector field over its free states,
 dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``infer`` runs it
@@ -7,21 +7,32 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
   discrete rule, and exactly ``dynlearn.solve(field, x0, T*gamma, method="euler", dt=gamma)``.
   With ``tol`` set, the loop stops at the first iterate whose residual is below tol (a
   compiled while loop, the same iterates as ``solve``'s Euler; tests check this).
-* ``method="adaptive"``: an adaptive diffrax solve (PID step control, rtol/atol) that stops
-  at a steady state: the first step after which the residual ||dx/dt|| = ||dF/dx|| < tol.
-  The stopping test looks at the vector field (the energy gradient), never at the state
-  (REFERENCES §9: JPC's steady-state event tests the state; a small state is not an
-  equilibrium, and an equilibrium need not be a small state).
+* ``method="adaptive"``: ``dynlearn.solve(field, x0, t_max, method=solver, until=
+  steady_state(tol))``, an adaptive diffrax solve (PID step control, rtol/atol, diffrax's
+  initial step) that stops at a steady state: the first step after which the residual
+  ||dx/dt|| = ||dF/dx|| < tol. The stopping test looks at the vector field (the energy
+  gradient), never at the state (REFERENCES §9: JPC's steady-state event tests the state; a
+  small state is not an equilibrium, and an equilibrium need not be a small state).
+* ``method="newton"``: Newton's method on the field, x <- x - J(x)^{-1} dx/dt, until the
+  residual is below tol. J = d(dx/dt)/dx = -Hessian of F. F is a sum over the rows of the batch
+  (each example relaxes on its own), so J is block diagonal, one (sum of free widths)^2 block
+  per row: each step forms the blocks with batched JVPs (``jax.jacfwd`` per row, vmapped) and
+  solves them densely. Newton converges quadratically near a strict minimum of F (the
+  feedforward start is near one for weak clamping); from far starts it may not, and the route
+  raises ``SolveError`` (use Euler). ``benchmarks/bench_pc_steady_state.py`` compares it with
+  the others.
 * a scipy method name (``"RK45"``, ``"DOP853"``, ``"LSODA"``, ...): ``dynlearn.solve`` over the
   relaxation time T*gamma, for cross-checks.
 
 Residual: the root-mean-square over every free-state entry (rows and units) of dx/dt,
 r = sqrt(mean(dx/dt ** 2)), so that tol does not depend on the batch size.
 
-``nfev`` counts vector-field evaluations as measured (``dynlearn.core.EvaluationCounter``,
-a per-call host-callback counter) for the adaptive route, including the residual tests of the
-stopping condition; Euler with a tolerance needs n + 1 evaluations to step n times and test
-the n-th iterate (each step's evaluation at x_n is also its residual test).
+``nfev`` counts vector-field evaluations: for the adaptive route ``solve``'s count (stages,
+the initial-step selection and the residual test after every step; exact, tests compare it
+with ``dynlearn.core.EvaluationCounter``); Euler with a tolerance needs n + 1 evaluations to
+step n times and test the n-th iterate (each step's evaluation at x_n is also its residual
+test). Newton needs n + 1 evaluations for n steps, plus n Jacobians of (sum of free widths)
+JVPs each (``njvp``).
 
 ``relax`` is the Euler loop as a traceable function (``jax.lax.fori_loop``), to be used
 inside jitted training steps; tests check it against ``dynlearn.solve(method="euler")``.
@@ -32,35 +43,36 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import SCIPY_METHODS, EvaluationCounter, SolveError, solve
+from dynlearn.core import RESULTS, SCIPY_METHODS, SolveError, solve, steady_state
+from dynlearn.core.counting import rms
 
-ADAPTIVE_SOLVERS = {"heun": diffrax.Heun, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
-METHODS = ("euler", "adaptive", *SCIPY_METHODS)
+NEWTON_MAX_STEPS = 50  # Newton converges in a few steps or not at all
+ADAPTIVE_SOLVERS = ("heun", "bosh3", "tsit5")
+METHODS = ("euler", "adaptive", "newton", *SCIPY_METHODS)
 
 
 class Inference(NamedTuple):
-    """Result of :func:`infer`: final free states, relaxation time reached, steps taken,
-    vector-field evaluations, and the residual rms(dx/dt) at ``xs``."""
+    """Result of :func:`infer`: final free states, relaxation time reached (inf for Newton,
+    the t -> inf limit), steps taken, vector-field evaluations, the residual rms(dx/dt) at
+    ``xs``, and Jacobian-vector products (Newton only)."""
 
     xs: Any
     t: float
     num_steps: int
     nfev: int
     residual: float
+    njvp: int = 0
 
 
 def residual(field, xs, args) -> jax.Array:
     """r(x) = sqrt(mean over all free-state entries of (dx/dt)^2): the rms energy gradient."""
-    dx = field.vector_field(0.0, xs, args)
-    leaves = jax.tree.leaves(dx)
-    total = sum(jnp.sum(d**2) for d in leaves)
-    return jnp.sqrt(total / sum(d.size for d in leaves))
+    return rms(field.vector_field(0.0, xs, args))
 
 
 _residual_jit = eqx.filter_jit(residual)
@@ -80,24 +92,51 @@ def relax_until(field, xs0, args, gamma, tol, T: int):
     """Euler steps at rate gamma until the residual rms(dx/dt) < tol or T steps (traceable):
     returns (xs, steps taken, final residual). Equilibrium relaxation, as opposed to ``relax``'s
     fixed T steps."""
-    return _euler_until(field, xs0, args, gamma, tol, T)
+    return _iterate_until(field, xs0, args, tol, T, gamma)
+
+
+def _rows(tree) -> int:
+    """The batch size shared by the leading axis of every leaf of ``tree``."""
+    sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(tree)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            "method='newton' solves each row of the batch on its own: every leaf of the free "
+            f"states and of args must have the batch as its leading axis, got sizes {sizes}"
+        )
+    return sizes.pop()
+
+
+def _newton_step(field, xs, args, dx):
+    """x - J(x)^{-1} f(x) with J = df/dx block diagonal over the rows of the batch: per row,
+    the dense Jacobian (``jax.jacfwd``) and a dense solve, vmapped over the rows."""
+
+    def row_field(x_row, args_row):
+        one = jax.tree.map(lambda a: a[None], (x_row, args_row))
+        return jax.tree.map(lambda d: d[0], field.vector_field(0.0, one[0], one[1]))
+
+    def row_step(x_row, args_row, dx_row):
+        flat, unravel = ravel_pytree(x_row)
+        J = jax.jacfwd(lambda v: ravel_pytree(row_field(unravel(v), args_row))[0])(flat)
+        return unravel(flat - jnp.linalg.solve(J, ravel_pytree(dx_row)[0]))
+
+    return jax.vmap(row_step)(xs, args, dx)
 
 
 @eqx.filter_jit
-def _euler_until(field, xs0, args, gamma, tol, T):
-    """Euler steps x_{n+1} = x_n + gamma f(x_n) until rms(f(x_n)) < tol or n = T; returns
-    (x_n, n, rms(f(x_n))). The evaluation f(x_n) serves both the test and the step."""
-
-    def rms(dx):
-        leaves = jax.tree.leaves(dx)
-        return jnp.sqrt(sum(jnp.sum(d**2) for d in leaves) / sum(d.size for d in leaves))
+def _iterate_until(field, xs0, args, tol, limit, gamma):
+    """x_{n+1} = x_n + gamma f(x_n) (Euler, f at t = n gamma), or a Newton step when gamma is
+    None, until rms(f(x_n)) < tol or n = limit; returns (x_n, n, rms(f(x_n))). The evaluation
+    f(x_n) serves both the test and the step."""
 
     def cond(carry):
         _, n, dx = carry
-        return (n < T) & ~(rms(dx) < tol) & jnp.isfinite(rms(dx))
+        return (n < limit) & ~(rms(dx) < tol) & jnp.isfinite(rms(dx))
 
     def body(carry):
         xs, n, dx = carry
+        if gamma is None:
+            xs = _newton_step(field, xs, args, dx)
+            return xs, n + 1, field.vector_field(0.0, xs, args)
         xs = jax.tree.map(lambda x, d: x + gamma * d, xs, dx)
         return xs, n + 1, field.vector_field((n + 1) * gamma, xs, args)
 
@@ -106,30 +145,16 @@ def _euler_until(field, xs0, args, gamma, tol, T):
     return xs, n, rms(dx)
 
 
-@eqx.filter_jit
-def _steady_state_solve(field, xs0, args, tol, t_max, dt0, rtol, atol, solver, max_steps, counter):
-    counted = counter.wrap(field)
-
-    def reached(t, y, args, **kwargs):
-        dx = counted(t, y, args)
-        leaves = jax.tree.leaves(dx)
-        r2 = sum(jnp.sum(d**2) for d in leaves) / sum(d.size for d in leaves)
-        return r2 < tol**2
-
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(counted),
-        solver,
-        t0=jnp.zeros_like(t_max),
-        t1=t_max,
-        dt0=dt0,
-        y0=xs0,
-        args=args,
-        saveat=diffrax.SaveAt(t1=True),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        event=diffrax.Event(reached),
-        max_steps=max_steps,
-        throw=False,
-    )
+def _iterate(field, xs0, args, tol, limit, gamma, failure):
+    """``_iterate_until`` with concrete (x_n, n, r); ``SolveError(failure(n, r))`` unless
+    r < tol."""
+    dtype = jax.tree.leaves(xs0)[0].dtype
+    gamma = None if gamma is None else jnp.asarray(gamma, dtype)
+    xs, n, r = _iterate_until(field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit), gamma)
+    n, r = int(n), float(r)
+    if not r < tol:
+        raise SolveError(failure(n, r))
+    return xs, n, r
 
 
 def _check_positive(name, value):
@@ -159,13 +184,14 @@ def infer(
         xs0: initial free states (``field.initial_states(...)``).
         args: the clamped values (``Clamped(x, y)`` / ``Observed(y, mask)``).
         method: ``"euler"`` (T steps at rate gamma), ``"adaptive"`` (diffrax, to the steady
-            state residual < tol), or a scipy method (relaxation time T * gamma).
+            state residual < tol), ``"newton"`` (Newton's method on the field with per-row
+            Hessian blocks, to residual < tol), or a scipy method (relaxation time T * gamma).
         gamma, T: Euler rate and number of steps; T * gamma is the relaxation time of the
-            Euler and scipy routes.
-        tol: residual threshold. Required for ``"adaptive"``; for ``"euler"`` the states and
-            count returned are those of the first step n <= T whose residual is below tol
-            (``SolveError`` if none is).
-        solver: the adaptive route's diffrax solver: tsit5 (default), bosh3, heun (JPC's).
+            Euler and scipy routes (unused by the adaptive and Newton routes).
+        tol: residual threshold. Required for ``"adaptive"`` and ``"newton"``; for
+            ``"euler"`` the states and count returned are those of the first step n <= T
+            whose residual is below tol (``SolveError`` if none is).
+        solver: the adaptive route's ``solve`` method: tsit5 (default), bosh3, heun (JPC's).
         rtol, atol: step-size control of the adaptive and scipy routes; default tol / 10
             (adaptive) and 1e-8 / 1e-10 (scipy). Why tied to tol: near the steady state an
             explicit solver runs at its stability limit, where the controller lets the stiff
@@ -173,7 +199,7 @@ def infer(
             setting) that floor lies far above a residual tolerance of 1e-4 and the solve
             never stops.
         t_max: the adaptive route gives up (``SolveError``) if no steady state by this time.
-        max_steps: step limit of every route.
+        max_steps: step limit of every route (Newton: at most min(max_steps, 50) steps).
     """
     if method not in METHODS:
         raise ValueError(f"unknown inference method {method!r}; valid: {', '.join(METHODS)}")
@@ -198,18 +224,26 @@ def infer(
             return Inference(
                 xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args))
             )
-        dtype = jax.tree.leaves(xs0)[0].dtype
-        xs, n, r = _euler_until(
-            field, xs0, args, jnp.asarray(gamma, dtype), jnp.asarray(tol, dtype), jnp.asarray(T)
-        )
-        n, r = int(n), float(r)
-        if not r < tol:
-            raise SolveError(
-                f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
-                f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
-                f"(Euler is stable for gamma < 2 / largest curvature of F)"
-            )
+        xs, n, r = _iterate(
+            field, xs0, args, tol, T, gamma,
+            lambda n, r: f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
+            f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
+            f"(Euler is stable for gamma < 2 / largest curvature of F)",
+        )  # fmt: skip
         return Inference(xs, n * gamma, n, n + 1, r)
+
+    if method == "newton":
+        if tol is None:
+            raise ValueError("method='newton' stops at residual < tol: give tol (e.g. 1e-6)")
+        width = sum(math.prod(jnp.shape(x)[1:]) for x in jax.tree.leaves(xs0))
+        _rows((xs0, args))
+        xs, n, r = _iterate(
+            field, xs0, args, tol, min(max_steps, NEWTON_MAX_STEPS), None,
+            lambda n, r: f"Newton inference did not reach residual < {tol:g} in {n} steps "
+            f"(residual {r:.3g}): Newton converges only near a minimum of F; start from the "
+            f"feedforward pass, or use method='euler' (or 'adaptive')",
+        )  # fmt: skip
+        return Inference(xs, math.inf, n, n + 1, r, n * width)
 
     if method == "adaptive":
         if tol is None:
@@ -219,38 +253,29 @@ def infer(
                 f"unknown adaptive solver {solver!r}; valid: {', '.join(ADAPTIVE_SOLVERS)}"
             )
         _check_positive("t_max", t_max)
-        rtol = tol / 10 if rtol is None else rtol
-        atol = tol / 10 if atol is None else atol
-        dtype = jax.tree.leaves(xs0)[0].dtype
-        counter = EvaluationCounter()
-        sol = _steady_state_solve(
+        sol = solve(
             field,
             xs0,
-            args,
-            jnp.asarray(tol, dtype),
-            jnp.asarray(t_max, dtype),
-            jnp.asarray(gamma, dtype),
-            jnp.asarray(rtol, dtype),
-            jnp.asarray(atol, dtype),
-            ADAPTIVE_SOLVERS[solver](),
-            max_steps,
-            counter,
+            t_max,
+            method=solver,
+            args=args,
+            rtol=tol / 10 if rtol is None else rtol,
+            atol=tol / 10 if atol is None else atol,
+            max_steps=max_steps,
+            until=steady_state(tol),
+            throw=False,
         )
-        jax.block_until_ready(sol.ys)
-        nfev = counter.read()
-        if not bool(sol.result == diffrax.RESULTS.event_occurred):
+        num_steps = int(sol.stats["num_steps"])
+        if not bool(sol.stats["event"]):
             raise SolveError(
                 f"adaptive inference found no steady state (residual < {tol:g}) before "
-                f"t_max={t_max:g} in {int(sol.stats['num_steps'])} steps ({sol.result}): "
+                f"t_max={t_max:g} in {num_steps} steps ({RESULTS[sol.result]}): "
                 f"raise t_max or max_steps, or loosen tol"
             )
         xs = jax.tree.map(lambda y: y[-1], sol.ys)
-        t = float(sol.ts[-1])
-        if not math.isfinite(t):
-            raise SolveError("adaptive inference ended at a non-finite time")
-        return Inference(
-            xs, t, int(sol.stats["num_steps"]), nfev, float(_residual_jit(field, xs, args))
-        )
+        t = float(sol.stats["t_final"])
+        nfev = int(sol.stats["nfev"])
+        return Inference(xs, t, num_steps, nfev, float(_residual_jit(field, xs, args)))
 
     sol = solve(
         field,

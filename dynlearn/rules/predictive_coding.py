@@ -51,6 +51,7 @@ import jax.numpy as jnp
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP
+from dynlearn.rules.hyperparameters import check_number, hyperparameter
 
 States = list  # free states [x_2, ..., x_L], each (B, n_l)
 Params = list  # [{"W": (n_{l+1}, n_l), "b": (n_{l+1},)}, ...]
@@ -153,13 +154,12 @@ class PredictiveCoding(eqx.Module):
 
     mlp: MLP = eqx.field(static=True)
     params: Params
-    beta: float = 1.0
+    beta: jax.Array = hyperparameter(default=1.0)
     fixed_prediction: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         check_params(self.mlp, self.params)
-        if not isinstance(self.beta, jax.Array) and not float(self.beta) > 0.0:
-            raise ValueError(f"beta (output clamping strength) must be > 0, got {self.beta!r}")
+        check_number("beta (output clamping strength)", self.beta, "> 0", lambda v: v > 0)
 
     # --- states -------------------------------------------------------------------------
     def feedforward(self, x: jax.Array) -> list[jax.Array]:

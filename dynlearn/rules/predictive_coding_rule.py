@@ -35,6 +35,7 @@ import jax
 
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import AbstractParamsRule, add_weight_decay
+from dynlearn.rules.hyperparameters import check_number, hyperparameter
 from dynlearn.rules.pc_inference import relax
 from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
 
@@ -49,19 +50,17 @@ class PredictiveCodingRule(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     T: int = eqx.field(static=True, default=20)
-    gamma: float = eqx.field(static=True, default=0.1)
-    beta: float = eqx.field(static=True, default=0.1)
+    gamma: jax.Array = hyperparameter(default=0.1)
+    beta: jax.Array = hyperparameter(default=0.1)
     fixed_prediction: bool = eqx.field(static=True, default=False)
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
         if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 0:
             raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
-        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
-            raise ValueError(f"gamma (relaxation rate) must be a number > 0, got {self.gamma!r}")
-        if not (isinstance(self.beta, (int, float)) and self.beta > 0):
-            raise ValueError(f"beta (output clamping strength) must be > 0, got {self.beta!r}")
+        check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
+        check_number("beta (output clamping strength)", self.beta, "> 0", lambda v: v > 0)
 
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         del key

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.rules.credit import AbstractParamsRule, add_weight_decay
 from dynlearn.rules.feedback_alignment import backward_with_feedback
+from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def sign_feedback(params: Params, rescale: bool = True) -> list[jax.Array]:
@@ -39,8 +40,8 @@ class SignSymmetry(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     rescale: bool = eqx.field(static=True, default=True)
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         B = sign_feedback(state, self.rescale)

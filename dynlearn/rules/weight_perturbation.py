@@ -29,6 +29,7 @@ from dynlearn.rules.credit import (
     finite_difference,
     sample_noise,
 )
+from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def weight_perturbation_estimate(
@@ -70,12 +71,12 @@ class WeightPerturbation(AbstractSampledRule):
     """Weight perturbation: g_hat = mean over samples of (Delta L / sigma) u, plus lambda W."""
 
     mlp: MLP = eqx.field(static=True)
-    sigma: float = eqx.field(static=True, default=1e-3)
+    sigma: jax.Array = hyperparameter(default=1e-3)
     num_samples: int = eqx.field(static=True, default=1)
     noise: str = eqx.field(static=True, default="gaussian")
     difference: str = eqx.field(static=True, default="one_sided")
-    eta: float | None = eqx.field(static=True, default=None, kw_only=True)
-    weight_decay: float = eqx.field(static=True, default=0.0, kw_only=True)
+    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
         check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)

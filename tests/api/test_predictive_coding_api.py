@@ -32,7 +32,7 @@ def test_rule_construction_errors():
 def test_infer_errors():
     pc = PredictiveCoding(MLP_, PARAMS)
     xs0 = pc.initial_states(ARGS.x)
-    with pytest.raises(ValueError, match="valid: euler, adaptive, RK45"):
+    with pytest.raises(ValueError, match="valid: euler, adaptive, newton, RK45"):
         infer(pc, xs0, ARGS, method="rk45")
     with pytest.raises(ValueError, match="give tol"):
         infer(pc, xs0, ARGS, method="adaptive")

@@ -2,6 +2,7 @@
 jax.grad and MLP.grad (REFERENCES §9), and its flow under Euler at dt = eta against the
 training loop."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +49,7 @@ def _cosine(a, b):
 
 
 def _direction(rule, params, x, y):
-    return jax.jit(rule.direction)(params, x, y, KEY)
+    return eqx.filter_jit(rule.direction)(params, x, y, KEY)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

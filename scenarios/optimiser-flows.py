@@ -1,0 +1,436 @@
+"""Momentum and Adam as flows whose discrete schemes they are (REFERENCES §13).
+
+A 2-16-2 tanh/softmax MLP on the 2-armed spiral, full batch, cross-entropy loss L, one start
+theta0. For each learning rate eta in ``etas``:
+
+* heavy ball (``nn.optim.sgd(eta, momentum=beta)``, checked against optax) with
+  beta = 1 - a h, h = sqrt(eta), against the damped flow theta' = v, v' = -a v - grad L
+  (``MomentumFlow``, tsit5 at rtol 1e-10). Heavy ball *is* the semi-implicit Euler scheme with
+  dt = h (v = -h m): ``momentum_euler_max_rel_error`` compares it with
+  ``solve(method="semi-implicit-euler")`` at every step. Error at flow time ``t1_momentum``:
+  O(h).
+* heavy ball at fixed ``beta`` against the rescaled flow d theta/dt = -grad L / (1 - beta) at
+  t = n eta (Kovachki & Stuart 2021): O(eta).
+* Adam (``nn.optim.adam``, checked against optax) with beta1 = 1 - a eta, beta2 = 1 - b eta
+  against the Adam ODE of Barakat & Bianchi (``AdamFlow``, tsit5): O(eta). Its moment updates
+  are exactly Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v):
+  ``adam_moments_euler_max_rel_error``. The flow's Lipschitz constant in theta grows like
+  1 / (sqrt(v) + eps) where a gradient component is near zero, and the O(eta) regime starts
+  at eta well below its inverse: with the default eps = 0.01 the fit is clean; with
+  eps = 1e-8 the errors at t1 = 0.5 are 0.78, 0.70, 0.51, 0.13 for eta = 0.02 ... 0.0025
+  (measured; pre-asymptotic, the flow itself is fine).
+* Adam at fixed betas (``fixed_beta1``, ``fixed_beta2``) and the small learning rates
+  ``etas_sign`` against the sign-like flow d theta/dt = -g / (|g| + eps) (the documented
+  comparison; the error is O(eta / (1 - beta2)), so the fit needs eta << 1 - beta2). It is
+  made on the 2-D quadratic L = theta^T H theta / 2 from theta0 = (1, 1), where the sign-like
+  flow is exactly theta0 - t (1, 1) for t < 1: on the network some gradient components cross
+  zero, where the sign-like flow is discontinuous (it slides along g_i = 0).
+
+Figure: (a) heavy ball (dots, t = n h) over the damped flow; (b) Adam (dots, t = n eta) over
+its flow and the sign-like flow; (c) the errors against the step with fitted slopes; (d) the
+step-for-step identities (relative differences per step, at rounding level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+import dynlearn
+from dynlearn.analysis.convergence import fit_order
+from dynlearn.data.spiral import make_spiral
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import adam, sgd
+from dynlearn.progress import progress
+from dynlearn.rules.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
+from dynlearn.rules.backprop import Backprop, batch_args
+from dynlearn.rules.momentum_flow import (
+    MomentumFlow,
+    RescaledGradientFlow,
+    heavy_ball_hyperparameters,
+    velocity_from_momentum,
+)
+from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive
+
+
+def _whole(t: float, step: float) -> bool:
+    n = t / step
+    return abs(n - round(n)) < 1e-9 * max(n, 1.0) and round(n) >= 1
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: Seed = 0
+    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    noise: Annotated[float, nonnegative()] = 0.2
+    hidden: Annotated[int, positive(max=4096)] = 16
+    etas: Annotated[tuple[float, ...], positive(max=1.0)] = (0.04, 0.01, 0.0025, 0.000625)
+    # momentum damping, and Adam's first-moment rate (beta1 = 1 - a eta)
+    a: Annotated[float, positive()] = 1.0
+    b: Annotated[float, positive()] = 2.0  # Adam's second-moment rate (beta2 = 1 - b eta)
+    # Adam's epsilon (see the module docstring for eps = 1e-8)
+    eps: Annotated[float, positive()] = 0.01
+    # heavy ball's fixed momentum for the rescaled-flow limit
+    beta: Annotated[float, in_range(0, 1)] = 0.9
+    # flow time of the damped flow (heavy ball: n h)
+    t1_momentum: Annotated[float, positive()] = 4.0
+    # flow time of Adam and of the fixed-beta heavy ball (n eta)
+    t1: Annotated[float, positive()] = 2.0
+    # fixed-beta Adam against the sign-like flow (with eps_sign)
+    fixed_beta1: Annotated[float, in_range(0, 1)] = 0.9
+    fixed_beta2: Annotated[float, in_range(0, 1)] = 0.99
+    etas_sign: Annotated[tuple[float, ...], positive(max=1.0)] = (1e-4, 5e-5, 2.5e-5, 1.25e-5)
+    t1_sign: Annotated[float, positive()] = 0.5
+    eps_sign: Annotated[float, positive()] = 1e-8
+    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    atol: Annotated[float, positive(max=1.0)] = 1e-10
+
+    def __post_init__(self):
+        if len(self.etas) < 2 or min(self.etas) <= 0:
+            raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
+        if not (self.a > 0 and self.b > 0 and self.a * max(self.etas) < 1):
+            raise ValueError("need a, b > 0 and a * max(etas) < 1, b * max(etas) < 1")
+        if self.b * max(self.etas) >= 1:
+            raise ValueError(f"need b * max(etas) < 1 (beta2 > 0), got b={self.b}")
+        if not 0 <= self.beta < 1 or not 0 <= self.fixed_beta1 < 1 or not 0 < self.fixed_beta2 < 1:
+            raise ValueError("beta, fixed_beta1, fixed_beta2 must lie in [0, 1)")
+        for eta in self.etas:
+            if not (_whole(self.t1, eta) and _whole(self.t1_momentum, np.sqrt(eta))):
+                raise ValueError(
+                    f"t1={self.t1} must be a whole number of steps eta={eta} and "
+                    f"t1_momentum={self.t1_momentum} of h=sqrt(eta)={np.sqrt(eta):g}"
+                )
+        if len(self.etas_sign) < 2 or not all(_whole(self.t1_sign, e) for e in self.etas_sign):
+            raise ValueError(f"etas_sign (>= 2) must divide t1_sign={self.t1_sign}")
+
+
+QUICK = {
+    "etas": (0.04, 0.01, 0.0025),
+    "t1_momentum": 2.0,
+    "t1": 1.0,
+    "etas_sign": (1e-4, 5e-5, 2.5e-5),
+    "t1_sign": 0.2,
+}
+
+
+def run(config: Config) -> dict:
+    with jax.enable_x64(True):
+        return _run(config)
+
+
+def _trajectory(net, opt, theta0, x, y, num_steps):
+    """theta_n and the optimiser state after each of ``num_steps`` full-batch steps of ``opt``
+    (the practitioner's loop: gradient by the hand-written backward pass, then opt.step)."""
+
+    def step(carry, _):
+        theta, state = carry
+        theta, state = opt.step(theta, net.grad(theta, x, y), state)
+        return (theta, state), (ravel_pytree(theta)[0], state)
+
+    _, (thetas, states) = jax.lax.scan(step, (theta0, opt.init(theta0)), None, length=num_steps)
+    return thetas, states
+
+
+def _quadratic_field(t, theta, H):
+    return -(H @ theta)
+
+
+def _quadratic_adam(opt, H, theta0, num_steps):
+    def step(carry, _):
+        theta, state = carry
+        return opt.step(theta, H @ theta, state), None
+
+    (theta, _), _ = jax.lax.scan(step, (theta0, opt.init(theta0)), None, length=num_steps)
+    return theta
+
+
+def _flat(tree):
+    return jax.vmap(lambda t: ravel_pytree(t)[0])(tree)
+
+
+def _max_rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.linalg.norm(a - b, axis=-1) / np.linalg.norm(b, axis=-1)))
+
+
+def _run(config: Config) -> dict:
+    x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
+    net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
+    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+    flat0, unravel = ravel_pytree(theta0)
+    args = batch_args(x, y)
+    rule = Backprop(net)
+    tol = {"rtol": config.rtol, "atol": config.atol, "max_steps": 1_000_000}
+    zeros = jax.tree.map(jnp.zeros_like, theta0)
+
+    def loss(flat_thetas):
+        return np.asarray(jax.vmap(lambda f: net.loss_value(unravel(f), x, y))(flat_thetas))
+
+    a, b = config.a, config.b
+    etas = np.asarray(config.etas, dtype=float)
+    hs = np.sqrt(etas)
+
+    # the flows (one each; Adam's and the rescaled flow on the finest grid for the figure)
+    fine_m = np.linspace(0.0, config.t1_momentum, 101)
+    momentum_flow = dynlearn.solve(
+        MomentumFlow(rule, a), (theta0, zeros), config.t1_momentum, saveat=fine_m, args=args, **tol
+    )
+    fine = np.linspace(0.0, config.t1, 101)
+    adam_flow = dynlearn.solve(
+        AdamFlow(rule, a, b, config.eps),
+        (theta0, (zeros, zeros)),
+        config.t1,
+        saveat=fine,
+        args=args,
+        **tol,
+    )
+    rescaled = dynlearn.solve(
+        RescaledGradientFlow(rule, config.beta), theta0, config.t1, saveat=fine, args=args, **tol
+    )
+    th_m1 = np.asarray(ravel_pytree(jax.tree.map(lambda l: l[-1], momentum_flow.ys[0]))[0])
+    th_a1 = np.asarray(_flat(adam_flow.ys[0])[-1])
+    th_r1 = np.asarray(_flat(rescaled.ys)[-1])
+
+    runs = []
+    err_mom, err_fixed, err_adam, rel_hb, rel_m, rel_v = [], [], [], [], [], []
+    for eta, h in progress(list(zip(etas, hs, strict=True)), desc="learning rates"):
+        eta, h = float(eta), float(h)
+        # heavy ball at beta = 1 - a h, and the semi-implicit Euler scheme of the damped flow
+        n_m = round(config.t1_momentum / h)
+        eta_m, beta_m = heavy_ball_hyperparameters(h, a)
+        hb, hb_states = _trajectory(net, sgd(eta_m, momentum=beta_m), theta0, x, y, n_m)
+        scheme = dynlearn.solve(
+            MomentumFlow(rule, a),
+            (theta0, zeros),
+            n_m * h,
+            method="semi-implicit-euler",
+            dt=h,
+            saveat=h * np.arange(1, n_m + 1),
+            args=args,
+        )
+        rel_hb.append(
+            max(
+                _max_rel(_flat(scheme.ys[0]), hb),
+                _max_rel(_flat(scheme.ys[1]), _flat(velocity_from_momentum(hb_states.m, h))),
+            )
+        )
+        err_mom.append(float(np.linalg.norm(np.asarray(hb[-1]) - th_m1)))
+
+        # heavy ball at fixed beta against the rescaled flow
+        n = round(config.t1 / eta)
+        hb_fixed, _ = _trajectory(net, sgd(eta, momentum=config.beta), theta0, x, y, n)
+        err_fixed.append(float(np.linalg.norm(np.asarray(hb_fixed[-1]) - th_r1)))
+
+        # Adam with beta1 = 1 - a eta, beta2 = 1 - b eta against the Adam flow
+        b1, b2 = adam_hyperparameters(eta, a, b)
+        ad, ad_states = _trajectory(net, adam(eta, b1, b2, config.eps), theta0, x, y, n)
+        err_adam.append(float(np.linalg.norm(np.asarray(ad[-1]) - th_a1)))
+        # its moment updates against Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v)
+        thetas_prev = jnp.concatenate([flat0[None], ad[:-1]])
+        m_prev = jnp.concatenate([jnp.zeros_like(flat0)[None], _flat(ad_states.m)[:-1]])
+        v_prev = jnp.concatenate([jnp.zeros_like(flat0)[None], _flat(ad_states.v)[:-1]])
+        g = jax.vmap(lambda f: ravel_pytree(net.grad(unravel(f), x, y))[0])(thetas_prev)
+        rel_m.append(_max_rel(m_prev + eta * a * (g - m_prev), _flat(ad_states.m)))
+        rel_v.append(_max_rel(v_prev + eta * b * (g * g - v_prev), _flat(ad_states.v)))
+
+        every_m = max(1, n_m // 25)
+        every = max(1, n // 25)
+        runs.append(
+            {
+                "eta": eta,
+                "h": h,
+                "t_hb": h * np.arange(1, n_m + 1)[every_m - 1 :: every_m],
+                "loss_hb": loss(hb[every_m - 1 :: every_m]),
+                "t_adam": eta * np.arange(1, n + 1)[every - 1 :: every],
+                "loss_adam": loss(ad[every - 1 :: every]),
+                "loss_hb_fixed": loss(hb_fixed[every - 1 :: every]),
+            }
+        )
+
+    # fixed-beta Adam against the sign-like flow (the documented comparison), on the quadratic
+    # L = theta^T H theta / 2 from theta0 = (1, 1): g = H theta keeps its signs (+, +) for
+    # t < 1, so the sign-like flow is theta0 - t (1, 1) there. (On the network some g_i cross
+    # zero and the sign-like flow slides along g_i = 0: discontinuous, stiff for tsit5.)
+    H = jnp.array([[1.0, 0.3], [0.3, 0.2]])
+    th_sign0 = jnp.ones(2)
+    th_s1 = np.asarray(th_sign0) - config.t1_sign
+    sign_flow = dynlearn.solve(
+        SignLikeFlow(_quadratic_field, config.eps_sign), th_sign0, config.t1_sign, args=H, **tol
+    )
+    sign_flow_error = float(np.linalg.norm(np.asarray(sign_flow.ys[-1]) - th_s1))
+    err_sign = []
+    for eta in config.etas_sign:
+        opt = adam(eta, config.fixed_beta1, config.fixed_beta2, config.eps_sign)
+        th = _quadratic_adam(opt, H, th_sign0, round(config.t1_sign / eta))
+        err_sign.append(float(np.linalg.norm(np.asarray(th) - th_s1)))
+
+    s_mom, se_mom = fit_order(hs, err_mom)
+    s_fix, se_fix = fit_order(etas, err_fixed)
+    s_adam, se_adam = fit_order(etas, err_adam)
+    s_sign, se_sign = fit_order(config.etas_sign, err_sign)
+    metrics = {
+        "slope_momentum_vs_flow": s_mom,
+        "slope_momentum_vs_flow_stderr": se_mom,
+        "slope_momentum_fixed_beta_vs_rescaled_flow": s_fix,
+        "slope_momentum_fixed_beta_vs_rescaled_flow_stderr": se_fix,
+        "slope_adam_vs_flow": s_adam,
+        "slope_adam_vs_flow_stderr": se_adam,
+        "slope_adam_fixed_beta_vs_sign_flow": s_sign,
+        "slope_adam_fixed_beta_vs_sign_flow_stderr": se_sign,
+        "sign_flow_vs_closed_form": sign_flow_error,
+        "momentum_euler_max_rel_error": max(rel_hb),
+        "adam_moments_euler_max_rel_error": max(max(rel_m), max(rel_v)),
+        "etas": list(config.etas),
+        "hs": hs.tolist(),
+        "errors_momentum_vs_flow": err_mom,
+        "errors_momentum_fixed_beta_vs_rescaled_flow": err_fixed,
+        "errors_adam_vs_flow": err_adam,
+        "etas_sign": list(config.etas_sign),
+        "errors_adam_fixed_beta_vs_sign_flow": err_sign,
+        "momentum_betas": [1.0 - a * h for h in hs],
+        "adam_beta1s": [1.0 - a * e for e in etas],
+        "adam_beta2s": [1.0 - b * e for e in etas],
+    }
+    curves = {
+        "t_momentum": fine_m,
+        "loss_momentum_flow": loss(_flat(momentum_flow.ys[0])),
+        "t": fine,
+        "loss_adam_flow": loss(_flat(adam_flow.ys[0])),
+        "loss_rescaled_flow": loss(_flat(rescaled.ys)),
+        "per_step_rel": {"heavy ball vs scheme": rel_hb, "Adam m": rel_m, "Adam v": rel_v},
+    }
+    return {"metrics": metrics, "runs": runs, "curves": curves, "config": config}
+
+
+def plot(results: dict):
+    from dynlearn.plotting import figure
+
+    m, runs, c = results["metrics"], results["runs"], results["curves"]
+    config = results["config"]
+    fig, axes = figure(2, 2, width=5.0, height=3.7)
+    (ax_hb, ax_adam), (ax_err, ax_id) = axes
+    colors = [f"C{i}" for i in range(len(runs))]
+
+    ax_hb.plot(
+        c["t_momentum"], c["loss_momentum_flow"], "k-", lw=2, label=f"damped flow, a = {config.a:g}"
+    )
+    for r, col in zip(runs, colors, strict=True):
+        ax_hb.plot(
+            r["t_hb"],
+            r["loss_hb"],
+            "o",
+            ms=3,
+            color=col,
+            label=f"heavy ball h={r['h']:.3g} (beta={1 - config.a * r['h']:.3g})",
+        )
+    ax_hb.set(
+        xlabel="flow time t = n h  (h = sqrt(eta))",
+        ylabel="training loss L",
+        title="(a) heavy ball = semi-implicit Euler of θ'' + aθ' = -∇L",
+    )
+    ax_hb.legend()
+
+    ax_adam.plot(
+        c["t"],
+        c["loss_adam_flow"],
+        "k-",
+        lw=2,
+        label=f"Adam flow, a = {config.a:g}, b = {config.b:g}",
+    )
+    ax_adam.plot(
+        c["t"],
+        c["loss_rescaled_flow"],
+        "k:",
+        lw=1.5,
+        label=f"rescaled flow -∇L/(1-β), β = {config.beta:g}",
+    )
+    for r, col in zip(runs, colors, strict=True):
+        ax_adam.plot(
+            r["t_adam"], r["loss_adam"], "o", ms=3, color=col, label=f"Adam eta={r['eta']:g}"
+        )
+        ax_adam.plot(r["t_adam"], r["loss_hb_fixed"], "x", ms=3, color=col)
+    ax_adam.plot([], [], "kx", ms=3, label="heavy ball at fixed β (per eta)")
+    ax_adam.set(
+        xlabel="flow time t = n eta",
+        ylabel="training loss L",
+        title="(b) Adam (β = 1 - rate·eta) and fixed-β heavy ball",
+    )
+    ax_adam.legend()
+
+    series = (
+        (
+            m["hs"],
+            m["errors_momentum_vs_flow"],
+            m["slope_momentum_vs_flow"],
+            "o",
+            "heavy ball vs damped flow (step h)",
+        ),
+        (
+            m["etas"],
+            m["errors_momentum_fixed_beta_vs_rescaled_flow"],
+            m["slope_momentum_fixed_beta_vs_rescaled_flow"],
+            "^",
+            "fixed-β heavy ball vs rescaled flow (eta)",
+        ),
+        (
+            m["etas"],
+            m["errors_adam_vs_flow"],
+            m["slope_adam_vs_flow"],
+            "s",
+            "Adam vs Adam flow (eta)",
+        ),
+        (
+            m["etas_sign"],
+            m["errors_adam_fixed_beta_vs_sign_flow"],
+            m["slope_adam_fixed_beta_vs_sign_flow"],
+            "D",
+            f"Adam β=({config.fixed_beta1:g}, {config.fixed_beta2:g}) vs sign flow (quadratic)",
+        ),
+    )
+    for steps, errs, slope, mark, name in series:
+        steps, errs = np.asarray(steps), np.asarray(errs)
+        line = ax_err.loglog(steps, errs, mark, ms=6, label=f"{name}: slope {slope:.3f}")[0]
+        coef = np.polyfit(np.log(steps), np.log(errs), 1)
+        grid = np.geomspace(steps.min(), steps.max(), 20)
+        ax_err.loglog(
+            grid, np.exp(np.polyval(coef, np.log(grid))), "-", lw=1, color=line.get_color()
+        )
+    ax_err.set(
+        xlabel="step (h or eta)",
+        ylabel=r"$\|\theta_n - \theta(t_1)\|$",
+        title="(c) global error at fixed flow time: first order",
+    )
+    ax_err.legend(loc="upper left", fontsize=7)
+
+    x = np.arange(len(runs))
+    width = 0.27
+    floor = 1e-17  # exact zeros drawn at the floor
+    for k, (name, vals) in enumerate(c["per_step_rel"].items()):
+        ax_id.bar(x + (k - 1) * width, np.maximum(vals, floor), width, label=name)
+    ax_id.axhline(np.finfo(float).eps, color="k", lw=0.8, ls="--", label="float64 eps")
+    ax_id.set_yscale("log")
+    ax_id.set_xticks(x, [f"eta={r['eta']:g}" for r in runs])
+    ax_id.set(
+        ylabel="max relative difference over all steps",
+        title="(d) the discrete rules are the schemes, to rounding",
+    )
+    ax_id.legend(loc="upper left")
+    return fig
+
+
+scenario = Scenario(
+    name="optimiser-flows",
+    description="heavy ball and Adam as first-order schemes of their flows (slopes, identities)",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()

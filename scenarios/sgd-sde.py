@@ -1,0 +1,492 @@
+"""SGD's noise as a stochastic modified equation (Li, Tai & E 2017, 2019; REFERENCES §13).
+
+Minibatch SGD (B examples drawn uniformly with replacement per step) against
+
+* the gradient flow           d theta = -grad L dt                          (weak error O(eta))
+* the order-2 SME             dTheta = -grad(L + eta/4 ||grad L||^2) dt + sqrt(eta Sigma) dW
+                                                                            (weak error O(eta^2))
+
+(and the order-1 SME, -grad L dt + sqrt(eta Sigma) dW, O(eta)), Sigma(theta) the covariance of
+one minibatch gradient. Weak error at fixed time t1: |E phi(theta_n) - E phi(Theta(n eta))| for
+phi = the loss and ||theta - theta*||^2.
+
+1. Least squares (``num_examples`` x ``dim``): SGD's second moments follow a closed recursion
+   and the SMEs' moment ODEs close (``analysis/sgd_moments.py``), so every expectation is exact
+   and the O(eta^2) term is not hidden by Monte-Carlo noise. ``weak_slope_vs_flow`` and
+   ``weak_slope_vs_sme2`` (phi = loss; ``..._dist2`` for ||theta - theta*||^2) with the
+   least-squares standard error of the fitted slope.
+2. A 1-``hidden``-1 tanh network on ``net_examples`` points of a sine, MSE, learning rates
+   ``net_etas`` up to time ``net_t1`` (larger than the exact part's: the O(eta^2) gap must
+   stand above the Monte-Carlo noise): Monte Carlo over ``num_paths`` SGD paths (jax.vmap) and
+   SME paths by ``solve_sde`` (Euler–Maruyama, the SME's noise being multiplicative and
+   non-commutative; its own weak error O(dt) is removed by Richardson extrapolation
+   2 E[dt/2] - E[dt] on the same Brownian paths, a weak-order-2 estimate). Slopes with
+   Monte-Carlo standard errors (fit weighted by the errors' standard errors).
+3. Stationary covariance on the quadratic L = (1/N) sum_i (theta - a_i)^T H (theta - a_i) / 2
+   (minibatch noise Sigma = H Cov(a) H / B, independent of theta): the exact discrete Lyapunov
+   solution, the SMEs' continuous Lyapunov solutions, the empirical covariance of
+   ``num_paths`` long SGD chains, and of long order-2 SME paths solved by ShARK (additive noise,
+   where it is a correct Itô solver of strong order 1.5).
+   ``stationary_cov_rel_error_*`` are relative Frobenius errors against the SGD chains'
+   covariance; in H's eigenbasis the SMEs' stationary covariances are off by about eta l / 2
+   (order 1) and eta l (order 2) relatively: the order-2 drift, which wins on finite horizons,
+   loses at stationarity.
+
+The full run takes about 3.5 CPU-minutes (11 minutes on the shared 2-core development
+machine): the network Monte Carlo (2 x 10 000 SME paths per learning rate, with steps eta / 4
+and eta / 8) dominates; it shows progress per learning rate.
+
+Figure: (a) least squares, E L over time: SGD (dots), order-2 SME, gradient flow; (b) exact
+weak errors against eta with fitted slopes; (c) the network's Monte-Carlo weak errors with
+error bars; (d) the stationary SGD cloud with the 2-sigma ellipses of each covariance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+import dynlearn
+from dynlearn.analysis.convergence import fit_order
+from dynlearn.analysis.sgd_moments import (
+    least_squares_expectations,
+    least_squares_sgd_moments,
+    least_squares_sme_moments,
+    stationary_covariances,
+)
+from dynlearn.nn.mlp import MLP
+from dynlearn.progress import progress
+from dynlearn.rules.backprop import Backprop, batch_args
+from dynlearn.rules.sgd_sme import StochasticModifiedEquation
+from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive
+
+
+def _whole(t: float, step: float) -> bool:
+    n = t / step
+    return abs(n - round(n)) < 1e-9 * max(n, 1.0) and round(n) >= 1
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: Seed = 0
+    etas: Annotated[tuple[float, ...], positive(max=1.0)] = (
+        0.1,
+        0.05,
+        0.025,
+        0.0125,
+    )  # least squares (exact moments)
+    batch_size: Annotated[int, positive(max=100_000)] = 2
+    num_paths: Annotated[int, in_range(10, 200_000)] = 10000
+    t1: Annotated[float, positive()] = 2.0
+    net_etas: Annotated[tuple[float, ...], positive(max=1.0)] = (
+        0.2,
+        0.1,
+        0.05,
+        0.025,
+    )  # network Monte Carlo
+    net_t1: Annotated[float, positive()] = 1.0
+    # least squares
+    num_examples: Annotated[int, positive(max=100_000)] = 32
+    dim: Annotated[int, positive(max=1000)] = 3
+    label_noise: Annotated[float, nonnegative()] = 0.5
+    # network Monte Carlo
+    hidden: Annotated[int, positive(max=4096)] = 8
+    net_examples: Annotated[int, positive(max=100_000)] = 16
+    # SME step dt = eta / sde_substeps (and dt / 2 for Richardson)
+    sde_substeps: Annotated[int, positive(max=1000)] = 4
+    # stationary covariance
+    stationary_eta: Annotated[float, positive()] = 0.1
+    stationary_lambdas: Annotated[tuple[float, ...], positive()] = (1.0, 0.25)
+    # per chain, one every 1 / (eta lambda_min) steps
+    stationary_samples: Annotated[int, positive(max=100_000)] = 20
+
+    def __post_init__(self):
+        if len(self.etas) < 2 or min(self.etas) <= 0:
+            raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
+        for eta in self.etas:
+            if not _whole(self.t1, eta):
+                raise ValueError(f"t1={self.t1} must be a whole number of steps eta={eta}")
+        if len(self.net_etas) < 2 or not all(_whole(self.net_t1, e) for e in self.net_etas):
+            raise ValueError(f"net_etas (>= 2) must divide net_t1={self.net_t1}: {self.net_etas}")
+        if self.batch_size < 1 or self.num_paths < 10 or self.sde_substeps < 1:
+            raise ValueError("batch_size >= 1, num_paths >= 10 and sde_substeps >= 1 required")
+        if len(self.stationary_lambdas) != 2 or min(self.stationary_lambdas) <= 0:
+            raise ValueError(
+                f"stationary_lambdas: two positive eigenvalues, got {self.stationary_lambdas}"
+            )
+        if not 0 < self.stationary_eta * max(self.stationary_lambdas) < 2:
+            raise ValueError("stationary_eta * max(stationary_lambdas) must lie in (0, 2)")
+
+
+QUICK = {
+    "etas": (0.1, 0.05, 0.025),
+    "t1": 1.0,
+    "net_etas": (0.2, 0.1, 0.05),
+    "num_paths": 2000,
+    "stationary_samples": 5,
+}
+
+
+def run(config: Config) -> dict:
+    with jax.enable_x64(True):
+        return _run(config)
+
+
+# ---------------------------------------------------------------- 1. least squares, exact
+def _least_squares(config: Config) -> dict:
+    rng = np.random.default_rng(config.seed)
+    x = rng.normal(size=(config.num_examples, config.dim)) * np.linspace(1.0, 0.5, config.dim)
+    w = rng.normal(size=config.dim)
+    y = x @ w + config.label_noise * rng.normal(size=config.num_examples)
+    theta_star = np.linalg.lstsq(x, y, rcond=None)[0]
+    theta0 = theta_star + np.where(np.arange(config.dim) % 2 == 0, 1.5, -1.5)
+    B = config.batch_size
+    out = {"phi": {}, "curves": []}
+    errs = {k: {"flow": [], "sme1": [], "sme2": []} for k in ("loss", "dist2")}
+    for eta in config.etas:
+        n = round(config.t1 / eta)
+        ts = eta * np.arange(n + 1)
+        ex = {
+            "sgd": least_squares_sgd_moments(x, y, theta0, eta, B, n),
+            "flow": least_squares_sme_moments(x, y, theta0, eta, B, ts, order=1, noise=False),
+            "sme1": least_squares_sme_moments(x, y, theta0, eta, B, ts, order=1),
+            "sme2": least_squares_sme_moments(x, y, theta0, eta, B, ts, order=2),
+        }
+        ex = {k: least_squares_expectations(x, y, theta_star, Z) for k, Z in ex.items()}
+        for phi in errs:
+            for ref in ("flow", "sme1", "sme2"):
+                errs[phi][ref].append(float(abs(ex["sgd"][phi][-1] - ex[ref][phi][-1])))
+        out["curves"].append({"eta": eta, "ts": ts, **{k: v["loss"] for k, v in ex.items()}})
+    out["errors"] = errs
+    out["loss_min"] = float(0.5 * np.mean((x @ theta_star - y) ** 2))
+    return out
+
+
+# ------------------------------------------------------------------ 2. network, Monte Carlo
+def _network(config: Config) -> dict:
+    net = MLP((1, config.hidden, 1), ("tanh", "identity"), "mse")
+    key = jax.random.PRNGKey(config.seed)
+    k_data, k_init, k_paths = jax.random.split(key, 3)
+    x = jnp.linspace(-2.0, 2.0, config.net_examples)[:, None]
+    y = jnp.sin(1.5 * x) + 0.3 * jax.random.normal(k_data, x.shape)
+    theta0 = net.init(k_init, "xavier_normal")
+    args = batch_args(x, y)
+    rule = Backprop(net)
+    # theta*: the end of a long gradient flow (a minimiser), for phi = ||theta - theta*||^2
+    theta_star = dynlearn.solve(rule, theta0, 50.0, args=args, rtol=1e-10, atol=1e-10).y1
+    star = ravel_pytree(theta_star)[0]
+
+    def phis(theta):
+        flat = ravel_pytree(theta)[0]
+        return jnp.stack([net.loss_value(theta, x, y), jnp.sum((flat - star) ** 2)])
+
+    flow = dynlearn.solve(rule, theta0, config.net_t1, args=args, rtol=1e-10, atol=1e-10)
+    phi_flow = np.asarray(phis(flow.y1))
+    keys = jax.random.split(k_paths, config.num_paths)
+    N, B = config.net_examples, config.batch_size
+
+    mc = []
+    for eta in progress(config.net_etas, desc="network Monte Carlo"):
+        n = round(config.net_t1 / eta)
+
+        def sgd_path(key, eta=eta, n=n):
+            def step(theta, k):
+                idx = jax.random.randint(k, (B,), 0, N)
+                g = net.grad(theta, x[idx], y[idx])
+                return jax.tree.map(lambda p, gg: p - eta * gg, theta, g), None
+
+            theta, _ = jax.lax.scan(step, theta0, jax.random.split(key, n))
+            return phis(theta)
+
+        sgd = np.asarray(jax.jit(jax.vmap(sgd_path))(keys))
+        sme = StochasticModifiedEquation(rule, eta, B, order=2)
+        dt = eta / config.sde_substeps
+
+        def sme_path(key, dt, sme=sme):
+            sol = dynlearn.solve_sde(
+                sme.drift, sme.diffusion, theta0, config.net_t1, dt=dt, key=key, args=args
+            )
+            return phis(jax.tree.map(lambda l: l[-1], sol.ys))
+
+        coarse = np.asarray(jax.vmap(lambda k, dt=dt: sme_path(k, dt))(keys))
+        fine = np.asarray(jax.vmap(lambda k, dt=dt: sme_path(k, dt / 2))(keys))
+        richardson = 2 * fine - coarse  # weak order 2 in dt, per path
+        P = config.num_paths
+        d_flow = sgd.mean(0) - phi_flow
+        se_flow = sgd.std(0, ddof=1) / np.sqrt(P)
+        d_sme = sgd.mean(0) - richardson.mean(0)
+        se_sme = np.sqrt(sgd.var(0, ddof=1) / P + richardson.var(0, ddof=1) / P)
+        mc.append(
+            {
+                "eta": eta,
+                "diff_flow": d_flow,
+                "se_flow": se_flow,
+                "diff_sme2": d_sme,
+                "se_sme2": se_sme,
+                "em_bias_coarse_minus_fine": (coarse - fine).mean(0),
+            }
+        )
+    return {"mc": mc, "phi_flow": phi_flow}
+
+
+# --------------------------------------------------------------- 3. stationary covariance
+def _stationary(config: Config) -> dict:
+    rng = np.random.default_rng(config.seed + 1)
+    eta = config.stationary_eta
+    angle = np.deg2rad(30.0)
+    R = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    H = R @ np.diag(config.stationary_lambdas) @ R.T
+    centres = rng.normal(size=(config.num_examples, 2)) * np.array([1.0, 0.6])
+    a_bar = centres.mean(0)
+    Sigma = H @ np.cov(centres.T, bias=True) @ H / config.batch_size
+    exact = stationary_covariances(H, Sigma, eta)
+
+    lam_min = min(config.stationary_lambdas)
+    thin = int(np.ceil(1.0 / (eta * lam_min)))
+    burn = 10 * thin
+    Hj, cj = jnp.asarray(H), jnp.asarray(centres)
+    N, B = config.num_examples, config.batch_size
+
+    def chain(key):
+        def step(theta, k):
+            idx = jax.random.randint(k, (B,), 0, N)
+            return theta - eta * (Hj @ (theta - cj[idx].mean(0))), theta
+
+        keys = jax.random.split(key, burn + thin * config.stationary_samples)
+        _, thetas = jax.lax.scan(step, jnp.asarray(a_bar), keys)
+        return thetas[burn::thin]
+
+    keys = jax.random.split(jax.random.PRNGKey(config.seed + 2), config.num_paths)
+    samples = np.asarray(jax.jit(jax.vmap(chain))(keys))  # (paths, samples, 2)
+    flat = samples.reshape(-1, 2) - a_bar
+    C_emp = flat.T @ flat / len(flat)  # the mean is a_bar exactly (the noise has mean zero)
+    groups = np.array_split(samples.reshape(len(samples), -1, 2) - a_bar, 10)
+    C_groups = np.array(
+        [np.einsum("psi,psj->ij", g, g) / (g.shape[0] * g.shape[1]) for g in groups]
+    )
+    mc_rel_se = float(np.linalg.norm(C_groups.std(0, ddof=1) / np.sqrt(10)) / np.linalg.norm(C_emp))
+
+    # the order-2 SME's paths by ShARK (additive noise): its empirical stationary covariance
+    H2 = H + 0.5 * eta * H @ H
+    S = np.linalg.cholesky(eta * Sigma)
+    H2j, Sj = jnp.asarray(H2), jnp.asarray(S)
+    t_burn, t_gap = 10.0 / lam_min, 1.0 / lam_min
+    ts = t_burn + t_gap * np.arange(config.stationary_samples)
+
+    def sme_path(key):
+        sol = dynlearn.solve_sde(
+            lambda t, th, args: -(H2j @ (th - jnp.asarray(a_bar))),
+            lambda t, th, args: Sj,
+            jnp.asarray(a_bar),
+            float(ts[-1]),
+            dt=0.1,
+            key=key,
+            method="shark",
+            saveat=ts,
+        )
+        return sol.ys
+
+    n_sme = max(10, config.num_paths // 10)
+    sme_samples = np.asarray(jax.vmap(sme_path)(keys[:n_sme])).reshape(-1, 2) - a_bar
+    C_sme_paths = sme_samples.T @ sme_samples / len(sme_samples)
+
+    def rel(A, ref):
+        return float(np.linalg.norm(A - ref) / np.linalg.norm(ref))
+
+    return {
+        "H": H,
+        "Sigma": Sigma,
+        "a_bar": a_bar,
+        "C_emp": C_emp,
+        "C_sme2_paths": C_sme_paths,
+        **{f"C_{k}": v for k, v in exact.items()},
+        "cloud": samples[:, -1, :],
+        "metrics": {
+            "stationary_cov_rel_error_discrete": rel(exact["discrete"], C_emp),
+            "stationary_cov_rel_error_sme": rel(exact["sme1"], C_emp),
+            "stationary_cov_rel_error_sme2": rel(exact["sme2"], C_emp),
+            "stationary_cov_mc_rel_stderr": mc_rel_se,
+            "stationary_cov_sme_vs_discrete_exact": rel(exact["sme1"], exact["discrete"]),
+            "stationary_cov_sme2_vs_discrete_exact": rel(exact["sme2"], exact["discrete"]),
+            "stationary_cov_sme2_paths_vs_lyapunov": rel(C_sme_paths, exact["sme2"]),
+            "stationary_num_samples": int(len(flat)),
+        },
+    }
+
+
+def _run(config: Config) -> dict:
+    etas = np.asarray(config.etas, dtype=float)
+    ls = _least_squares(config)
+    nw = _network(config)
+    st = _stationary(config)
+
+    metrics = {}
+    for phi, suffix in (("loss", ""), ("dist2", "_dist2")):
+        for ref in ("flow", "sme1", "sme2"):
+            slope, se = fit_order(etas, ls["errors"][phi][ref])
+            metrics[f"weak_slope_vs_{ref}{suffix}"] = slope
+            metrics[f"weak_slope_vs_{ref}{suffix}_stderr"] = se
+    net_etas = np.asarray(config.net_etas, dtype=float)
+    for j, suffix in ((0, ""), (1, "_dist2")):
+        for ref in ("flow", "sme2"):
+            diffs = np.array([abs(r[f"diff_{ref}"][j]) for r in nw["mc"]])
+            ses = np.array([r[f"se_{ref}"][j] for r in nw["mc"]])
+            slope, se = fit_order(net_etas, diffs, ses)
+            metrics[f"weak_slope_vs_{ref}_network{suffix}"] = slope
+            metrics[f"weak_slope_vs_{ref}_network{suffix}_stderr"] = se
+            metrics[f"weak_errors_vs_{ref}_network{suffix}"] = diffs.tolist()
+            metrics[f"weak_errors_vs_{ref}_network{suffix}_stderr"] = ses.tolist()
+    metrics.update(st["metrics"])
+    for phi, suffix in (("loss", ""), ("dist2", "_dist2")):
+        for ref in ("flow", "sme1", "sme2"):
+            metrics[f"weak_errors_vs_{ref}{suffix}"] = ls["errors"][phi][ref]
+    metrics["etas"] = etas.tolist()
+    metrics["net_etas"] = net_etas.tolist()
+    return {
+        "metrics": metrics,
+        "least_squares": ls,
+        "network": nw,
+        "stationary": st,
+        "t1": config.t1,
+        "net_t1": config.net_t1,
+        "stationary_eta": config.stationary_eta,
+    }
+
+
+def _ellipse(ax, C, centre, **kw):
+    lam, V = np.linalg.eigh(C)
+    s = np.linspace(0, 2 * np.pi, 200)
+    pts = (V @ (2 * np.sqrt(lam)[:, None] * np.stack([np.cos(s), np.sin(s)]))).T + centre
+    ax.plot(pts[:, 0], pts[:, 1], **kw)
+
+
+def plot(results: dict):
+    from dynlearn.plotting import figure
+
+    m, ls, st = results["metrics"], results["least_squares"], results["stationary"]
+    fig, axes = figure(2, 2, width=5.0, height=3.8)
+    (ax_curve, ax_exact), (ax_net, ax_stat) = axes
+
+    ref = ls["curves"][-1]
+    ax_curve.plot(ref["ts"], ref["flow"] - ls["loss_min"], "k-", lw=2, label="gradient flow")
+    for i, c in enumerate(ls["curves"]):
+        every = max(1, len(c["ts"]) // 20)
+        ax_curve.plot(
+            c["ts"][::every],
+            c["sgd"][::every] - ls["loss_min"],
+            "o",
+            ms=3,
+            color=f"C{i}",
+            label=f"SGD eta={c['eta']:g} (exact E)",
+        )
+        ax_curve.plot(c["ts"], c["sme2"] - ls["loss_min"], "--", color=f"C{i}", lw=1)
+    ax_curve.plot([], [], "k--", lw=1, label="order-2 SME (per eta)")
+    ax_curve.set_yscale("log")
+    ax_curve.set(
+        xlabel="time t = n eta",
+        ylabel="E L - min L",
+        title="(a) least squares: exact expected loss",
+    )
+    ax_curve.legend()
+
+    etas = np.asarray(m["etas"])
+    grid = np.geomspace(etas.min(), etas.max(), 20)
+    for key, mark, name in (
+        ("flow", "o", "gradient flow"),
+        ("sme1", "^", "order-1 SME"),
+        ("sme2", "s", "order-2 SME"),
+    ):
+        for suffix, fill in (("", None), ("_dist2", "none")):
+            errs = np.asarray(m[f"weak_errors_vs_{key}{suffix}"])
+            label = (
+                f"{name}, {'L' if not suffix else '|θ-θ*|²'}: slope "
+                f"{m[f'weak_slope_vs_{key}{suffix}']:.3f}"
+            )
+            line = ax_exact.loglog(etas, errs, mark, ms=6, mfc=fill, label=label)[0]
+            coef = np.polyfit(np.log(etas), np.log(errs), 1)
+            ax_exact.loglog(
+                grid, np.exp(np.polyval(coef, np.log(grid))), "-", lw=0.8, color=line.get_color()
+            )
+    ax_exact.set(
+        xlabel="learning rate eta",
+        ylabel=f"|E φ(θ_n) - E φ(Θ(t1))|, t1 = {results['t1']:g}",
+        title="(b) least squares, exact weak errors",
+    )
+    ax_exact.legend(fontsize=7)
+
+    etas = np.asarray(m["net_etas"])
+    for key, mark, name in (("flow", "o", "vs gradient flow"), ("sme2", "s", "vs order-2 SME")):
+        for suffix, fill in (("", None), ("_dist2", "none")):
+            errs = np.asarray(m[f"weak_errors_vs_{key}_network{suffix}"])
+            ses = np.asarray(m[f"weak_errors_vs_{key}_network{suffix}_stderr"])
+            slope = m[f"weak_slope_vs_{key}_network{suffix}"]
+            slope_se = m[f"weak_slope_vs_{key}_network{suffix}_stderr"]
+            ax_net.errorbar(
+                etas,
+                errs,
+                yerr=2 * ses,
+                fmt=mark,
+                ms=6,
+                mfc=fill,
+                capsize=3,
+                label=f"{name}, {'L' if not suffix else '|θ-θ*|²'}: slope "
+                f"{slope:.2f} ± {slope_se:.2f}",
+            )
+    ax_net.set_xscale("log")
+    ax_net.set_yscale("log")
+    ax_net.set(
+        xlabel="learning rate eta",
+        ylabel="|E φ(SGD) - E φ(.)| (bars: 2 s.e.)",
+        title=f"(c) tanh net, Monte Carlo, t1 = {results['net_t1']:g} (SME: EM + Richardson)",
+    )
+    ax_net.legend(fontsize=7)
+
+    cloud = st["cloud"]
+    ax_stat.plot(cloud[:, 0], cloud[:, 1], ".", ms=1, color="0.6", alpha=0.4)
+    centre = st["a_bar"]
+    for C, style, name in (
+        (st["C_emp"], dict(color="k", lw=2), "SGD chains (empirical)"),
+        (
+            st["C_discrete"],
+            dict(color="C0", ls="--"),
+            f"discrete Lyapunov ({m['stationary_cov_rel_error_discrete']:.3f})",
+        ),
+        (
+            st["C_sme1"],
+            dict(color="C1", ls=":"),
+            f"order-1 SME ({m['stationary_cov_rel_error_sme']:.3f})",
+        ),
+        (
+            st["C_sme2"],
+            dict(color="C3", ls="-."),
+            f"order-2 SME ({m['stationary_cov_rel_error_sme2']:.3f})",
+        ),
+    ):
+        _ellipse(ax_stat, C, centre, label=name, **style)
+    ax_stat.set_aspect("equal", adjustable="datalim")
+    ax_stat.set(
+        xlabel="θ₁",
+        ylabel="θ₂",
+        title=f"(d) stationary SGD, eta = {results['stationary_eta']:g}: 2σ ellipses (rel. error)",
+    )
+    ax_stat.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+scenario = Scenario(
+    name="sgd-sde",
+    description="SGD vs its stochastic modified equation: weak errors O(eta) and O(eta^2), "
+    "stationary covariance",
+    config=Config,
+    quick=QUICK,
+    run=run,
+    plot=plot,
+)
+
+if __name__ == "__main__":
+    scenario.main()

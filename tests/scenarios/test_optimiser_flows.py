@@ -1,0 +1,48 @@
+"""Quick mode of `optimiser-flows` (REFERENCES §13): heavy ball and Adam are first-order
+schemes of their flows, and their updates are the semi-implicit / Euler steps to rounding."""
+
+import numpy as np
+import pytest
+
+from dynlearn.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    sc = load_scenario("optimiser-flows")
+    return sc.run(sc.make_config(quick=True))["metrics"]
+
+
+def test_discrete_rules_are_the_schemes_to_rounding(metrics):
+    # heavy ball = semi-implicit Euler (eta = h^2, beta = 1 - a h, v = -h m); Adam's moments =
+    # Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v). Rounding only: a few hundred ulps.
+    assert metrics["momentum_euler_max_rel_error"] < 1e-13
+    assert metrics["adam_moments_euler_max_rel_error"] < 1e-12
+
+
+def test_first_order_convergence_to_each_flow(metrics):
+    assert abs(metrics["slope_momentum_vs_flow"] - 1.0) < 0.1  # in h = sqrt(eta)
+    assert abs(metrics["slope_adam_vs_flow"] - 1.0) < 0.1
+    # fixed beta: the error is O(eta / (1 - beta)) and the largest quick eta is not yet
+    # asymptotic, so the two-decade fit sits a little below 1
+    assert abs(metrics["slope_momentum_fixed_beta_vs_rescaled_flow"] - 1.0) < 0.15
+    # the quadratic's sign-like flow is theta0 - t (1, 1) and fixed-beta Adam approaches it
+    assert metrics["sign_flow_vs_closed_form"] < 1e-6
+    assert abs(metrics["slope_adam_fixed_beta_vs_sign_flow"] - 1.0) < 0.1
+
+
+def test_the_errors_shrink_by_the_step_ratio(metrics):
+    hs = np.asarray(metrics["hs"])
+    e = np.asarray(metrics["errors_momentum_vs_flow"])
+    np.testing.assert_allclose(e[:-1] / e[1:], hs[:-1] / hs[1:], rtol=0.1)
+    etas = np.asarray(metrics["etas"])
+    e = np.asarray(metrics["errors_adam_vs_flow"])
+    np.testing.assert_allclose(e[:-1] / e[1:], etas[:-1] / etas[1:], rtol=0.15)
+
+
+def test_bad_configs_are_rejected_before_any_work():
+    sc = load_scenario("optimiser-flows")
+    with pytest.raises(ValueError, match="whole number"):
+        sc.make_config(quick=True, overrides={"etas": (0.03, 0.01)})
+    with pytest.raises(ValueError, match="at least two"):
+        sc.make_config(quick=True, overrides={"etas": (0.01,)})
