@@ -46,13 +46,20 @@ def _flat(f, t, y_flat, args, template):
     return dy
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _flat_field(treedef, static, jacobian, t, y_flat, dynamic):
+def _flat_field_impl(treedef, static, jacobian, t, y_flat, dynamic):
     f, args, template = _merge(treedef, static, dynamic)
     check_field_output(f, t, template, args)
     if jacobian:
         return jax.jacfwd(lambda y: _flat(f, t, y, args, template))(y_flat)
     return _flat(f, t, y_flat, args, template)
+
+
+@functools.lru_cache(maxsize=64)
+def _flat_field(treedef, static, jacobian):
+    """The compiled field (or Jacobian) for one structure of (f, args, y0): the static parts are
+    bound once here, so each of scipy's evaluations is one plain jitted call on arrays (no
+    hashing of the static parts per call), and a new solve of the same structure reuses it."""
+    return jax.jit(functools.partial(_flat_field_impl, treedef, static, jacobian))
 
 
 def _merge(treedef, static, dynamic):
@@ -88,9 +95,11 @@ def _field_caller(f, args, y0, dtype):
     static = tuple(None if eqx.is_array(x) else _Static(x) for x in leaves)
     np_dtype = np.dtype(dtype)
 
+    field, jac = _flat_field(treedef, static, False), _flat_field(treedef, static, True)
+
     def call(jacobian, t, y):
         t = np.asarray(t, np_dtype)
-        return _flat_field(treedef, static, jacobian, t, np.asarray(y, np_dtype), dynamic)
+        return (jac if jacobian else field)(t, np.asarray(y, np_dtype), dynamic)
 
     return call
 
