@@ -19,8 +19,8 @@ output clamping beta = 0.1 (the settings of ``pc-train``) and uses dF/dtheta / (
 g_hat; with T * gamma = 2 the relaxation is truncated, not at equilibrium, so g_hat is not
 backprop's gradient (~42° from it; more steps bring it closer at proportionally more cost): the
 PC row is truncated-relaxation PC, not equilibrium PC (``pc-train`` has both). The learning rate
-is chosen per rule and data set from the grid ``etas`` (3e-4 ... 1, wide enough that every
-rule's choice is interior) by the mean validation accuracy at the end of training; a choice at
+is chosen per rule and data set from the grid ``etas`` (3e-4 ... 3, wide enough that every
+rule's choice is interior; backprop on the digits chooses 1) by the mean validation accuracy at the end of training; a choice at
 either end of the grid is flagged in ``chosen_eta_on_grid_edge`` and with * in the figure (the
 optimum may then lie outside). The test accuracy of that choice is reported as mean and std
 over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each rule and
@@ -107,6 +107,7 @@ class Config:
         0.1,
         0.3,
         1.0,
+        3.0,
     )
     num_seeds: Annotated[int, positive(max=1000)] = 3
     weight_decay: Annotated[float, nonnegative()] = 1e-3

@@ -36,7 +36,7 @@ that hit the cap) and hands the same dF/dtheta / (beta B) to the same Adam. It c
 times as much per epoch (``seconds_per_epoch_pc_eq``), so it runs for the first ``eq_seeds``
 seeds on ``eq_datasets``. At beta = 0.1 the equilibrium update is not backprop's gradient
 either (that needs beta -> 0; ``pc-vs-bp``). Finding (seed 0): equilibrium PC matches BP on the
-digits (96.9 % vs 96.6 %) but does not learn the spiral (51.6 %, flat from the first epoch; 9.7
+digits (96.9 % vs 96.6 %) but does not learn the spiral (52.7 %, flat from the first epoch; 9.8
 % of its relaxations hit the step cap), plausibly because at equilibrium the wide hidden layers
 absorb the output error, as at beta = 1 (not measured here). The truncated relaxation's 95.9 %
 is not evidence that PC at equilibrium trains this net.
