@@ -154,6 +154,13 @@ SEED_MAX = 2**31 - 1
 Seed = typing.Annotated[int, in_range(0, SEED_MAX)]
 
 
+def whole_steps(t: float, step: float) -> bool:
+    """True when ``t`` is a whole number (>= 1) of steps ``step``, to 1e-9 relative: a time
+    that Euler with dt = step (gradient descent at eta = step) reaches exactly."""
+    n = t / step
+    return abs(n - round(n)) < 1e-9 * max(n, 1.0) and round(n) >= 1
+
+
 def declared(hint) -> Valid | None:
     """The ``Valid`` declared on a field annotation, or None."""
     if typing.get_origin(hint) is typing.Annotated:

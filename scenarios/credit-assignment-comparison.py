@@ -21,8 +21,9 @@ backprop's gradient (~42° from it; more steps bring it closer at proportionally
 PC row is truncated-relaxation PC, not equilibrium PC (``pc-train`` has both). The learning rate
 is chosen per rule and data set from the grid ``etas`` (3e-4 ... 3, wide enough that every
 rule's choice is interior; backprop on the digits chooses 1) by the mean validation accuracy
-at the end of training; a choice at either end of the grid is flagged in ``chosen_eta_on_grid_edge`` and with * in the figure (the
-optimum may then lie outside). The test accuracy of that choice is reported as mean and std
+at the end of training; a choice at either end of the grid is flagged in
+``chosen_eta_on_grid_edge`` and with * in the figure (the optimum may then lie outside). The
+test accuracy of that choice is reported as mean and std
 over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each rule and
 data set is one jitted lax.scan run over all (learning rate, seed) members by one
 ``dynlearn.sweep``.

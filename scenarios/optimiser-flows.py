@@ -55,12 +55,7 @@ from dynlearn.rules.momentum_flow import (
     heavy_ball_hyperparameters,
     velocity_from_momentum,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive
-
-
-def _whole(t: float, step: float) -> bool:
-    n = t / step
-    return abs(n - round(n)) < 1e-9 * max(n, 1.0) and round(n) >= 1
+from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 
 
 @dataclass(frozen=True)
@@ -100,12 +95,12 @@ class Config:
         if not 0 <= self.beta < 1 or not 0 <= self.fixed_beta1 < 1 or not 0 < self.fixed_beta2 < 1:
             raise ValueError("beta, fixed_beta1, fixed_beta2 must lie in [0, 1)")
         for eta in self.etas:
-            if not (_whole(self.t1, eta) and _whole(self.t1_momentum, np.sqrt(eta))):
+            if not (whole_steps(self.t1, eta) and whole_steps(self.t1_momentum, np.sqrt(eta))):
                 raise ValueError(
                     f"t1={self.t1} must be a whole number of steps eta={eta} and "
                     f"t1_momentum={self.t1_momentum} of h=sqrt(eta)={np.sqrt(eta):g}"
                 )
-        if len(self.etas_sign) < 2 or not all(_whole(self.t1_sign, e) for e in self.etas_sign):
+        if len(self.etas_sign) < 2 or not all(whole_steps(self.t1_sign, e) for e in self.etas_sign):
             raise ValueError(f"etas_sign (>= 2) must divide t1_sign={self.t1_sign}")
 
 

@@ -63,12 +63,7 @@ from dynlearn.nn.mlp import MLP
 from dynlearn.progress import progress
 from dynlearn.rules.backprop import Backprop, batch_args
 from dynlearn.rules.sgd_sme import StochasticModifiedEquation
-from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive
-
-
-def _whole(t: float, step: float) -> bool:
-    n = t / step
-    return abs(n - round(n)) < 1e-9 * max(n, 1.0) and round(n) >= 1
+from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 
 
 @dataclass(frozen=True)
@@ -109,9 +104,9 @@ class Config:
         if len(self.etas) < 2 or min(self.etas) <= 0:
             raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
         for eta in self.etas:
-            if not _whole(self.t1, eta):
+            if not whole_steps(self.t1, eta):
                 raise ValueError(f"t1={self.t1} must be a whole number of steps eta={eta}")
-        if len(self.net_etas) < 2 or not all(_whole(self.net_t1, e) for e in self.net_etas):
+        if len(self.net_etas) < 2 or not all(whole_steps(self.net_t1, e) for e in self.net_etas):
             raise ValueError(f"net_etas (>= 2) must divide net_t1={self.net_t1}: {self.net_etas}")
         if self.batch_size < 1 or self.num_paths < 10 or self.sde_substeps < 1:
             raise ValueError("batch_size >= 1, num_paths >= 10 and sde_substeps >= 1 required")
