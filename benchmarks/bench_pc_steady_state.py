@@ -1,4 +1,4 @@
-"""Routes to the equilibrium of PC inference, side by side in one run (REFERENCES §9).
+"""Routes to the equilibrium of PC inference, side by side in one run (docs/references.md §9).
 
 The problem is the one of the pc-vs-bp scenario: strict PC on the MLP 64-32-32-32-10 (tanh,
 softmax + cross-entropy, Xavier-normal init, seed 0) with one minibatch of 64 digits, weak
@@ -10,7 +10,7 @@ at residual r = rms(dx/dt) < 1e-6 (dx/dt = -dF/dx, the energy gradient) and repo
 * field evaluations (nfev) and Jacobian-vector products (njvp) as counted in the run (a host
   callback counts them in a separate, untimed run), and the residual reached:
 
-1. Euler x <- x + gamma dx/dt (the draft's rule) at gamma = 0.1 and at the fastest gamma that
+1. Euler x <- x + gamma dx/dt (the usual rule) at gamma = 0.1 and at the fastest gamma that
    converges, from a scan;
 2. adaptive Tsit5 with the steady-state event (``infer(method="adaptive")``, which is
    ``dynlearn.solve(..., until=steady_state(tol))``);
@@ -46,8 +46,8 @@ jax.config.update("jax_enable_x64", True)
 from dynlearn.core import SolveError  # noqa: E402
 from dynlearn.data.digits import load_digits_split  # noqa: E402
 from dynlearn.nn.mlp import MLP  # noqa: E402
-from dynlearn.rules.pc_inference import infer, residual  # noqa: E402
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding  # noqa: E402
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding  # noqa: E402
+from dynlearn.rules.pc.inference import infer, residual  # noqa: E402
 
 TOL = 1e-6
 GAMMAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

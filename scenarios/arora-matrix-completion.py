@@ -1,6 +1,6 @@
 """Implicit regularisation in deep matrix factorisation (Arora, Cohen, Hu & Luo, NeurIPS 2019).
 
-Ground truth (REFERENCES §6, as the official code): W* = U V^T / sqrt(r) with Gaussian
+Ground truth (docs/references.md §6, as the official code): W* = U V^T / sqrt(r) with Gaussian
 U, V (n, r), rescaled to Frobenius norm ``norm`` (100 for 100 x 100, rank 5). ``observed``
 entries Omega are drawn without replacement. For each depth N the end-to-end matrix
 W = W_N ... W_1 (square n x n factors) is trained on
@@ -10,10 +10,10 @@ W = W_N ... W_1 (square n x n factors) is trained on
 by gradient descent with step ``eta`` from the small random start of the official code
 (layer std = scale^{1/N} / sqrt(n)). Gradient descent is Euler's method for the factorised
 gradient flow dW_j/dt = -(W_N ... W_{j+1})^T grad l(W) (W_{j-1} ... W_1)^T
-(``dynlearn.rules.deep_matrix_factorisation``), so it runs as
+(``dynlearn.rules.linear.matrix_factorisation``), so it runs as
 ``dynlearn.solve(rule, Ws, t1, method="euler", dt=eta)``: t1 / eta steps, time t = n eta.
 
-By Theorem 3 (``dynlearn.rules.arora_singular_values``) the singular values move at
+By Theorem 3 (``dynlearn.rules.linear.singular_values``) the singular values move at
 dsigma_r/dt = -N (sigma_r^2)^{1-1/N} <grad l, u_r v_r^T>: for N >= 2 the large ones grow
 fast and the small ones stay frozen, so the singular values are learned one by one and the
 unobserved entries are filled in by a low-rank matrix. N = 1 only fits the observed entries
@@ -36,14 +36,21 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.spectra import effective_rank, singular_values
-from dynlearn.progress import progress
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import (
+    Scenario,
+    Seed,
+    checkpointed_map,
+    in_range,
+    positive,
+    require_memory,
+)
+from dynlearn.rules.linear.matrix_factorisation import (
     DeepMatrixFactorisation,
     MatrixCompletionLoss,
     end_to_end,
     random_small_init,
 )
-from dynlearn.scenario import Scenario, Seed, checkpointed_map, in_range, positive, require_memory
 
 
 @dataclass(frozen=True)

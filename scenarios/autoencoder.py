@@ -1,6 +1,6 @@
 """An autoencoder with a 2-D bottleneck, trained by backprop: reconstructions and the latent map.
 
-The draft chapter's autoencoder: 784-128-2-128-784 on MNIST (64-128-2-128-64 on the bundled
+The textbook autoencoder: 784-128-2-128-784 on MNIST (64-128-2-128-64 on the bundled
 8x8 digits), activations tanh / identity / tanh / sigmoid, so the code z = W_2 tanh(W_1 x +
 b_1) + b_2 is a linear read-out in R^2 and the reconstruction x_hat lies in [0, 1]^D. The loss
 is binary cross-entropy against the input itself (pixels in [0, 1]),
@@ -29,12 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.rules.backprop import train_epochs
-from dynlearn.scenario import (
+from dynlearn.app.scenario import (
     Scenario,
     Seed,
     checked_elsewhere,
@@ -43,6 +38,11 @@ from dynlearn.scenario import (
     one_of,
     positive,
 )
+from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import adam
+from dynlearn.rules.credit.backprop import train_epochs
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
 

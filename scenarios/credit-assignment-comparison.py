@@ -4,8 +4,9 @@ Kolen-Pollack (KP; Akrout et al. 2019), sign symmetry (after Liao et al. 2016, i
 B = sign(W)^T rescaled by one gain per layer, rms(W), so that ||B|| = ||W|| — Liao et al. had
 batch normalisation to absorb the scale instead, which this network lacks — and the unscaled
 B = sign(W)^T, the "uniform sign-concordant feedback" without batch norm), node perturbation
-(NP), weight perturbation (WP), the forward gradient (Baydin et al. 2022) (REFERENCES §10-11)
-and discriminative predictive coding (PC; Whittington & Bogacz 2017; REFERENCES §9), on the
+(NP), weight perturbation (WP), the forward gradient (Baydin et al. 2022) (docs/references.md
+§10-11)
+and discriminative predictive coding (PC; Whittington & Bogacz 2017; docs/references.md §9), on the
 4-class spiral and on scikit-learn's bundled 8x8 digits.
 
 Protocol, the same for every rule: the same network per data set (spiral 2-32-32-4, digits
@@ -13,7 +14,7 @@ Protocol, the same for every rule: the same network per data set (spiral 2-32-32
 budget, minibatch SGD state <- state - eta (g_hat + lambda W) with the rule's update g_hat in
 place of the gradient (the Euler scheme of the rule's flow at dt = eta), the same L2 weight
 decay lambda for all (it is also what pulls KP's B to W^T), one noise sample per step for the
-perturbation rules (sigma = 1e-3, one-sided). PC (``dynlearn.rules.predictive_coding_rule``)
+perturbation rules (sigma = 1e-3, one-sided). PC (``dynlearn.rules.pc.rule``)
 relaxes the hidden states from the feedforward pass for T = 20 Euler steps at gamma = 0.1 with
 output clamping beta = 0.1 (the settings of ``pc-train``) and uses dF/dtheta / (beta B) as its
 g_hat; with T * gamma = 2 the relaxation is truncated, not at equilibrium, so g_hat is not
@@ -48,10 +49,11 @@ float64; PC, with 20 relaxation steps per minibatch, is the costliest;
 quick mode (spiral only; every rule; 25 epochs; two learning rates, two seeds) about a minute,
 mostly compilation. Adding a rule is one entry in RULES: a function
 (mlp, key, cfg) -> a credit rule with ``init``/``params``/``direction``
-(``dynlearn.rules.credit``).
+(``dynlearn.rules.credit._base``).
 
 Figure: test accuracy against epoch at each rule's chosen learning rate (mean over seeds), per
-data set, and the results table. For orientation, the draft chapter on MNIST: BP 98.05 %,
+data set, and the results table. For orientation, an earlier unpublished run on MNIST
+(docs/references.md §11): BP 98.05 %,
 DFA 95.49 %, FA 91.99 %, NP 91.52 %, WP 79.81 % (other networks and budgets).
 """
 
@@ -65,22 +67,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, checkpointed_map, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
-from dynlearn.rules.credit import BackpropReference, add_weight_decay
-from dynlearn.rules.direct_feedback_alignment import direct_feedback_alignment
-from dynlearn.rules.feedback_alignment import feedback_alignment
-from dynlearn.rules.forward_gradient import ForwardGradient
-from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.rules.node_perturbation import NodePerturbation
-from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
-from dynlearn.rules.sign_symmetry import SignSymmetry
-from dynlearn.rules.weight_perturbation import WeightPerturbation
-from dynlearn.scenario import Scenario, Seed, checkpointed_map, nonnegative, one_of, positive
+from dynlearn.rules.credit._base import BackpropReference, add_weight_decay
+from dynlearn.rules.credit.direct_feedback_alignment import direct_feedback_alignment
+from dynlearn.rules.credit.feedback_alignment import feedback_alignment
+from dynlearn.rules.credit.forward_gradient import ForwardGradient
+from dynlearn.rules.credit.kolen_pollack import kolen_pollack
+from dynlearn.rules.credit.node_perturbation import NodePerturbation
+from dynlearn.rules.credit.sign_symmetry import SignSymmetry
+from dynlearn.rules.credit.weight_perturbation import WeightPerturbation
+from dynlearn.rules.pc.rule import PredictiveCodingRule
 
 
 @dataclass(frozen=True)

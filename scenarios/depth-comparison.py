@@ -3,7 +3,7 @@
 N is the number of weight matrices (N = 1 shallow, N = 2 one hidden layer). Each network
 follows the gradient flow of 1/2 E||y - W_N ... W_1 x||^2 with Sigma_x = I,
 
-    tau dW_i/dt = W_{>i}^T (Sigma_yx - W) W_{<i}^T        (dynlearn.rules.deep_linear),
+    tau dW_i/dt = W_{>i}^T (Sigma_yx - W) W_{<i}^T        (dynlearn.rules.linear.deep_linear),
 
 from the same small decoupled start: balanced, aligned with the SVD modes of Sigma_yx, the
 end-to-end strength of every mode equal to u0 (each factor carries u0^{1/N}). Each mode
@@ -40,16 +40,16 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, checked_elsewhere, in_range, nonnegative, positive
 from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
-from dynlearn.progress import progress
-from dynlearn.rules.deep_linear import (
+from dynlearn.rules.linear.deep_linear import (
     DeepLinearFlow,
     balanced_mode_strength,
     decoupled_init,
     end_to_end,
     t_half_balanced,
 )
-from dynlearn.scenario import Scenario, Seed, checked_elsewhere, in_range, nonnegative, positive
 
 BUILT_IN_TARGETS = ("semantic", "random-rank-K (e.g. random-rank-3)", "path/to/Sigma_yx.npy")
 

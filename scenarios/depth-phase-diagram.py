@@ -1,7 +1,7 @@
 """The half-way learning time of one mode over singular value x initial strength, depths 1-4.
 
 One mode of a balanced, decoupled linear network of N weight matrices follows (Saxe et al.
-2014; Arora et al. 2019, Theorem 3 with l = 1/2||W - S||^2; `dynlearn.rules.deep_linear`)
+2014; Arora et al. 2019, Theorem 3 with l = 1/2||W - S||^2; `dynlearn.rules.linear.deep_linear`)
 
     tau du/dt = N (u^2)^{1 - 1/N} (s - u),        u(0) = u0 < s/2,
 
@@ -38,13 +38,13 @@ import numpy as np
 import optimistix as optx
 
 import dynlearn
-from dynlearn.rules.deep_linear import (
+from dynlearn.app.scenario import Scenario, Seed, in_range, positive
+from dynlearn.rules.linear.deep_linear import (
     balanced_mode_rate,
     t_half_balanced,
     t_half_deep,
     t_half_shallow,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, positive
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Edge of stability: full-batch GD drives the sharpness to 2/eta and hovers there
-(Cohen, Kaur, Li, Kolter & Talwalkar, ICLR 2021; REFERENCES §8).
+(Cohen, Kaur, Li, Kolter & Talwalkar, ICLR 2021; docs/references.md §8).
 
 A 2-32-32-4 tanh MLP with identity output and MSE loss L = mean ½||y_hat - y||² on the
 4-armed spiral (one-hot targets), trained by full-batch GD theta <- theta - eta ∇L, i.e.
@@ -39,10 +39,10 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
+from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.rules.credit.backprop import Backprop, batch_args
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ linear map (10 x 30, entries N(0, 1/30)); student 30-20-10, tanh hidden layer, l
 MSE, small initial weights (He-normal times ``init_scale``), minibatch SGD at eta. The hidden
 layer's update is delta_1 z_1^T with delta_1 = (B delta_2) * f'(a_1) (FA, KP) or
 (W_2^T delta_2) * f'(a_1) (BP); "update angle" = angle between the FA/KP and the BP hidden-layer
-weight update on the whole training set (REFERENCES §10). KP's flow dB/dt = -(delta_2 z_2^T)^T
+weight update on the whole training set (docs/references.md §10). KP's flow dB/dt = -(delta_2
+z_2^T)^T
 - lambda B makes B - W_2^T shrink by exactly (1 - eta lambda) per SGD step; the metric
 ``kp_offset_closed_form_max_rel_error`` checks that along the run.
 
@@ -32,15 +33,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
+from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive, require_memory
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit import BackpropReference, train_recorded
-from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_alignment
-from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive, require_memory
+from dynlearn.rules.credit._base import BackpropReference, train_recorded
+from dynlearn.rules.credit.feedback_alignment import backward_with_feedback, feedback_alignment
+from dynlearn.rules.credit.kolen_pollack import kolen_pollack
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ theta(t) = V exp(-Lambda t) V^T theta0 (eigen-decomposition H = V Lambda V^T). I
 by tsit5 (diffrax) and RK45 (scipy) and compared with the exact solution; gradient descent
 theta_{n+1} = theta_n - eta H theta_n is solve(method="euler", dt=eta), compared with the flow
 at t = n eta. GD multiplies the k-th eigen-component by (1 - eta lambda_k) per step, so it
-diverges exactly when eta > 2 / lambda1 (REFERENCES §8; Cohen et al. 2021).
+diverges exactly when eta > 2 / lambda1 (docs/references.md §8; Cohen et al. 2021).
 
 ``gd_diverges`` is measured from the GD iterates: the least-squares growth rate of
 log ||theta_n|| over the second half of the run is positive (or the iterates overflowed).
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.scenario import Scenario, Seed, in_range, positive
+from dynlearn.app.scenario import Scenario, Seed, in_range, positive
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ Autoencoder on scikit-learn's 8x8 digits (``dynlearn.data.digits``), x in [0, 1]
     loss       mean over examples and pixels of (x_hat - x)^2             (MSE)
 
 l = 0 is a plain autoencoder; l = ``extra_layers`` (8 in the paper's MNIST example) is IRMAE
-(REFERENCES §7). The extra layers change nothing the network can represent, only the
-parametrisation: as in deep matrix factorisation (REFERENCES §6, arora-matrix-completion)
+(docs/references.md §7). The extra layers change nothing the network can represent, only the
+parametrisation: as in deep matrix factorisation (docs/references.md §6, arora-matrix-completion)
 gradient-based training of a product of matrices pulls it toward low rank, so the latent
 codes fill fewer dimensions. Both are trained with Adam (``dynlearn.nn.optim.adam``) on the
 same shuffled minibatches from the same encoder/decoder initialisation; the gradient of this
@@ -47,13 +47,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.spectra import effective_rank_of_spectrum, latent_covariance
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import init as nn_init
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
-from dynlearn.progress import progress
-from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
 
 
 @dataclass(frozen=True)

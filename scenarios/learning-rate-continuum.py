@@ -1,5 +1,5 @@
 """Learning-rate continuum: gradient descent is Euler's method for the gradient flow, and
-follows the modified flow of Barrett & Dherin one order closer (REFERENCES §8).
+follows the modified flow of Barrett & Dherin one order closer (docs/references.md §8).
 
 A 2-16-2 tanh/softmax MLP on the 2-armed spiral, full batch, cross-entropy loss L. Three
 dynamics from the same start theta0:
@@ -38,11 +38,11 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
+from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.rules.modified_flow import ModifiedFlow
-from dynlearn.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
 @dataclass(frozen=True)

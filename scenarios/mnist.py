@@ -1,16 +1,17 @@
 """Backprop classifier on MNIST / Fashion-MNIST IDX files, or on the bundled 8x8 digits.
 
-The draft chapter's task (REFERENCES §12): an MLP 784-128-64-10 with ReLU hidden units and a
+The textbook task (docs/references.md §12): an MLP 784-128-64-10 with ReLU hidden units and a
 softmax output, trained on softmax cross-entropy -sum_k y_k log y_hat_k (mean over the
 batch) by the hand-written backward pass (``MLP.backward``, delta_L = y_hat - y) and Adam
-with bias correction (``dynlearn.nn.optim.adam``, eta = 1e-3), He-normal init. The draft
+with bias correction (``dynlearn.nn.optim.adam``, eta = 1e-3), He-normal init. The reference setup
 reports 98.05 % test accuracy on MNIST after 10 epochs at batch 200.
 
 Data (config ``data``, ``data_dir``; ``dynlearn.data.idx``): "auto" uses MNIST IDX files
 found in ``data_dir`` or $DYNLEARN_DATA (layout in ``dynlearn.data.idx``) and otherwise
 scikit-learn's bundled 8x8 digits (1797 images, stratified 75/25 split), where the network is
 64-128-64-10. Nothing is downloaded. ``batch_size`` / ``epochs`` = 0 pick the defaults of the
-data set: 200 / 10 on MNIST files (the draft), 32 / 100 on the digits (1347 training images
+data set: 200 / 10 on MNIST files (the reference setup), 32 / 100 on the digits (1347 training
+images
 give 42 steps per epoch at batch 32, 4200 steps in all). On the digits the test loss stops
 improving after ~20 epochs while the training loss keeps falling (450 test images, so one
 image is 0.0022 of accuracy).
@@ -31,12 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.app.scenario import Scenario, Seed, checked_elsewhere, nonnegative, one_of, positive
 from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
-from dynlearn.rules.backprop import train_epochs
-from dynlearn.scenario import Scenario, Seed, checked_elsewhere, nonnegative, one_of, positive
+from dynlearn.rules.credit.backprop import train_epochs
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),

@@ -1,4 +1,4 @@
-"""Momentum and Adam as flows whose discrete schemes they are (REFERENCES §13).
+"""Momentum and Adam as flows whose discrete schemes they are (docs/references.md §13).
 
 A 2-16-2 tanh/softmax MLP on the 2-armed spiral, full batch, cross-entropy loss L, one start
 theta0. For each learning rate eta in ``etas``:
@@ -43,19 +43,19 @@ from jax.flatten_util import ravel_pytree
 
 import dynlearn
 from dynlearn.analysis.convergence import fit_order
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam, sgd
-from dynlearn.progress import progress
-from dynlearn.rules.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.rules.momentum_flow import (
+from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.optimiser.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
+from dynlearn.rules.optimiser.momentum_flow import (
     MomentumFlow,
     RescaledGradientFlow,
     heavy_ball_hyperparameters,
     velocity_from_momentum,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Generative predictive coding on the 8x8 digits: infer, reconstruct, complete (REFERENCES §9).
+"""Generative predictive coding on the 8x8 digits: infer, reconstruct, complete (docs/references.md
+§9).
 
-Model (``dynlearn.rules.generative_pc``): latents x_1 (n_latent) -> hidden x_2 (n_hidden) ->
+Model (``dynlearn.rules.pc.generative``): latents x_1 (n_latent) -> hidden x_2 (n_hidden) ->
 pixels, predictions mu_2 = W_1 x_1 + b_1, mu_3 = W_2 tanh(x_2) + b_2, pixels predicted as
 sigmoid(mu_3); energy with state decay lambda (a Gaussian prior on the states, Sun & Orchard
 2020)
@@ -32,14 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam
-from dynlearn.progress import progress
-from dynlearn.rules.generative_pc import GenerativePC, Observed
-from dynlearn.rules.pc_inference import relax
-from dynlearn.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.inference import relax
 
 SIDE = 8  # digits are 8x8
 

@@ -1,4 +1,4 @@
-"""Training the same MLP with predictive coding and with backprop (REFERENCES §9).
+"""Training the same MLP with predictive coding and with backprop (docs/references.md §9).
 
 Network: in-H-H-out, tanh hidden layers, softmax output with cross-entropy, Xavier-normal
 initialisation; identical initial weights, minibatches, optimiser (Adam, with the same L2
@@ -7,9 +7,9 @@ weight decay) and number of epochs for both rules. Data: the 4-class spiral
 digits (``load_digits_split``, 25 % test).
 
 Backprop: theta <- Adam(theta, dLoss/dtheta) per minibatch.
-Predictive coding (discriminative, ``dynlearn.rules.predictive_coding``): per minibatch, clamp
+Predictive coding (discriminative, ``dynlearn.rules.pc.energy``): per minibatch, clamp
 input and label, start the hidden states at the feedforward pass, relax them for T Euler steps
-at rate gamma (the draft's rule),
+at rate gamma (the usual rule),
 
     x_l <- x_l + gamma (-eps_{l-1} + f'(x_l) * (W_l^T eps_l)),   eps_l = x_{l+1} - W_l f(x_l) - b_l,
 
@@ -63,6 +63,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
@@ -70,10 +72,8 @@ from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam, sgd
-from dynlearn.progress import progress
-from dynlearn.rules.pc_inference import relax, relax_until
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
-from dynlearn.scenario import Scenario, Seed, nonnegative, one_of, positive
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.inference import relax, relax_until
 
 DATASETS = ("spiral", "digits")
 RULES = ("bp", "pc", "pc_eq")  # pc: T steps (truncated); pc_eq: relaxed to eq_tol

@@ -1,4 +1,4 @@
-"""How close are predictive coding's weight updates to backprop's? (REFERENCES §9)
+"""How close are predictive coding's weight updates to backprop's? (docs/references.md §9)
 
 One minibatch of the 8x8 digits, an MLP 64-32-32-32-10 (tanh, softmax + cross-entropy,
 Xavier-normal init). Backprop's gradient g_l = dLoss/dW_l (jax.grad of the batch-mean loss)
@@ -17,7 +17,7 @@ plotted against relaxation time t = n gamma, so that small gammas trace the same
 equilibrium is found by the adaptive steady-state solve (``pc_inference.infer(method=
 "adaptive")``, Tsit5, stop when rms(dx/dt) < tol); ``nfev_adaptive`` and ``nfev_euler`` are the
 vector-field evaluations each needs to get the residual below tol from the same start
-(``nfev_euler`` at the draft's gamma = 0.1; ``nfev_euler_by_gamma`` for every gamma). Near the
+(``nfev_euler`` at the usual gamma = 0.1; ``nfev_euler_by_gamma`` for every gamma). Near the
 equilibrium an explicit adaptive solver is held at its stability limit, so it beats Euler at
 small gamma (the rates that follow the flow) but not Euler at a gamma close to Euler's own
 stability limit. The equilibria of the beta sweep are Euler at gamma = 0.1 run until the
@@ -26,7 +26,7 @@ equilibrium, from its per-row blocks) bounds the distance between two nearly sta
 ||x - x'|| <= (r + r') / lambda_min.
 
 Figure: per layer, cosine(PC update, BP gradient) against relaxation time for strict PC from
-the feedforward pass (one colour per gamma), from zero (the draft), with strong clamping
+the feedforward pass (one colour per gamma), from zero (a common start), with strong clamping
 beta = 1, and for FPA (dashed); cosine at the equilibrium against beta; and the residual
 against vector-field evaluations for Euler and the adaptive solve (solves to looser
 tolerances mark its path).
@@ -46,15 +46,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, flag, one_of, positive
 from dynlearn.core import SolveError, solve, steady_state
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
-from dynlearn.rules.pc_inference import infer, residual
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
-from dynlearn.scenario import Scenario, Seed, flag, one_of, positive
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.inference import infer, residual
 
 EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 
@@ -70,7 +70,7 @@ class Config:
     t_max: Annotated[float, positive()] = 20.0  # relaxation time shown
     betas: Annotated[tuple[float, ...], positive()] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
     tol: Annotated[float, positive()] = 1e-6  # steady-state residual rms(dx/dt)
-    euler_gamma: Annotated[float, positive()] = 0.1  # the draft's rate, for nfev_euler
+    euler_gamma: Annotated[float, positive()] = 0.1  # the usual rate, for nfev_euler
     # adaptive solves to tolerances 1e-2 ... tol, for the figure
     adaptive_path_points: Annotated[int, positive(max=100)] = 5
     # also relax from zero and with beta = 1 (for the figure)
@@ -163,13 +163,13 @@ def run(config: Config) -> dict:
         except SolveError:
             curves["strict"].pop(str(gamma), None)
             unstable.append(gamma)
-    if config.extra_paths:  # the draft's zero start, and beta = 1, at the draft's gamma
+    if config.extra_paths:  # the zero start, and beta = 1, at the usual gamma
         zeros = strict.initial_states(x, "zeros")
         curves["strict_zeros"] = path(strict, config.euler_gamma, zeros)
         strong = PredictiveCoding(mlp, params, beta=jnp.asarray(1.0))
         curves["strict_beta_1"] = path(strong, config.euler_gamma, xs0)
 
-    # strict PC at its equilibrium (Euler at the draft's rate until residual < tol) per beta:
+    # strict PC at its equilibrium (Euler at the usual rate until residual < tol) per beta:
     # the rules for every beta stacked into one batch, relaxed in one sweep; the common start
     # rides along per member (solve's eager finiteness check of a constant y0 fails inside a
     # traced sweep)

@@ -1,8 +1,8 @@
 """Bias and variance of weight perturbation (WP), node perturbation (NP) and the forward
 gradient, against the perturbation size sigma and the number of perturbed coordinates P, with
-the theory lines (REFERENCES §11).
+the theory lines (docs/references.md §11).
 
-Estimators (``dynlearn.rules.weight_perturbation`` / ``node_perturbation`` /
+Estimators (``dynlearn.rules.credit.weight_perturbation`` / ``node_perturbation`` /
 ``forward_gradient``): WP g_hat = (Delta L / sigma) u over all parameters; NP
 delta_hat_{l,i} = (Delta l_i / sigma) v_{l,i} / B on every unit of every example, g_hat(W_l) =
 sum_i delta_hat_{l,i} z_{l,i}^T; forward gradient (grad L . v) v with grad L . v from jax.jvp.
@@ -42,12 +42,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.app.scenario import Scenario, Seed, positive, require_memory
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.forward_gradient import forward_gradient_estimate
-from dynlearn.rules.node_perturbation import node_perturbation_estimate
-from dynlearn.rules.weight_perturbation import weight_perturbation_estimate
-from dynlearn.scenario import Scenario, Seed, positive, require_memory
+from dynlearn.rules.credit.forward_gradient import forward_gradient_estimate
+from dynlearn.rules.credit.node_perturbation import node_perturbation_estimate
+from dynlearn.rules.credit.weight_perturbation import weight_perturbation_estimate
 
 
 @dataclass(frozen=True)

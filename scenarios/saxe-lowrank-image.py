@@ -21,7 +21,7 @@ tau dp/dt = p (s - u) and a - b decays; once they align, u = a.b ~ |p|^2/4 follo
 logistic from u0_eff = |W1(0) v_r + W2(0)^T u_r|^2 / 4 (about hidden * scale^2 / 2).
 init = "decoupled": the balanced aligned start with every u_r(0) = u0 (closed form exact).
 
-Figure: the image and its truncated SVDs at ranks 5, 15, 25 (the draft's ranks); snapshots
+Figure: the image and its truncated SVDs at ranks 5, 15, 25 (the reference ranks); snapshots
 of the learned W2 W1 over time; the learned mode strengths over time with the target
 singular values as lines and the theory dashed; relative error against rank (truncated
 SVD) and the network's error against the number of modes it has learned.
@@ -35,7 +35,8 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
-from dynlearn.rules.deep_linear import (
+from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive, require_memory
+from dynlearn.rules.linear.deep_linear import (
     DeepLinearFlow,
     decoupled_init,
     deep_mode_strength,
@@ -43,7 +44,6 @@ from dynlearn.rules.deep_linear import (
     small_random_init,
     t_half_deep,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive, require_memory
 
 INITS = ("random", "decoupled")
 

@@ -13,7 +13,7 @@ init = "decoupled": the deep net starts balanced and aligned with the modes, eve
 strength u0 (hidden frame: a random orthonormal one drawn from `seed`), so the closed form
     u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0),  t_half = tau/(2s) ln(s/u0 - 1)
 is exact; the shallow net starts at W = 0 (b0 = 0), so b(t) = s (1 - e^{-t/tau}) and every
-mode has t_half = tau ln 2. init = "random": the draft chapter's start, each deep factor
+mode has t_half = tau ln 2. init = "random": a common textbook start, each deep factor
 scale * U(0, 1); the shallow net starts from the same end-to-end map W2(0) W1(0). The
 shallow closed form stays exact (from the measured b0); the deep one is then only a guide
 (the theory time uses the measured initial projection as u0), and max_rel_error_vs_theory
@@ -40,6 +40,7 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive
 from dynlearn.data.semantic import (
     ITEMS,
     MODE_NAMES,
@@ -49,7 +50,7 @@ from dynlearn.data.semantic import (
     property_matrix,
     semantic_modes,
 )
-from dynlearn.rules.deep_linear import (
+from dynlearn.rules.linear.deep_linear import (
     DeepLinearFlow,
     decoupled_init,
     deep_mode_strength,
@@ -59,7 +60,6 @@ from dynlearn.rules.deep_linear import (
     t_half_deep,
     t_half_shallow,
 )
-from dynlearn.scenario import Scenario, Seed, in_range, one_of, positive
 
 INITS = ("decoupled", "random")
 

@@ -1,4 +1,4 @@
-"""SGD's noise as a stochastic modified equation (Li, Tai & E 2017, 2019; REFERENCES §13).
+"""SGD's noise as a stochastic modified equation (Li, Tai & E 2017, 2019; docs/references.md §13).
 
 Minibatch SGD (B examples drawn uniformly with replacement per step) against
 
@@ -59,11 +59,11 @@ from dynlearn.analysis.sgd_moments import (
     least_squares_sme_moments,
     stationary_covariances,
 )
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 from dynlearn.nn.mlp import MLP
-from dynlearn.progress import progress
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.rules.sgd_sme import StochasticModifiedEquation
-from dynlearn.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
+from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.optimiser.sgd_sme import StochasticModifiedEquation
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""The 4-class spiral learned by backprop: the draft chapter's first task (REFERENCES §12).
+"""The 4-class spiral learned by backprop: the classic first task (docs/references.md §12).
 
 Data: for class k and radii r on a grid in [0, 1], theta = pi r and
 x = r [cos phi, sin phi] with phi = theta + delta_theta + 2 pi k / K, delta_theta ~ N(0, 0.2^2)
 (``dynlearn.data.spiral``). Network 2-32-4, ReLU hidden layer, softmax output with
 cross-entropy, He-normal initialisation. Training is the backprop flow
-d theta/dt = -grad L_n(theta) - lambda W (``dynlearn.rules.backprop``) integrated by Euler's
+d theta/dt = -grad L_n(theta) - lambda W (``dynlearn.rules.credit.backprop``) integrated by Euler's
 method at dt = eta, i.e. minibatch SGD at learning rate eta = 0.1 with L2 weight decay
 lambda = 1e-4 on the weights and batch 10, reshuffled each epoch. It runs as the compiled SGD
 loop (``train_steps``); the first epoch is also integrated with ``dynlearn.solve(..., "euler",
@@ -28,13 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.init import INITIALISERS
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import Backprop, batch_args, train_steps
-from dynlearn.scenario import (
+from dynlearn.app.scenario import (
     Scenario,
     Seed,
     in_range,
@@ -43,6 +37,12 @@ from dynlearn.scenario import (
     positive,
     require_memory,
 )
+from dynlearn.data.spiral import make_spiral
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.init import INITIALISERS
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import sgd
+from dynlearn.rules.credit.backprop import Backprop, batch_args, train_steps
 
 TEST_SEED_OFFSET = 10_000
 GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2

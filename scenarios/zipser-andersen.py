@@ -9,7 +9,7 @@ gain model winning on 6 of 16 units. The paper's eye code, 32 monotonic ramp uni
 Most units are sigmoid ramps whose operating point eye position moves. (The paper's gain fields
 were read from response plots; it did not fit an additive alternative.)
 
-Task (REFERENCES §12, ``dynlearn.data.zipser_andersen``): input an 8x8 retinal map of a
+Task (docs/references.md §12, ``dynlearn.data.zipser_andersen``): input an 8x8 retinal map of a
 Gaussian stimulus (1/e full width 15°, sigma = sqrt(2) w / 4) at retinal position r plus two
 linear eye-position units e / 20°; target the same kind of 8x8 map at the head-centred
 position h = r + e. Positions: e ~ U[-20°, 20°]^2, r uniform on the part of [-30°, 30°]^2
@@ -18,9 +18,9 @@ that keeps h inside [-30°, 30°]^2.
 Network: 66-16-64, sigmoid hidden and output units, binary cross-entropy
 -sum_k [y_k log y_hat_k + (1 - y_k) log(1 - y_hat_k)] (mean over examples), Xavier-normal
 init. Trained by the hand-written backward pass (``MLP.backward``, delta_L = y_hat - y) and
-Adam with bias correction (``dynlearn.nn.optim.adam``) at the draft's settings: eta = 1e-4,
+Adam with bias correction (``dynlearn.nn.optim.adam``) at the reference settings: eta = 1e-4,
 batch 100, 5000 training examples, reshuffled each epoch; 2000 epochs (100 000 steps, 20-40 s
-on a 2-core machine), which the draft's small rate needs: the loss sits on a plateau at the
+on a 2-core machine), which that small rate needs: the loss sits on a plateau at the
 mean-map level until epoch ~200. Quick mode uses eta = 1e-2 for 40 epochs (2 % of the steps;
 Adam's step is ~eta per coordinate, so the larger rate moves faster) and reaches a position
 error of about 2° instead of 1.25°.
@@ -60,13 +60,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.progress import progress
-from dynlearn.rules.backprop import train_steps
-from dynlearn.scenario import (
+from dynlearn.app.progress import progress
+from dynlearn.app.scenario import (
     Scenario,
     Seed,
     checked_elsewhere,
@@ -74,6 +69,11 @@ from dynlearn.scenario import (
     positive,
     require_memory,
 )
+from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
+from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import adam
+from dynlearn.rules.credit.backprop import train_steps
 
 EYE_CODE = checked_elsewhere(
     "2 (linear units) or a multiple of 4 that is >= 8 (ramps)", "0", "3", "4", "-8", "4100"

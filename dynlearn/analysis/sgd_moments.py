@@ -1,5 +1,5 @@
 """Exact first and second moments of SGD and of its stochastic modified equations on
-least squares, and the stationary covariances on a quadratic (REFERENCES §13).
+least squares, and the stationary covariances on a quadratic (docs/references.md §13).
 
 Least squares, L(theta) = (1/N) sum_i l_i,  l_i = (x_i^T theta - y_i)^2 / 2. Every
 per-example gradient is affine, grad l_i = x_i x_i^T theta - x_i y_i = G_i z with

@@ -1,6 +1,6 @@
 """Sharpness: Hessian-vector products, the top Hessian eigenvalue, and GD's stability edge.
 
-REFERENCES §8. For a loss L(theta) with gradient g(theta) = ∇L(theta) and Hessian
+docs/references.md §8. For a loss L(theta) with gradient g(theta) = ∇L(theta) and Hessian
 H(theta) = ∂g/∂theta:
 
 * Hessian-vector product, forward-over-reverse (Pearlmutter 1994): H v = d/de g(theta + e v)|_{e=0},

@@ -4,9 +4,9 @@ For a matrix W (m, n) with SVD W = U diag(sigma) V^T, sigma_1 >= sigma_2 >= ... 
 
     effective rank  erank(W) = exp(H(p)),  p_r = sigma_r / sum_k sigma_k,
                     H(p) = -sum_r p_r log p_r       (Roy & Vetterli 2007; used by Arora,
-                                                     Cohen, Hu & Luo 2019, REFERENCES §6)
+                                                     Cohen, Hu & Luo 2019, docs/references.md §6)
     normalised spectrum  sigma_r / sigma_1            (Jing, Zbontar & LeCun 2020, IRMAE
-                                                     Fig. 3; REFERENCES §7)
+                                                     Fig. 3; docs/references.md §7)
 
 k equal non-zero singular values give erank = k exactly; erank lies in [1, min(m, n)].
 All functions are plain jax.numpy and can be jitted or vmapped over a leading axis.
@@ -50,7 +50,7 @@ def svd_modes(W: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def normalised_spectrum(sigma: ArrayLike) -> jax.Array:
     """sigma_r / sigma_1 for singular values sigma (any order; the result is sorted
-    descending), as plotted against rank r in IRMAE (REFERENCES §7)."""
+    descending), as plotted against rank r in IRMAE (docs/references.md §7)."""
     sigma = jnp.sort(_as_spectrum(sigma))[::-1]
     return sigma / sigma[0]
 
@@ -75,7 +75,7 @@ def effective_rank(W: ArrayLike) -> jax.Array:
 def latent_covariance(Z: ArrayLike) -> jax.Array:
     """Sample covariance C = (Z - mean)^T (Z - mean) / (B - 1) of latents Z (B, d), rows are
     examples. Its singular values (= eigenvalues, C is symmetric PSD) are the IRMAE
-    spectrum (REFERENCES §7)."""
+    spectrum (docs/references.md §7)."""
     Z = _as_matrix(Z, "Z")
     if Z.shape[0] < 2:
         raise ValueError(f"need at least 2 latent vectors (rows) for a covariance, got {Z.shape}")

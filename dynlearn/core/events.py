@@ -18,7 +18,7 @@ class SteadyState(eqx.Module):
     """True once the vector field is small: rms(f(t, y, args)) < tol.
 
     The test is on dy/dt, never on the state y: a small state is not an equilibrium, and an
-    equilibrium need not be a small state (REFERENCES §9: JPC's steady-state event tests the
+    equilibrium need not be a small state (docs/references.md §9: JPC's steady-state event tests the
     state). rms is over every entry of every leaf, so tol does not depend on the batch size.
     """
 

@@ -17,7 +17,7 @@ DIFFRAX_SOLVERS = {
 }
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 SCIPY_IMPLICIT = ("Radau", "BDF", "LSODA")
-# fixed-step schemes for a state split (q, p): a step (core/semi_implicit.py) in Euler's loop
+# fixed-step schemes for a state split (q, p): a step (core/_semi_implicit.py) in Euler's loop
 SPLIT_METHODS = ("semi-implicit-euler",)
 METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS + SPLIT_METHODS
 

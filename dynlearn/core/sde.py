@@ -9,7 +9,7 @@ W (the state is flattened with ``ravel_pytree`` for diffrax and restored). W is 
 ``diffrax.VirtualBrownianTree`` built from ``key``: the same key gives the same path at every
 step size, so step-size refinements are compared on one path (``brownian_path`` returns it).
 
-Methods (fixed steps ``dt``; REFERENCES §13):
+Methods (fixed steps ``dt``; docs/references.md §13):
 
 * ``"euler"`` — Euler–Maruyama, Y_{n+1} = Y_n + drift dt + diffusion dW_n (diffrax.Euler):
   converges to the Itô solution for any noise, strong order 1/2, weak order 1.

@@ -19,12 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.core._diffrax import diffrax_solve
+from dynlearn.core._euler import euler_loop
+from dynlearn.core._scipy import not_traceable, scipy_solve
+from dynlearn.core._semi_implicit import check_split, semi_implicit_step
 from dynlearn.core.counting import check_field_output
-from dynlearn.core.diffrax_backend import diffrax_solve
-from dynlearn.core.euler import euler_loop
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
-from dynlearn.core.scipy_backend import not_traceable, scipy_solve
-from dynlearn.core.semi_implicit import check_split, semi_implicit_step
 from dynlearn.core.solution import RESULTS, Solution, SolveError
 
 # Relative slack when checking that times lie on the Euler grid t0 + n*dt.
@@ -160,7 +160,7 @@ def solve(
         method: a diffrax solver (euler, heun, midpoint, ralston, bosh3, tsit5, dopri5,
             dopri8, kvaerno5) or a scipy one (RK45, RK23, DOP853, Radau, BDF, LSODA); the
             backend follows from the name. ``"semi-implicit-euler"`` (with dt) steps a split
-            state y0 = (q, p): p first, then q with the new p (``core/semi_implicit.py``;
+            state y0 = (q, p): p first, then q with the new p (``core/_semi_implicit.py``;
             heavy-ball momentum). scipy methods run on the host: they cannot be
             used inside jit, vmap or grad.
         dt: fixed step size (diffrax methods only; required by euler). ``method="euler",

@@ -13,7 +13,7 @@ Sigma_x = sum_i x_i x_i^T = I and the input-output correlation is the property m
                                 leaves  [ 0    0     1    0 ]
                                 petals  [ 0    0     0    1 ]
 
-whose singular values are sqrt(7), sqrt(3), 1, 1 (see REFERENCES.md §5). Its Gram matrix
+whose singular values are sqrt(7), sqrt(3), 1, 1 (see docs/references.md §5). Its Gram matrix
 Sigma_yx^T Sigma_yx = [[3,2,1,1],[2,3,1,1],[1,1,3,2],[1,1,2,3]] has the eigenvectors
 (1,1,1,1)/2 ("living thing", 7), (1,1,-1,-1)/2 ("animal vs plant", 3), and a two-fold
 eigenvalue 1 whose eigenspace is spanned by (1,-1,0,0)/sqrt(2) ("canary vs salmon") and

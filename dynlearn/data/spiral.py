@@ -1,4 +1,4 @@
-"""The K-class spiral (REFERENCES §12; the draft chapter's toy task, after CS231n).
+"""The K-class spiral (docs/references.md §12; a standard toy task, after CS231n).
 
 For class k = 0, ..., K-1 and radii r on a grid in [0, 1]:
 

@@ -1,11 +1,11 @@
 """The Zipser–Andersen coordinate-transformation task (Zipser & Andersen 1988, Nature 331:679).
 
 A network sees a visual stimulus on the retina and the position of the eyes, and must report
-where the stimulus is relative to the head (REFERENCES §12):
+where the stimulus is relative to the head (docs/references.md §12):
 
     head-centred position h = retinal position r + eye position e        (degrees, 2-D)
 
-Encoding (following the draft chapter, which follows the paper):
+Encoding (following the paper):
 
 * retina: an 8x8 map over -40°…40° in each direction, 10° bins with centres c_j = -35, -25,
   ..., 35. A stimulus at r lights the bins with a 2-D Gaussian
@@ -13,10 +13,10 @@ Encoding (following the draft chapter, which follows the paper):
   (row i is the vertical coordinate y, column j the horizontal x; flattened row-major).
   Its 1/e width is w = 15°: G falls to 1/e of its peak at distance sqrt(2) sigma from the
   centre, so the full width at 1/e is 2 sqrt(2) sigma = w, i.e. sigma = w / (2 sqrt 2)
-  = sqrt(2) w / 4 ≈ 5.30°. That is the draft's sigma = sqrt(2)·w/4, and it agrees with the
+  = sqrt(2) w / 4 ≈ 5.30°. That is sigma = sqrt(2)·w/4, and it agrees with the
   1/e definition when "width" means the full width (diameter) of the 1/e contour; this code
   uses exactly that.
-* eye position, ``eye_units = 2`` (the draft's code): 2 linear units, u = e / eye_range in
+* eye position, ``eye_units = 2`` (a common simplification): 2 linear units, u = e / eye_range in
   [-1, 1]. ``eye_units = 4 K`` (the paper's code, K = 8 gives its 32 units): for each axis
   d in {x, y} and slope s in {+1, -1}, K rectified ramps with thresholds t_k spread evenly
   over [-E, E] (t_k = -E + 2 E k / (K - 1)),

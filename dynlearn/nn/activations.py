@@ -1,6 +1,6 @@
 """Activation functions with derivatives written in terms of the output.
 
-For y = f(a) (REFERENCES §1):
+For y = f(a) (docs/references.md §1):
 
 =========  ===============  =====================
 f          forward          f'(a) in terms of y
@@ -19,7 +19,8 @@ z_{l+1} = f(a_l) instead of storing a_l.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,7 @@
 """Shuffled minibatches for SGD, as an index table that a rule reads by step number.
 
-Step n of training uses the rows ``idx[n]`` of the data set. ``dynlearn.rules.backprop`` reads
+Step n of training uses the rows ``idx[n]`` of the data set. ``dynlearn.rules.credit.backprop``
+reads
 row n = step_index(t, eta) of this table at time t, so Euler's method with dt = eta replays
 exactly the minibatch sequence of a hand-written SGD loop over the same table.
 """

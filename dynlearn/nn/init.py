@@ -7,7 +7,7 @@ W_l has shape (n_out, n_in) = (n_{l+1}, n_l).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -53,5 +53,5 @@ def init_mlp(key, sizes: Sequence[int], init: str = "he_normal") -> list[dict[st
     keys = jax.random.split(key, len(sizes) - 1)
     return [
         {"W": draw(k, n_out, n_in), "b": jnp.zeros((n_out,))}
-        for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
+        for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
     ]

@@ -1,4 +1,4 @@
-"""Losses, averaged over the batch (rows), with their output deltas (REFERENCES §3).
+"""Losses, averaged over the batch (rows), with their output deltas (docs/references.md §3).
 
 Each loss has ``value(y_hat, y)`` and ``delta(y_hat, y, df)`` = dLoss/da_L for the batch, where
 a_L is the output pre-activation and df the output activation's derivative in terms of y_hat:
@@ -7,12 +7,14 @@ a_L is the output pre-activation and df the output activation's derivative in te
 * BCE with a sigmoid output:                    delta_L = (y_hat - y) / B
 * softmax + cross-entropy:                      delta_L = (y_hat - y) / B
 
-The 1/B of the batch mean appears exactly once (the draft divides twice).
+The 1/B of the batch mean appears exactly once (dividing twice is a common mistake,
+docs/references.md §3).
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +35,8 @@ def mse(y_hat, y):
 
 
 def bce(y_hat, y):
-    """Binary cross-entropy -[y log y_hat + (1 - y) log(1 - y_hat)], summed over units, mean over batch."""
+    """Binary cross-entropy -[y log y_hat + (1 - y) log(1 - y_hat)], summed over units, mean over
+    batch."""
     y_hat = jnp.clip(y_hat, _EPS, 1.0 - _EPS)
     return -jnp.sum(y * jnp.log(y_hat) + (1.0 - y) * jnp.log1p(-y_hat)) / y_hat.shape[0]
 

@@ -1,6 +1,6 @@
 """A multilayer perceptron whose forward and backward passes read like the equations.
 
-Notation (REFERENCES §3): z_1 = x, a_l = W_l z_l + b_l, z_{l+1} = f_l(a_l), y_hat = z_{L+1}.
+Notation (docs/references.md §3): z_1 = x, a_l = W_l z_l + b_l, z_{l+1} = f_l(a_l), y_hat = z_{L+1}.
 In code a batch is a matrix of rows, so a_l = z_l @ W_l.T + b_l.
 
 Backward pass, loss averaged over the batch:

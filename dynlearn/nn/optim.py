@@ -1,4 +1,4 @@
-"""Optimisers as explicit maps on (theta, optimiser state) (REFERENCES §4).
+"""Optimisers as explicit maps on (theta, optimiser state) (docs/references.md §4).
 
     g      = dL/dtheta + lambda * W        (L2 weight decay, on "W" leaves only, never "b")
 
@@ -9,8 +9,9 @@
                theta <- theta - eta * m_hat / (sqrt(v_hat) + eps)         (Kingma & Ba 2014)
 
 Plain SGD is Euler's method with dt = eta for the gradient flow d theta/dt = -g (see
-``dynlearn.rules.backprop``); momentum and Adam are maps on an enlarged state, the schemes of
-the flows in ``dynlearn.rules.momentum_flow`` and ``dynlearn.rules.adam_flow`` (REFERENCES §13). The weight decay is the coupled L2 penalty (lambda/2)||W||^2
+``dynlearn.rules.credit.backprop``); momentum and Adam are maps on an enlarged state, the schemes of
+the flows in ``dynlearn.rules.optimiser.momentum_flow`` and ``dynlearn.rules.optimiser.adam_flow``
+(docs/references.md §13). The weight decay is the coupled L2 penalty (lambda/2)||W||^2
 added to the loss, i.e. optax.chain(optax.add_decayed_weights(lambda, mask), optax.sgd/adam),
 not AdamW's decoupled decay.
 
@@ -101,7 +102,8 @@ class SGD(Optimizer):
     d theta/dt = -g with dt = eta. With beta > 0 it is a map on (theta, m): a discretisation
     of the damped second-order flow theta'' + c theta' = -g only when beta = 1 - c*sqrt(eta)
     is scaled with eta (Qian 1999; Su, Boyd & Candes 2016): then it is exactly the
-    semi-implicit Euler scheme with dt = sqrt(eta) (``dynlearn.rules.momentum_flow``). At fixed
+    semi-implicit Euler scheme with dt = sqrt(eta) (``dynlearn.rules.optimiser.momentum_flow``). At
+    fixed
     beta and small eta it follows the gradient flow with the rescaled rate eta / (1 - beta).
     """
 
@@ -147,7 +149,8 @@ class Adam(Optimizer):
     dm/dt = c1 (g - m), dv/dt = c2 (g^2 - v),
     d theta/dt = -[m / (1 - e^{-c1 t})] / (sqrt(v / (1 - e^{-c2 t})) + eps)
     (da Silva & Gazeau 2020, JMLR 21(129); Barakat & Bianchi 2021, SIAM J. Optim.): that flow
-    is ``dynlearn.rules.adam_flow.AdamFlow``, and the moment updates above are exactly its Euler
+    is ``dynlearn.rules.optimiser.adam_flow.AdamFlow``, and the moment updates above are exactly
+    its Euler
     steps.
     """
 

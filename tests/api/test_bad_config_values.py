@@ -1,11 +1,11 @@
 """Every config field of every scenario refuses bad values before any work: exit status 2, a
 message naming the key, nothing written.
 
-The bad values are generated from each field's declared range (``dynlearn.scenario.Valid``,
+The bad values are generated from each field's declared range (``dynlearn.app.scenario.Valid``,
 declared with ``typing.Annotated`` next to the field) and from its type (wrong type, NaN and
 inf for floats, empty lists), so a new field is covered as soon as it is declared, and a field
 without a declaration fails ``test_every_field_declares_its_valid_values``. The cases run
-in-process through ``dynlearn.cli.main`` with the run itself replaced by a failure, so a
+in-process through ``dynlearn.app.cli.main`` with the run itself replaced by a failure, so a
 value that slipped through validation fails the test instead of starting a computation.
 """
 
@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from dynlearn import cli
-from dynlearn.scenario import _field_kind, declared, load_scenario, scenario_names
+from dynlearn.app import cli
+from dynlearn.app.scenario import _field_kind, declared, load_scenario, scenario_names
 
 
 def _type_bad(hint) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dynlearn import cli
-from dynlearn.scenario import load_scenario, scenario_names, to_jsonable
+from dynlearn.app import cli
+from dynlearn.app.scenario import load_scenario, scenario_names, to_jsonable
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "gradient-flow-quadratic"

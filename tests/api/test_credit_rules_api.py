@@ -11,15 +11,15 @@ from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg, layer_ang
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import batch_args
-from dynlearn.rules.credit import random_feedback, train_steps
-from dynlearn.rules.direct_feedback_alignment import DirectFeedbackAlignment
-from dynlearn.rules.feedback_alignment import FeedbackAlignment, feedback_alignment
-from dynlearn.rules.forward_gradient import ForwardGradient
-from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.rules.node_perturbation import NodePerturbation
-from dynlearn.rules.sign_symmetry import SignSymmetry
-from dynlearn.rules.weight_perturbation import WeightPerturbation
+from dynlearn.rules.credit._base import random_feedback, train_steps
+from dynlearn.rules.credit.backprop import batch_args
+from dynlearn.rules.credit.direct_feedback_alignment import DirectFeedbackAlignment
+from dynlearn.rules.credit.feedback_alignment import FeedbackAlignment, feedback_alignment
+from dynlearn.rules.credit.forward_gradient import ForwardGradient
+from dynlearn.rules.credit.kolen_pollack import kolen_pollack
+from dynlearn.rules.credit.node_perturbation import NodePerturbation
+from dynlearn.rules.credit.sign_symmetry import SignSymmetry
+from dynlearn.rules.credit.weight_perturbation import WeightPerturbation
 
 MLP_ = MLP((3, 5, 4, 2), ("tanh", "relu", "identity"), "mse")
 ETA = 0.05

@@ -7,7 +7,7 @@ import pytest
 
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
 from dynlearn.data.semantic import item_index, property_index, semantic_modes
-from dynlearn.rules.deep_linear import (
+from dynlearn.rules.linear.deep_linear import (
     DeepLinearFlow,
     decoupled_init,
     end_to_end,

@@ -6,14 +6,14 @@ import jax.numpy as jnp
 import pytest
 
 from dynlearn.analysis.spectra import effective_rank, effective_rank_of_spectrum, latent_covariance
-from dynlearn.rules.arora_singular_values import SingularValueFlow, svd_state, theorem3_rates
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.rules.linear.matrix_factorisation import (
     MatrixCompletionLoss,
     QuadraticLoss,
     balanced_factors,
     balancedness,
     random_small_init,
 )
+from dynlearn.rules.linear.singular_values import SingularValueFlow, svd_state, theorem3_rates
 
 
 def test_balanced_factors_reject_rank_above_narrowest_width():

@@ -1,4 +1,4 @@
-"""method="euler", dt=eta is the practitioner's loop, step for step (REFERENCES §8)."""
+"""method="euler", dt=eta is the practitioner's loop, step for step (docs/references.md §8)."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated
 import os
 
-from dynlearn.scenario import Scenario, Seed, checkpointed_map, positive
+from dynlearn.app.scenario import Scenario, Seed, checkpointed_map, positive
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _env(scenarios, pause_dir=None, at=None, **extra):
 
 def _start(args, env):
     return subprocess.Popen(
-        [sys.executable, "-m", "dynlearn.cli", "run", *args],
+        [sys.executable, "-m", "dynlearn.app.cli", "run", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -94,7 +94,7 @@ def _start(args, env):
 
 def _run_here(args, scenarios, monkeypatch, capsys, **env) -> tuple[int, str, str]:
     """``dynlearn run ARGS`` in this process (for the runs that are not interrupted)."""
-    from dynlearn import cli
+    from dynlearn.app import cli
 
     monkeypatch.setenv("DYNLEARN_SCENARIOS", str(scenarios))
     monkeypatch.delenv("DYNLEARN_PAUSE_AT", raising=False)

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import pytest
 
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.generative_pc import GenerativePC
-from dynlearn.rules.pc_inference import infer
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.generative import GenerativePC
+from dynlearn.rules.pc.inference import infer
 
 MLP_ = MLP((3, 4, 2), ("tanh", "identity"), "mse")
 PARAMS = MLP_.init(jax.random.PRNGKey(0))

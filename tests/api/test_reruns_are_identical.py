@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 ARORA = "arora-matrix-completion"  # quick: three depths, each a checkpointed member
@@ -41,7 +41,7 @@ def test_resumed_run_matches_an_uninterrupted_one_exactly(tmp_path):
         DYNLEARN_PAUSE_AT=f"member-2:{ARORA}",  # before the third depth
         DYNLEARN_PAUSE_DIR=str(pause),
     )
-    cmd = [sys.executable, "-m", "dynlearn.cli", "run", ARORA, "--quick", "--out", str(out)]
+    cmd = [sys.executable, "-m", "dynlearn.app.cli", "run", ARORA, "--quick", "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not (pause / "paused").exists():

@@ -13,7 +13,7 @@ from dynlearn.nn import activations, init, losses
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam, sgd
-from dynlearn.rules.backprop import Backprop, batch_args
+from dynlearn.rules.credit.backprop import Backprop, batch_args
 
 
 def test_unknown_names_list_the_valid_ones():

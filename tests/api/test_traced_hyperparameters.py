@@ -14,19 +14,19 @@ import pytest
 from dynlearn import solve
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.rules.credit import BackpropReference
-from dynlearn.rules.direct_feedback_alignment import direct_feedback_alignment
-from dynlearn.rules.feedback_alignment import feedback_alignment
-from dynlearn.rules.forward_gradient import ForwardGradient
-from dynlearn.rules.generative_pc import GenerativePC, Observed
-from dynlearn.rules.kolen_pollack import kolen_pollack
-from dynlearn.rules.modified_flow import ModifiedFlow
-from dynlearn.rules.node_perturbation import NodePerturbation
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
-from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
-from dynlearn.rules.sign_symmetry import SignSymmetry
-from dynlearn.rules.weight_perturbation import WeightPerturbation
+from dynlearn.rules.credit._base import BackpropReference
+from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.credit.direct_feedback_alignment import direct_feedback_alignment
+from dynlearn.rules.credit.feedback_alignment import feedback_alignment
+from dynlearn.rules.credit.forward_gradient import ForwardGradient
+from dynlearn.rules.credit.kolen_pollack import kolen_pollack
+from dynlearn.rules.credit.node_perturbation import NodePerturbation
+from dynlearn.rules.credit.sign_symmetry import SignSymmetry
+from dynlearn.rules.credit.weight_perturbation import WeightPerturbation
+from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.rule import PredictiveCodingRule
 
 MLP_ = MLP((3, 5, 4, 2), ("tanh", "relu", "identity"), "mse")
 GEN = MLP((2, 4, 3), ("tanh", "identity"), "mse")

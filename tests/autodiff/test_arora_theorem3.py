@@ -1,4 +1,4 @@
-"""Arora et al. 2019 Theorem 3 against the full factorised gradient flow (REFERENCES §6).
+"""Arora et al. 2019 Theorem 3 against the full factorised gradient flow (docs/references.md §6).
 
 Matrix-completion loss (not the aligned quadratic), balanced start with distinct singular
 values, depths N = 1, 2, 3. Two references:
@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 import dynlearn
-from dynlearn.rules.arora_singular_values import (
-    SingularValueFlow,
-    singular_value_rates,
-    svd_state,
-)
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.rules.linear.matrix_factorisation import (
     DeepMatrixFactorisation,
     MatrixCompletionLoss,
     balanced_factors,
     end_to_end,
+)
+from dynlearn.rules.linear.singular_values import (
+    SingularValueFlow,
+    singular_value_rates,
+    svd_state,
 )
 
 D = 5

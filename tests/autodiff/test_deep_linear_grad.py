@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynlearn.rules.deep_linear import DeepLinearFlow, small_random_init
+from dynlearn.rules.linear.deep_linear import DeepLinearFlow, small_random_init
 
 
 def _sample_loss(Ws, X, Y):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.rules.linear.matrix_factorisation import (
     DeepMatrixFactorisation,
     MatrixCompletionLoss,
     QuadraticLoss,

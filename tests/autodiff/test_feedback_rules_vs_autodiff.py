@@ -16,13 +16,13 @@ import pytest
 from dynlearn.nn import activations as act
 from dynlearn.nn import losses
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.direct_feedback_alignment import (
+from dynlearn.rules.credit.direct_feedback_alignment import (
     DirectFeedbackAlignment,
     direct_feedback_shapes,
 )
-from dynlearn.rules.feedback_alignment import FeedbackAlignment, feedback_shapes
-from dynlearn.rules.kolen_pollack import KolenPollack
-from dynlearn.rules.sign_symmetry import SignSymmetry, sign_feedback
+from dynlearn.rules.credit.feedback_alignment import FeedbackAlignment, feedback_shapes
+from dynlearn.rules.credit.kolen_pollack import KolenPollack
+from dynlearn.rules.credit.sign_symmetry import SignSymmetry, sign_feedback
 
 sg = jax.lax.stop_gradient
 

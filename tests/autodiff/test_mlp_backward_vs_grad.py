@@ -1,6 +1,6 @@
 """The hand-written backward pass and activation derivatives against jax.grad (float64).
 
-Reference: jax.grad of the loss computed by the forward pass (REFERENCES §1, §3).
+Reference: jax.grad of the loss computed by the forward pass (docs/references.md §1, §3).
 """
 
 import itertools

@@ -1,4 +1,5 @@
-"""The modified flow -∇L - (eta/2) H∇L against autodiff and the closed form (REFERENCES §8)."""
+"""The modified flow -∇L - (eta/2) H∇L against autodiff and the closed form (docs/references.md
+§8)."""
 
 import equinox as eqx
 import jax
@@ -9,8 +10,8 @@ import scipy.linalg
 from jax.flatten_util import ravel_pytree
 
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.backprop import Backprop, batch_args
-from dynlearn.rules.modified_flow import ModifiedFlow
+from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
 @pytest.mark.parametrize("loss", ["mse", "softmax_cross_entropy"])

@@ -1,5 +1,5 @@
 """PC's hand-written state and weight gradients against jax.grad, and PC's updates against
-backprop's gradient computed by jax.grad of the loss (REFERENCES §9)."""
+backprop's gradient computed by jax.grad of the loss (docs/references.md §9)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.generative_pc import GenerativePC, Observed
-from dynlearn.rules.pc_inference import infer, relax
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.inference import infer, relax
 
 ARCHS = [
     ((5, 7, 6, 3), ("tanh", "sigmoid", "identity"), "mse"),

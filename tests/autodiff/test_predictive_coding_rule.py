@@ -1,5 +1,5 @@
 """Predictive coding as a credit rule (``PredictiveCodingRule``) against backprop's gradient by
-jax.grad and MLP.grad (REFERENCES §9), and its flow under Euler at dt = eta against the
+jax.grad and MLP.grad (docs/references.md §9), and its flow under Euler at dt = eta against the
 training loop."""
 
 import equinox as eqx
@@ -12,9 +12,9 @@ from dynlearn import solve
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import batch_args
-from dynlearn.rules.credit import train_steps
-from dynlearn.rules.predictive_coding_rule import PredictiveCodingRule
+from dynlearn.rules.credit._base import train_steps
+from dynlearn.rules.credit.backprop import batch_args
+from dynlearn.rules.pc.rule import PredictiveCodingRule
 
 ARCHS = [
     ((5, 7, 6, 3), ("tanh", "sigmoid", "identity"), "mse"),

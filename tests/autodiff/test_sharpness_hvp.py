@@ -1,4 +1,5 @@
-"""Hessian-vector products and the sharpness against jax.hessian on a tiny MLP (REFERENCES §8)."""
+"""Hessian-vector products and the sharpness against jax.hessian on a tiny MLP (docs/references.md
+§8)."""
 
 import jax
 import jax.numpy as jnp

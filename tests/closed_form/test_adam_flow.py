@@ -1,4 +1,4 @@
-"""Adam as the ODE of Barakat & Bianchi (2021) (REFERENCES §13).
+"""Adam as the ODE of Barakat & Bianchi (2021) (docs/references.md §13).
 
 Evidence: the Adam optimiser of ``dynlearn.nn.optim`` (checked against optax.adam); closed
 forms of Euler's step for the moment equations; on a quadratic, the flow solved by tsit5 at
@@ -12,7 +12,7 @@ import pytest
 
 import dynlearn
 from dynlearn.nn.optim import adam
-from dynlearn.rules.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
+from dynlearn.rules.optimiser.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
 
 H = jnp.array([[1.0, 0.3], [0.3, 0.2]])
 

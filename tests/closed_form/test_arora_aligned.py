@@ -1,4 +1,4 @@
-"""Aligned case of Arora et al. 2019 Theorem 3 against closed forms (REFERENCES §5-6).
+"""Aligned case of Arora et al. 2019 Theorem 3 against closed forms (docs/references.md §5-6).
 
 l = 1/2 ||W - S||^2 with S = U diag(s) V^T and a balanced start aligned with U, V: every
 singular value obeys dsigma/dt = N sigma^{2-2/N} (s - sigma). N = 1: sigma(t) = s + (sigma0 - s)
@@ -13,13 +13,13 @@ import pytest
 from scipy.integrate import quad
 
 import dynlearn
-from dynlearn.rules.arora_singular_values import theorem3_rates
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.rules.linear.matrix_factorisation import (
     DeepMatrixFactorisation,
     QuadraticLoss,
     balanced_factors,
     end_to_end,
 )
+from dynlearn.rules.linear.singular_values import theorem3_rates
 
 S_VALUES = np.array([3.0, 2.0, 1.0])
 SIGMA0 = np.array([0.05, 0.03, 0.08])
@@ -42,9 +42,9 @@ def test_theorem3_rates_aligned_quadratic_give_saxe_for_depth_two():
     np.testing.assert_allclose(
         theorem3_rates(W - S, U, sigma, V, 2), 2 * sigma * (S_VALUES - sigma), rtol=1e-13
     )
-    # the draft's exponent sigma^{1-1/N} gives a different (wrong) rate
-    draft = 2 * sigma ** (1 - 1 / 2) * (S_VALUES - sigma)
-    assert not np.allclose(theorem3_rates(W - S, U, sigma, V, 2), draft, rtol=1e-2)
+    # the common mistaken exponent sigma^{1-1/N} gives a different (wrong) rate
+    wrong = 2 * sigma ** (1 - 1 / 2) * (S_VALUES - sigma)
+    assert not np.allclose(theorem3_rates(W - S, U, sigma, V, 2), wrong, rtol=1e-2)
 
 
 def _closed_form(N, t):

@@ -1,4 +1,4 @@
-"""SGD is Euler's method for the backprop flow (REFERENCES §8).
+"""SGD is Euler's method for the backprop flow (docs/references.md §8).
 
 solve(Backprop(mlp, eta), params0, t1 = num_steps * eta, method="euler", dt=eta) must give the
 parameters of a hand-written loop theta <- theta - eta (grad L_n(theta) + lambda W) over the same
@@ -16,7 +16,7 @@ from dynlearn.data.spiral import make_spiral
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import Backprop, batch_args, train_steps
+from dynlearn.rules.credit.backprop import Backprop, batch_args, train_steps
 
 MLP_2_8_4 = MLP((2, 8, 4), ("tanh", "softmax"), "softmax_cross_entropy")
 ETA = 0.1

@@ -1,7 +1,7 @@
 """Deep linear flows from a decoupled start against Saxe et al. (2014) closed forms.
 
-The references are written out here from the equations (REFERENCES.md §5), not taken from
-dynlearn.rules.deep_linear:
+The references are written out here from the equations (docs/references.md §5), not taken from
+dynlearn.rules.linear.deep_linear:
   N = 2:  u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0)
   N = 1:  b(t) = s + (b0 - s) e^{-t/tau}
   N >= 3: tau du/dt = N u^{2 - 2/N} (s - u), integrated by scipy solve_ivp (DOP853).
@@ -14,7 +14,7 @@ from scipy.integrate import solve_ivp
 
 import dynlearn
 from dynlearn.data.semantic import property_matrix, semantic_modes
-from dynlearn.rules.deep_linear import (
+from dynlearn.rules.linear.deep_linear import (
     DeepLinearFlow,
     balanced_mode_strength,
     decoupled_init,

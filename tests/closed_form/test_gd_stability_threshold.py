@@ -1,4 +1,5 @@
-"""GD on a quadratic diverges iff eta > 2 / lambda_max (REFERENCES §8, Cohen et al. 2021)."""
+"""GD on a quadratic diverges iff eta > 2 / lambda_max (docs/references.md §8, Cohen et al.
+2021)."""
 
 import jax
 import jax.numpy as jnp

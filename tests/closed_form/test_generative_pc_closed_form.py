@@ -1,4 +1,4 @@
-"""Linear generative PC against its closed form (REFERENCES §9): an independent check of the
+"""Linear generative PC against its closed form (docs/references.md §9): an independent check of the
 energy, its state flow and the relaxation, beyond jax.grad of the energy itself.
 
 With one linear latent layer, mu = W x + b, observed entries m and state decay lambda,
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.generative_pc import GenerativePC, Observed
-from dynlearn.rules.pc_inference import infer
+from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.inference import infer
 
 LAM = 0.3
 

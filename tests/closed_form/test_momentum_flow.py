@@ -1,4 +1,5 @@
-"""Heavy ball as the semi-implicit Euler scheme of theta'' + a theta' = -grad L (REFERENCES §13).
+"""Heavy ball as the semi-implicit Euler scheme of theta'' + a theta' = -grad L (docs/references.md
+§13).
 
 Evidence: the heavy-ball optimiser of ``dynlearn.nn.optim`` (checked against optax.sgd) against
 ``solve(MomentumFlow, method="semi-implicit-euler", dt=h)`` with eta = h^2, beta = 1 - a h,
@@ -16,8 +17,8 @@ from scipy.linalg import expm
 import dynlearn
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import Backprop, batch_args, train_steps
-from dynlearn.rules.momentum_flow import (
+from dynlearn.rules.credit.backprop import Backprop, batch_args, train_steps
+from dynlearn.rules.optimiser.momentum_flow import (
     MomentumFlow,
     RescaledGradientFlow,
     heavy_ball_hyperparameters,

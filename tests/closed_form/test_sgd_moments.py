@@ -1,4 +1,4 @@
-"""Exact SGD and SME moments on least squares, and stationary covariances (REFERENCES §13).
+"""Exact SGD and SME moments on least squares, and stationary covariances (docs/references.md §13).
 
 Evidence: brute-force enumeration of every minibatch sequence (SGD's second moments), the
 eigen-decomposition of the gradient flow, the elementwise closed forms of the Lyapunov
@@ -19,7 +19,7 @@ from dynlearn.analysis.sgd_moments import (
     least_squares_sme_moments,
     stationary_covariances,
 )
-from dynlearn.rules.sgd_sme import StochasticModifiedEquation
+from dynlearn.rules.optimiser.sgd_sme import StochasticModifiedEquation
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 2))

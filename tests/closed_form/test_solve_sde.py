@@ -1,4 +1,4 @@
-"""``solve_sde`` against closed forms (REFERENCES §13: the SME is an Itô SDE).
+"""``solve_sde`` against closed forms (docs/references.md §13: the SME is an Itô SDE).
 
 Geometric Brownian motion dY = mu Y dt + sigma Y dW has the Itô solution
 Y(T) = y0 exp((mu - sigma^2/2) T + sigma W(T)) on the very Brownian path the solver used

@@ -11,7 +11,7 @@ import pytest
 
 import dynlearn
 from dynlearn.data.semantic import property_matrix, semantic_modes
-from dynlearn.rules.deep_linear import DeepLinearFlow, balance_gaps, small_random_init
+from dynlearn.rules.linear.deep_linear import DeepLinearFlow, balance_gaps, small_random_init
 
 
 def _random_statistics(seed, n_in=4, n_out=7, P=30):

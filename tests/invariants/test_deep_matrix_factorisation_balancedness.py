@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dynlearn
-from dynlearn.rules.deep_matrix_factorisation import (
+from dynlearn.rules.linear.matrix_factorisation import (
     DeepMatrixFactorisation,
     MatrixCompletionLoss,
     balanced_factors,

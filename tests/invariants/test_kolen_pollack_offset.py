@@ -14,9 +14,9 @@ from dynlearn import solve
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.backprop import batch_args
-from dynlearn.rules.credit import train_steps
-from dynlearn.rules.kolen_pollack import KolenPollack
+from dynlearn.rules.credit._base import train_steps
+from dynlearn.rules.credit.backprop import batch_args
+from dynlearn.rules.credit.kolen_pollack import KolenPollack
 
 MLP_ = MLP((3, 4, 4, 2), ("tanh", "sigmoid", "identity"), "mse")
 

@@ -9,9 +9,9 @@ import pytest
 
 from dynlearn.core import solve
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.generative_pc import GenerativePC, Observed
-from dynlearn.rules.pc_inference import infer
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.inference import infer
 
 
 def _discriminative(acts=("tanh", "sigmoid", "softmax"), loss="softmax_cross_entropy"):

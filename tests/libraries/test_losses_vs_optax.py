@@ -1,4 +1,4 @@
-"""Loss values against optax.losses on random inputs (REFERENCES §3).
+"""Loss values against optax.losses on random inputs (docs/references.md §3).
 
 Conventions: dynlearn's losses are summed over output units and averaged over the batch, and
 they take the output activation y_hat (sigmoid / softmax of the pre-activation a), where optax

@@ -1,7 +1,7 @@
 """dynlearn.nn.optim against optax: 100-step trajectories on an MLP loss agree to 1e-10.
 
 Weight decay is the coupled L2 term: optax.chain(add_decayed_weights(lambda, mask=W leaves),
-optax.sgd / optax.adam) computes the same maths (REFERENCES §4: weights only, never biases).
+optax.sgd / optax.adam) computes the same maths (docs/references.md §4: weights only, never biases).
 """
 
 import jax

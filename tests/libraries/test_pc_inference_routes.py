@@ -1,5 +1,5 @@
 """The three inference routes reach the same PC equilibrium: Euler (dynlearn.solve), the
-adaptive diffrax steady-state solve, and scipy's solve_ivp (REFERENCES §9).
+adaptive diffrax steady-state solve, and scipy's solve_ivp (docs/references.md §9).
 
 Distances are bounded by the maths: where F is strongly convex with smallest Hessian
 eigenvalue lambda_min, ||x - x*|| <= ||grad F(x)|| / lambda_min, so two states with residuals
@@ -13,8 +13,8 @@ from jax.flatten_util import ravel_pytree
 
 from dynlearn.core import SolveError
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.pc_inference import infer, residual
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.inference import infer, residual
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_adaptive_reaches_the_euler_equilibrium_with_fewer_evaluations(problem):
     assert adaptive.nfev < many.nfev
     # solve's count: Tsit5 is FSAL, 6 new stages per step, plus the steady-state test after
     # every step, plus one stage and one test at t0 (diffrax's initial step selection costs no
-    # evaluation of the field here: see dynlearn/core/diffrax_backend.py)
+    # evaluation of the field here: see dynlearn/core/_diffrax.py)
     assert adaptive.nfev == 7 * adaptive.num_steps + 2
 
 
@@ -97,7 +97,7 @@ def test_newton_reaches_the_euler_equilibrium(problem):
 
 def test_newton_on_generative_pc_with_missing_pixels():
     """Generative PC (all states free, a decay prior, a mask): rows are independent too."""
-    from dynlearn.rules.generative_pc import GenerativePC, Observed
+    from dynlearn.rules.pc.generative import GenerativePC, Observed
 
     mlp = MLP((3, 8, 6), ("tanh", "identity"), "mse")
     k = jax.random.split(jax.random.PRNGKey(7), 3)

@@ -4,7 +4,7 @@ deeper factorisations reach lower effective rank and test error (Arora et al. 20
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dynlearn.app.scenario import load_scenario
 from dynlearn.data.digits import load_digits_split
-from dynlearn.scenario import load_scenario
 
 
 def bce(x_hat, x):

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 # rule: (min test accuracy, min angle, max angle); quick seeds 0/1 in the comments
 BOUNDS = {

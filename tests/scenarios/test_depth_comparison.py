@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 U0 = 1e-2

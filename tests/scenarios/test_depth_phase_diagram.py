@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 TAU = 1.0
 

@@ -1,8 +1,8 @@
-"""Quick mode of `edge-of-stability` (Cohen et al., ICLR 2021; REFERENCES §8)."""
+"""Quick mode of `edge-of-stability` (Cohen et al., ICLR 2021; docs/references.md §8)."""
 
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Quick-mode fa-alignment: FA's hidden-layer update turns from ~90 deg (random B) to well below
 90 deg; Kolen-Pollack aligns further and B -> W^T with the exact (1 - eta lambda)^n law."""
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 def test_fa_alignment_quick():

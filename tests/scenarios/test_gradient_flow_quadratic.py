@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 SC = load_scenario("gradient-flow-quadratic")
 

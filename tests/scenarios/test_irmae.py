@@ -4,7 +4,7 @@ latent spectrum (Jing, Zbontar & LeCun 2020), at the error of a plain AE of that
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 """Quick mode of `learning-rate-continuum`: GD's global error is O(eta) to the gradient flow and
-O(eta^2) to the modified flow (REFERENCES §8, Barrett & Dherin 2021)."""
+O(eta^2) to the modified flow (docs/references.md §8, Barrett & Dherin 2021)."""
 
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from dynlearn.app.scenario import load_scenario
 from dynlearn.data.idx import write_idx
-from dynlearn.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

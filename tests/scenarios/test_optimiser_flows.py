@@ -1,10 +1,10 @@
-"""Quick mode of `optimiser-flows` (REFERENCES §13): heavy ball and Adam are first-order
+"""Quick mode of `optimiser-flows` (docs/references.md §13): heavy ball and Adam are first-order
 schemes of their flows, and their updates are the semi-implicit / Euler steps to rounding."""
 
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

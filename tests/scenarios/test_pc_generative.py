@@ -5,7 +5,7 @@ network untrained, and whose predictions fill in missing pixels better than the 
 
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ steps than the truncated rule, and also trains the digits."""
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ vector-field evaluations than Euler at a small rate (gamma = 0.02)."""
 
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ and the variance laws."""
 
 import numpy as np
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 def test_perturbation_estimators_quick():

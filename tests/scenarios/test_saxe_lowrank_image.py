@@ -10,7 +10,7 @@ import pytest
 from skimage.data import camera
 from skimage.transform import downscale_local_mean
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

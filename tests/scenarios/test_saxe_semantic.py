@@ -1,15 +1,15 @@
-"""Quick-mode saxe-semantic against Saxe et al.'s closed forms (REFERENCES.md §5).
+"""Quick-mode saxe-semantic against Saxe et al.'s closed forms (docs/references.md §5).
 
 Expected numbers are derived here: singular values sqrt 7, sqrt 3, 1, 1; deep half-way
 times tau/(2s) ln(s/u0 - 1); shallow tau ln 2 from W = 0; "salmon can fly" of the deep net
 = u1/(4 sqrt 7) + u2/(4 sqrt 3) - u3/2 with the N = 2 closed form for each u_r, whose
-maximum REFERENCES quotes as about 0.379 near t = 2.6 (tau = 1, u0 = 1e-3).
+maximum docs/references.md §5 quotes as about 0.379 near t = 2.6 (tau = 1, u0 = 1e-3).
 """
 
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 
@@ -53,7 +53,7 @@ def test_illusory_correlation(metrics):
     u = [_closed_form(t, s, 1e-3) for s in S]
     fly_salmon = u[0] / (4 * np.sqrt(7)) + u[1] / (4 * np.sqrt(3)) - u[2] / 2
     k = np.argmax(fly_salmon)
-    assert abs(fly_salmon[k] - 0.379) < 1e-3  # the derivation agrees with REFERENCES
+    assert abs(fly_salmon[k] - 0.379) < 1e-3  # the derivation agrees with docs/references.md §5
     # quick mode saves every 0.04: the sampled peak is within the curvature error of the max
     assert abs(metrics["illusory_peak_deep"] - fly_salmon[k]) < 2e-3
     assert abs(metrics["illusory_peak_deep"] - 0.379) < 3e-3

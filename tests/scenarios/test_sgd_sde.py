@@ -1,11 +1,12 @@
-"""Quick mode of `sgd-sde` (REFERENCES §13; Li, Tai & E 2017/2019): SGD's weak error is O(eta)
+"""Quick mode of `sgd-sde` (docs/references.md §13; Li, Tai & E 2017/2019): SGD's weak error is
+O(eta)
 against the gradient flow and O(eta^2) against the order-2 SME; the stationary covariance of
 SGD is the discrete Lyapunov solution, the SMEs' are O(eta) off relatively."""
 
 import numpy as np
 import pytest
 
-from dynlearn.scenario import load_scenario
+from dynlearn.app.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from dynlearn.app.scenario import load_scenario
 from dynlearn.data.spiral import make_spiral
-from dynlearn.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dynlearn.app.scenario import load_scenario
 from dynlearn.data.zipser_andersen import ZipserAndersen
-from dynlearn.scenario import load_scenario
 
 
 def bce(y_hat, y):

@@ -1,4 +1,4 @@
-"""Initialisation variances against Glorot & Bengio 2010 / He et al. 2015 (REFERENCES §2).
+"""Initialisation variances against Glorot & Bengio 2010 / He et al. 2015 (docs/references.md §2).
 
 For n i.i.d. draws with variance s2 and fourth central moment mu4, the sample variance has
 standard error sqrt((mu4 - s2^2) / n): sqrt(2/n) s2 for a Gaussian (mu4 = 3 s2^2) and

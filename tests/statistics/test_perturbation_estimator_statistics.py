@@ -2,7 +2,8 @@
 
 * Unbiasedness: over n samples each coordinate's mean lies within z * (sample std)/sqrt(n) of
   jax.grad, z the Bonferroni quantile for all P coordinates at family error 1e-3. The same test
-  rejects the draft's bugs, each run as the estimator it is (WP sigma times too small; node
+  rejects two common bugs (docs/references.md §11), each run as the estimator it is (WP sigma times
+  too small; node
   perturbation summed over the batch, B times too large; the batch loss change in place of
   each example's, B times too small), so it has power.
 * Variance: E||g_hat - g||^2 = (P + 1)||g||^2 for Gaussian noise, (P - 1)||g||^2 for +-1 noise
@@ -24,8 +25,8 @@ from jax.flatten_util import ravel_pytree
 from scipy.stats import norm
 
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.forward_gradient import forward_gradient_sample
-from dynlearn.rules.node_perturbation import (
+from dynlearn.rules.credit.forward_gradient import forward_gradient_sample
+from dynlearn.rules.credit.node_perturbation import (
     node_noise,
     node_perturbation_deltas,
     node_perturbation_estimate,
@@ -33,7 +34,7 @@ from dynlearn.rules.node_perturbation import (
     noisy_forward,
     per_example_loss,
 )
-from dynlearn.rules.weight_perturbation import (
+from dynlearn.rules.credit.weight_perturbation import (
     weight_perturbation_estimate,
     weight_perturbation_sample,
 )
@@ -122,8 +123,8 @@ def test_mean_equals_jax_grad_within_its_own_confidence_bound(method, noise, dif
 
 
 @jax.jit(static_argnames=("mlp", "variant", "n"))
-def draft_np_samples(mlp, params, x, y, key, sigma, *, variant, n):
-    """(n, P) node-perturbation estimates computed the draft's way, from scratch (one-sided,
+def buggy_np_samples(mlp, params, x, y, key, sigma, *, variant, n):
+    """(n, P) node-perturbation estimates computed the buggy way, from scratch (one-sided,
     Gaussian noise v_i on every unit of example i, clean activations z_i):
 
     * "batch_sum": g_hat(W_l) = sum_i (Delta l_i / sigma) v_{l,i} z_{l,i}^T, the sum over the
@@ -149,9 +150,10 @@ def draft_np_samples(mlp, params, x, y, key, sigma, *, variant, n):
     return jax.vmap(one)(jax.random.split(key, n))
 
 
-def test_confidence_bound_rejects_the_drafts_bugs():
-    """Same test, same data: the draft's WP (noise scaled by sigma, divided once: sigma times
-    too small), and node perturbation as the draft computes it (summed over the batch: B times
+def test_confidence_bound_rejects_the_common_bugs():
+    """Same test, same data: the buggy WP (noise scaled by sigma, divided once: sigma times
+    too small), and node perturbation as the buggy variant computes it (summed over the batch: B
+    times
     too large) or with the batch loss change in place of each example's (B times too small),
     each run as its own estimator; the correct node perturbation on the same problem passes."""
     mlp, sigma = MLP_SMALL, 1e-2
@@ -165,11 +167,11 @@ def test_confidence_bound_rejects_the_drafts_bugs():
     np_ok = samples(mlp, params, x, y, key, sigma, method="np", **kw)
     assert max_z(np_ok, g) < z_crit(g.size)
     for variant in ("batch_sum", "batch_loss"):
-        draft = draft_np_samples(mlp, params, x, y, key, sigma, variant=variant, n=N_SAMPLES)
-        assert max_z(draft, g) > 3 * z_crit(g.size), variant
-    # the draft's batch sum is exactly B times our estimate when both see the same noise
-    draft = draft_np_samples(mlp, params, x, y, key, sigma, variant="batch_sum", n=N_SAMPLES)
-    np.testing.assert_allclose(np.asarray(draft), x.shape[0] * np.asarray(np_ok), rtol=1e-9)
+        buggy = buggy_np_samples(mlp, params, x, y, key, sigma, variant=variant, n=N_SAMPLES)
+        assert max_z(buggy, g) > 3 * z_crit(g.size), variant
+    # the buggy batch sum is exactly B times our estimate when both see the same noise
+    buggy = buggy_np_samples(mlp, params, x, y, key, sigma, variant="batch_sum", n=N_SAMPLES)
+    np.testing.assert_allclose(np.asarray(buggy), x.shape[0] * np.asarray(np_ok), rtol=1e-9)
 
 
 def variance_ratio(s, g, P_eff, noise):

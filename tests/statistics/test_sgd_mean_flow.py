@@ -1,4 +1,5 @@
-"""SGD as a time-dependent flow: minibatch n is active on [n eta, (n+1) eta) (REFERENCES §8).
+"""SGD as a time-dependent flow: minibatch n is active on [n eta, (n+1) eta) (docs/references.md
+§8).
 
 The mean of the SGD iterate over many shuffles, at a fixed flow time t, approaches the
 full-batch gradient flow theta(t) as eta -> 0. Each shuffle's run is the Euler scheme of the
@@ -17,7 +18,7 @@ from jax.flatten_util import ravel_pytree
 import dynlearn
 from dynlearn.nn.batches import minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.backprop import Backprop, batch_args
+from dynlearn.rules.credit.backprop import Backprop, batch_args
 
 NET = MLP((2, 8, 1), ("tanh", "identity"), "mse")
 N, B, T = 32, 8, 1.6  # examples, batch size, flow time (a whole number of epochs below)

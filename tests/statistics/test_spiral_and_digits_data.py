@@ -1,4 +1,4 @@
-"""The spiral generator against its definition (REFERENCES §12) and the digits split against
+"""The spiral generator against its definition (docs/references.md §12) and the digits split against
 scikit-learn's bundled data; minibatch tables against their definition."""
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Forward gradient (Baydin, Pearlmutter, Syme, Wood & Torr 2022, arXiv:2202.08587;
-REFERENCES §11): the directional derivative along a random direction, from forward-mode AD.
+docs/references.md §11): the directional derivative along a random direction, from forward-mode AD.
 
     v ~ N(0, I) (or +-1) over all P parameters,   g_hat = (grad L . v) v,
 
@@ -15,12 +15,12 @@ import equinox as eqx
 import jax
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import (
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import (
     NOISES,
     AbstractSampledRule,
     sample_noise,
 )
-from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def forward_gradient_estimate(

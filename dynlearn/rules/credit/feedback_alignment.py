@@ -1,7 +1,7 @@
 """Feedback alignment (Lillicrap, Cownden, Tweed & Akerman 2016, Nat. Commun. 7:13276).
 
 Backprop's error signal with the transposed forward weights replaced by fixed random
-matrices B_{l+1} of the same shape as W_{l+1}^T (REFERENCES §10):
+matrices B_{l+1} of the same shape as W_{l+1}^T (docs/references.md §10):
 
     delta_L = dLoss/da_L,   delta_l = (B_{l+1} delta_{l+1}) * f_l'(a_l),
     g_hat(W_l) = delta_l z_l^T,   g_hat(b_l) = delta_l,
@@ -18,13 +18,13 @@ import equinox as eqx
 import jax
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import (
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import (
     AbstractParamsRule,
     add_weight_decay,
     check_feedback,
     random_feedback,
 )
-from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:

@@ -1,4 +1,4 @@
-"""Gradient flow of a deep matrix factorisation W = W_N ... W_1 (REFERENCES §6).
+"""Gradient flow of a deep matrix factorisation W = W_N ... W_1 (docs/references.md §6).
 
 Arora, Cohen, Hu & Luo 2019, "Implicit regularization in deep matrix factorization"
 (NeurIPS), Section 3: the end-to-end matrix W = W_N ... W_1 (W_j has shape (d_{j+1}, d_j),
@@ -8,7 +8,7 @@ W_1 acts first) is trained on a loss l(W) by gradient flow on every factor,
 
 with grad l(W) from jax.grad of the loss and empty products the identity. N = 1 is plain
 gradient flow on W. Gradient descent with step eta is Euler's method with dt = eta
-(``dynlearn.solve(rule, Ws, t1, method="euler", dt=eta)``; REFERENCES §8).
+(``dynlearn.solve(rule, Ws, t1, method="euler", dt=eta)``; docs/references.md §8).
 
 Balancedness. W_{j+1}^T W_{j+1} - W_j W_j^T is constant along the flow (Arora, Cohen & Hazan
 2018, Theorem 1; Du, Hu & Lee 2018), so a balanced start (W_{j+1}^T W_{j+1} = W_j W_j^T for
@@ -58,7 +58,8 @@ def check_factors(Ws: Sequence[ArrayLike]) -> None:
 
 
 class QuadraticLoss(eqx.Module):
-    """l(W) = 1/2 ||W - S||_F^2 (the aligned case of REFERENCES §6: with S = U diag(s) V^T and
+    """l(W) = 1/2 ||W - S||_F^2 (the aligned case of docs/references.md §6: with S = U diag(s) V^T
+    and
     a start aligned with U, V, every singular value obeys
     dsigma/dt = N sigma^{2-2/N} (s - sigma))."""
 
@@ -186,7 +187,7 @@ def _layer_dims(d_out: int, d_in: int, widths: Sequence[int]) -> list[int]:
 def random_small_init(
     key: jax.Array, d_out: int, d_in: int, widths: Sequence[int], scale: float, dtype=float
 ) -> Factors:
-    """The official experiment's start (REFERENCES §6): every factor W_j (d_{j+1}, d_j) has
+    """The official experiment's start (docs/references.md §6): every factor W_j (d_{j+1}, d_j) has
     i.i.d. N(0, std^2) entries with std = scale^{1/N} / sqrt(d_j), N = len(widths) + 1, so the
     end-to-end matrix is of order ``scale``. Not exactly balanced (only up to O(scale^{2/N}))."""
     if not scale > 0:

@@ -3,7 +3,7 @@
 The inference (fast) flow of a PC network is a vector field over its free states,
 dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``infer`` runs it
 
-* ``method="euler"``: T steps at rate gamma, x <- x + gamma dx/dt. This is the draft's
+* ``method="euler"``: T steps at rate gamma, x <- x + gamma dx/dt. This is the usual
   discrete rule, and exactly ``dynlearn.solve(field, x0, T*gamma, method="euler", dt=gamma)``.
   With ``tol`` set, the loop stops at the first iterate whose residual is below tol (a
   compiled while loop, the same iterates as ``solve``'s Euler; tests check this).
@@ -11,7 +11,7 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
   steady_state(tol))``, an adaptive diffrax solve (PID step control, rtol/atol, diffrax's
   initial step) that stops at a steady state: the first step after which the residual
   ||dx/dt|| = ||dF/dx|| < tol. The stopping test looks at the vector field (the energy
-  gradient), never at the state (REFERENCES §9: JPC's steady-state event tests the state; a
+  gradient), never at the state (docs/references.md §9: JPC's steady-state event tests the state; a
   small state is not an equilibrium, and an equilibrium need not be a small state).
 * ``method="newton"``: Newton's method on the field, x <- x - J(x)^{-1} dx/dt, until the
   residual is below tol. J = d(dx/dt)/dx = -Hessian of F. F is a sum over the rows of the batch

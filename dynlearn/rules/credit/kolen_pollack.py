@@ -1,5 +1,5 @@
 """Kolen-Pollack learning (Kolen & Pollack 1994; Akrout, Wilson, Humphreys, Lillicrap & Tweed
-2019, NeurIPS, arXiv:1904.05391). The draft's "CP" is read as this rule (REFERENCES §10).
+2019, NeurIPS, arXiv:1904.05391). Some texts call it "CP" (docs/references.md §10).
 
 Feedback alignment whose feedback matrices learn too: B_{l+1} receives the transpose of
 W_{l+1}'s update and the same weight decay,
@@ -19,10 +19,10 @@ import equinox as eqx
 import jax
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import AbstractCreditRule, add_weight_decay, check_feedback
-from dynlearn.rules.credit import random_feedback as _random_feedback
-from dynlearn.rules.feedback_alignment import backward_with_feedback, feedback_shapes
-from dynlearn.rules.hyperparameters import hyperparameter
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import AbstractCreditRule, add_weight_decay, check_feedback
+from dynlearn.rules.credit._base import random_feedback as _random_feedback
+from dynlearn.rules.credit.feedback_alignment import backward_with_feedback, feedback_shapes
 
 KPState = dict  # {"params": [{"W", "b"}, ...], "B": [B_2, ..., B_L]}
 

@@ -1,7 +1,7 @@
 """Direct feedback alignment (Nøkland 2016, NeurIPS, arXiv:1609.01596).
 
 Each hidden layer receives the output error e = delta_L directly through its own fixed random
-matrix B_l of shape (n_{l+1}, n_{L+1}) (REFERENCES §10):
+matrix B_l of shape (n_{l+1}, n_{L+1}) (docs/references.md §10):
 
     delta_L = dLoss/da_L = e,   delta_l = (B_l e) * f_l'(a_l)   (l < L),
     g_hat(W_l) = delta_l z_l^T,  g_hat(b_l) = delta_l,   d theta/dt = -(g_hat + lambda W).
@@ -18,13 +18,13 @@ import jax.numpy as jnp
 
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import (
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import (
     AbstractParamsRule,
     add_weight_decay,
     check_feedback,
     random_feedback,
 )
-from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def direct_feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:

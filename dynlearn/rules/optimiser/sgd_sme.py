@@ -1,4 +1,4 @@
-"""SGD's stochastic modified equation (Li, Tai & E, ICML 2017; JMLR 2019; REFERENCES §13).
+"""SGD's stochastic modified equation (Li, Tai & E, ICML 2017; JMLR 2019; docs/references.md §13).
 
 Minibatch SGD theta_{n+1} = theta_n - eta g_n, with g_n the mean gradient over B examples drawn
 uniformly with replacement, is approximated in the weak sense at t = n eta by the Itô SDE
@@ -28,7 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.rules.modified_flow import ModifiedFlow
+from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
 class StochasticModifiedEquation(eqx.Module):

@@ -1,7 +1,7 @@
 """The shared interface of credit-assignment rules that replace backprop's weight transport.
 
 A credit-assignment rule estimates the gradient of the loss without sending W_{l+1}^T
-backwards (REFERENCES §10-11). Every rule here is a small, final equinox Module with
+backwards (docs/references.md §10-11). Every rule here is a small, final equinox Module with
 
     direction(state, x, y, key) -> d      the rule's estimate of grad L on the batch (x, y),
                                           a pytree like ``state`` (plus its weight decay, if any)
@@ -17,7 +17,8 @@ Kolen-Pollack, whose feedback matrices learn too (state ``{"params": ..., "B": [
 Feedback matrices B_l have the shape of W_l^T, as in the equations (delta_l = (B_{l+1}
 delta_{l+1}) * f'(a_l)); ``MLP.backward`` wants feedback of W's shape, so the rules pass B^T.
 
-``args`` is the dict of ``dynlearn.rules.backprop.batch_args`` ({"x", "y"[, "batches"]}) with,
+``args`` is the dict of ``dynlearn.rules.credit.backprop.batch_args`` ({"x", "y"[, "batches"]})
+with,
 for stochastic rules, a PRNG key under "key": step n = step_index(t, eta) uses the batch
 ``batches[n]`` and the key ``fold_in(key, n)``, so that Euler at dt = eta draws the same noise
 as the loop ``for n: key_n = fold_in(key, n)``.
@@ -35,8 +36,8 @@ import jax.numpy as jnp
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
-from dynlearn.rules.backprop import Args, Backprop, add_weight_decay, check_rule_settings  # noqa: F401 (shared by the rules)
-from dynlearn.rules.hyperparameters import check_number, hyperparameter
+from dynlearn.rules._hyperparameters import check_number, hyperparameter
+from dynlearn.rules.credit.backprop import Args, Backprop, add_weight_decay, check_rule_settings  # noqa: F401 (shared by the rules)
 
 State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
 
@@ -58,7 +59,7 @@ class AbstractCreditRule(eqx.Module):
 
     ``eta`` is the time each minibatch (and noise draw) is active, needed only for the flow with
     a minibatch table or with noise; ``weight_decay`` is lambda in d = g_hat + lambda W. Numeric
-    hyperparameters are traced leaves (``dynlearn.rules.hyperparameters``): a sweep over them
+    hyperparameters are traced leaves (``dynlearn.rules._hyperparameters``): a sweep over them
     reuses one compiled program.
     """
 
@@ -119,7 +120,8 @@ class AbstractSampledRule(AbstractParamsRule):
 
 class BackpropReference(AbstractParamsRule):
     """Backprop in this interface, the reference every rule is compared with: direction =
-    ``dynlearn.rules.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda W)."""
+    ``dynlearn.rules.credit.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda
+    W)."""
 
     mlp: MLP = eqx.field(static=True)
     eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
@@ -144,7 +146,8 @@ def random_feedback(
     """Fixed random feedback matrices B of the given shapes (each the shape of some W^T).
 
     Entries are N(0, s^2) with s^2 chosen like the forward initialisation of the matrix they
-    stand in for (REFERENCES §2): "he_normal" s^2 = 2/rows (B ~ W^T: its rows are W's inputs),
+    stand in for (docs/references.md §2): "he_normal" s^2 = 2/rows (B ~ W^T: its rows are W's
+    inputs),
     "xavier_normal" s^2 = 2/(rows + cols), "unit" s = 1.
     """
     keys = jax.random.split(key, max(len(shapes), 1))

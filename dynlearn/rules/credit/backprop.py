@@ -6,17 +6,17 @@ theta = [{"W": W_l, "b": b_l}, ...] are the MLP's parameters, L_n the mean loss 
 n (rows ``args["batches"][n]`` of the data) and lambda the L2 weight decay, on the weights only
 (the gradient of L + (lambda/2) sum_l ||W_l||^2). Without a batch table L_n = L, the loss on the
 whole data set: the full-batch gradient flow. The gradient is the hand-written backward pass
-``MLP.backward`` (delta_l = (W_{l+1}^T delta_{l+1}) * f'(a_l), REFERENCES §3), not autograd.
+``MLP.backward`` (delta_l = (W_{l+1}^T delta_{l+1}) * f'(a_l), docs/references.md §3), not autograd.
 
-SGD at learning rate eta is Euler's method with dt = eta for this flow (REFERENCES §8): the
+SGD at learning rate eta is Euler's method with dt = eta for this flow (docs/references.md §8): the
 Euler step at t_n = n eta reads batch n = step_index(t_n, eta), so
 
     solve(Backprop(mlp, eta=eta), params0, t1=num_steps * eta, method="euler", dt=eta, args=args)
 
 returns exactly the parameters of ``train_steps(mlp, sgd(eta), ...)`` over the same table.
 Momentum and Adam are maps on an enlarged state, not Euler schemes of this flow; their flows
-are ``MomentumFlow`` and ``AdamFlow`` over this one (``rules/momentum_flow.py``,
-``rules/adam_flow.py``); ``train_steps`` runs them with the same gradient.
+are ``MomentumFlow`` and ``AdamFlow`` over this one (``rules/optimiser/momentum_flow.py``,
+``rules/optimiser/adam_flow.py``); ``train_steps`` runs them with the same gradient.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 from dynlearn.core import step_index
 from dynlearn.nn.mlp import MLP, Params
 from dynlearn.nn.optim import Optimizer
-from dynlearn.rules.hyperparameters import check_number, hyperparameter, is_zero
+from dynlearn.rules._hyperparameters import check_number, hyperparameter, is_zero
 
 Args = dict[str, Any]  # {"x": (N, n_in), "y": (N, n_out)[, "batches": int (num_steps, B)]}
 
@@ -69,7 +69,7 @@ def add_weight_decay(grads: Params, params: Params, weight_decay: float | jax.Ar
 
 def check_rule_settings(mlp: MLP, eta, weight_decay) -> None:
     """The settings every training rule shares: an MLP, eta > 0 (or None), weight decay >= 0
-    (the numbers checked where they are concrete, see ``dynlearn.rules.hyperparameters``)."""
+    (the numbers checked where they are concrete, see ``dynlearn.rules._hyperparameters``)."""
     if not isinstance(mlp, MLP):
         raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(mlp).__name__}")
     if eta is not None:
@@ -83,7 +83,7 @@ class Backprop(eqx.Module):
     ``eta`` is how long each minibatch is active (the SGD learning rate); it is needed only when
     ``args`` holds a ``"batches"`` table, where batch n = step_index(t, eta) is active on
     [n eta, (n+1) eta) with t measured from 0. ``weight_decay`` is lambda (weights only).
-    Both are traced (``dynlearn.rules.hyperparameters``): a new value does not recompile.
+    Both are traced (``dynlearn.rules._hyperparameters``): a new value does not recompile.
     """
 
     mlp: MLP = eqx.field(static=True)
@@ -171,7 +171,7 @@ def train_epochs(
     the learning curves: entry 0 is the loss of the initial parameters on the whole training
     and test sets; entry e > 0 is the mean of epoch e's minibatch losses (train) and the loss on
     the whole test set after epoch e (test). Returns (params, train_curve, test_curve)."""
-    from dynlearn.progress import progress
+    from dynlearn.app.progress import progress
 
     opt_state = optimizer.init(params)
     train_curve = [float(_loss_value(mlp, params, x, y))]

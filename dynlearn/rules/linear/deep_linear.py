@@ -3,7 +3,7 @@
 A linear network with N weight matrices maps x to y_hat = W x with the end-to-end map
 W = W_N ... W_2 W_1, W_i of shape (n_i, n_{i-1}), n_0 = n_in, n_N = n_out. Throughout this
 module **N is the number of weight matrices** (N = 1 shallow, N = 2 one hidden layer); a
-network with N weight matrices has N + 1 layers of units (REFERENCES.md §5 counts those,
+network with N weight matrices has N + 1 layers of units (docs/references.md §5 counts those,
 N_l = N + 1).
 
 Loss (input/output statistics Sigma_x = E[x x^T], Sigma_yx = E[y x^T]):
@@ -27,7 +27,7 @@ W(t) = U diag(u(t)) V^T and each mode strength u_r obeys the scalar balanced-mod
     tau du/dt = N (u^2)^{1 - 1/N} (s - u)          (``balanced_mode_rate``)
 
 (each factor carries a = u^{1/N}, tau da/dt = a^{N-1}(s - a^N), so du/dt = N a^{N-1} da/dt).
-This is REFERENCES §5's (N_l - 1) u^{2 - 2/(N_l - 1)} (s - u) with N_l - 1 = N, and Arora et
+This is docs/references.md §5's (N_l - 1) u^{2 - 2/(N_l - 1)} (s - u) with N_l - 1 = N, and Arora et
 al. 2019 Theorem 3 for l = 1/2||W - S||^2. Closed forms:
 
     N = 2:  u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0),  t_half = tau/(2s) ln(s/u0 - 1)
@@ -221,7 +221,7 @@ def decoupled_init(
 def small_random_init(
     key: jax.Array, sizes: Sequence[int], scale: float, distribution: str = "uniform"
 ) -> Weights:
-    """W_i = scale * U(0, 1) (the draft chapter's start) or scale * N(0, 1), shape (n_i, n_{i-1}).
+    """W_i = scale * U(0, 1) (a common textbook start) or scale * N(0, 1), shape (n_i, n_{i-1}).
 
     sizes = (n_in, n_1, ..., n_out) lists the widths from input to output.
     """
@@ -253,7 +253,7 @@ def _check_positive(name: str, value) -> np.ndarray:
 def balanced_mode_rate(u, s, depth: int):
     """tau du/dt = N (u^2)^{1 - 1/N} (s - u): one mode of a balanced, decoupled N-matrix net.
 
-    N = number of weight matrices (REFERENCES §5 writes N_l - 1 = N); N = 2 gives
+    N = number of weight matrices (docs/references.md §5 writes N_l - 1 = N); N = 2 gives
     2u(s - u), N = 1 gives s - u; Arora et al. 2019 Theorem 3 with l = 1/2||W - S||^2.
     """
     return depth * (u * u) ** (1.0 - 1.0 / depth) * (s - u)

@@ -1,5 +1,5 @@
 """The modified flow of gradient descent (Barrett & Dherin, ICLR 2021, "Implicit Gradient
-Regularization"; REFERENCES §8).
+Regularization"; docs/references.md §8).
 
 GD theta_{n+1} = theta_n - eta ∇L(theta_n) is Euler's method with dt = eta for the gradient
 flow d theta/dt = f(theta) = -∇L(theta), and follows it with global error O(eta). Backward
@@ -11,7 +11,7 @@ error analysis finds the flow that GD follows one order closer, with error O(eta
 because f' = -H (the Hessian of L) and ∇(||∇L||^2) = 2 H ∇L. The term f' f is one Jacobian-
 vector product of the base field (``jax.linearize``, forward-over-reverse through the gradient):
 no dense Hessian is formed. The base field is the substrate's backprop flow
-(``dynlearn.rules.backprop.Backprop``, full batch); any autonomous field works the same way.
+(``dynlearn.rules.credit.backprop.Backprop``, full batch); any autonomous field works the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import equinox as eqx
 import jax
 
-from dynlearn.rules.hyperparameters import check_number, hyperparameter
+from dynlearn.rules._hyperparameters import check_number, hyperparameter
 
 
 class ModifiedFlow(eqx.Module):

@@ -1,4 +1,4 @@
-"""Adam as an ODE (Barakat & Bianchi, SIAM J. Optim. 2021; REFERENCES §13).
+"""Adam as an ODE (Barakat & Bianchi, SIAM J. Optim. 2021; docs/references.md §13).
 
 With beta1 = 1 - a eta and beta2 = 1 - b eta scaled with the learning rate, Adam's iterates
 follow, at t = n eta and with error O(eta), the non-autonomous flow on z = (theta, m, v)
@@ -16,7 +16,7 @@ h_theta = -(1 - e^{-a t})^{-1} m / (eps + sqrt((1 - e^{-b t})^{-1} v)): the same
 The moment updates of Adam are *exactly* Euler steps of the m and v equations:
 m_{n+1} = beta1 m_n + (1 - beta1) g_n = m_n + eta a (g_n - m_n), and likewise for v. The theta
 step then uses the new moments, as the semi-implicit Euler scheme does (state split
-(theta, (m, v)), ``core/semi_implicit.py``); only the discrete bias corrections 1 - beta^{n+1}
+(theta, (m, v)), ``core/_semi_implicit.py``); only the discrete bias corrections 1 - beta^{n+1}
 differ from 1 - e^{-a t} (by O(eta) relatively), which is why Adam is a first-order scheme of
 this flow rather than the scheme itself.
 
@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from dynlearn.core.counting import call_field
-from dynlearn.rules.momentum_flow import check_base
+from dynlearn.rules.optimiser.momentum_flow import check_base
 
 
 def adam_hyperparameters(eta: float, a: float, b: float) -> tuple[float, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynlearn.scenario import (
+from dynlearn.app.scenario import (
     ConfigError,
     add_run_flags,
     load_scenario,

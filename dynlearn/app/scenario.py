@@ -402,7 +402,7 @@ class Scenario:
 
         ``resume``: per-member results a previous, interrupted run of the same config saved
         with ``checkpointed_map`` are reused (without it they are discarded)."""
-        from dynlearn.progress import heartbeat
+        from dynlearn.app.progress import heartbeat
 
         config = self.make_config(quick, overrides, seed)
         warnings = self.warnings(config)
@@ -585,7 +585,7 @@ def run_plans(plans, out_dir: Path, ns) -> int:
     scenario; finished scenarios keep their pairs. The process then ends at once (os._exit),
     so no compiled computation still running in a JAX thread meets the interpreter's
     teardown."""
-    from dynlearn.progress import progress
+    from dynlearn.app.progress import progress
 
     resume = getattr(ns, "resume", False)
     handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -735,7 +735,7 @@ def scenario_dir() -> Path:
     """$DYNLEARN_SCENARIOS, else the repository's scenarios/ folder, else ./scenarios."""
     if os.environ.get(SCENARIO_DIR_ENV):
         return Path(os.environ[SCENARIO_DIR_ENV])
-    beside_package = Path(__file__).resolve().parents[1] / "scenarios"
+    beside_package = Path(__file__).resolve().parents[2] / "scenarios"
     if beside_package.is_dir():
         return beside_package
     return Path.cwd() / "scenarios"

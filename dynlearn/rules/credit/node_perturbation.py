@@ -1,4 +1,4 @@
-"""Node perturbation (Williams 1992; Fiete & Seung 2006; REFERENCES §11): perturb the units'
+"""Node perturbation (Williams 1992; Fiete & Seung 2006; docs/references.md §11): perturb the units'
 summed inputs, compare each example's loss, and correlate the change with the noise.
 
 For example i of a batch of B, with noise v_{l,i} ~ N(0, I) or +-1 on every layer's units,
@@ -12,7 +12,8 @@ with z the clean activations and l_i the loss of example i alone, so that g_hat 
 gradient of the batch-mean loss L = (1/B) sum_i l_i. Each example's own loss change is what an
 example's noise is correlated with: with the batch loss change instead, (Delta L / sigma) v_{l,i}
 would need a factor B and its variance would grow with N*B rather than with N, the number of
-perturbed units per example. (The draft sums over the batch rather than averaging: do not copy.)
+perturbed units per example. (Summing over the batch instead of averaging is a common mistake:
+docs/references.md §11.)
 
 Variance in node space (sigma -> 0, Gaussian v): E||delta_hat - delta||^2 = (N + 1)||delta||^2
 with delta = dL/da over all units and examples, the (P + 1) law with P = N.
@@ -27,13 +28,13 @@ import jax.numpy as jnp
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import (
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import (
     AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
 )
-from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def per_example_loss(mlp: MLP, y_hat: jax.Array, y: jax.Array) -> jax.Array:

@@ -30,7 +30,7 @@ def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=N
     test and the next step, so n steps cost n + 1 evaluations instead of n.
 
     ``step(f, t, y, args, dt) -> y_next`` replaces the Euler step (the semi-implicit Euler
-    step of ``core/semi_implicit.py``); it is used without ``until``.
+    step of ``core/_semi_implicit.py``); it is used without ``until``.
 
     Returns (ys, y_final, n_final, nonfinite, fired, nfev).
     """

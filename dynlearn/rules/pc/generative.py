@@ -1,6 +1,7 @@
 """Generative ("standard") predictive coding: only the data clamped, latents inferred.
 
-REFERENCES §9 (Whittington & Bogacz 2017; Millidge, Tschantz & Buckley 2022; state decay after
+docs/references.md §9 (Whittington & Bogacz 2017; Millidge, Tschantz & Buckley 2022; state decay
+after
 Sun & Orchard 2020). The network predicts the data from the latents, top down. With
 ``mlp.sizes = (n_1, ..., n_{L+1})`` the states x_1 (top latent), ..., x_L are all free and the
 data y sits at the bottom, x_{L+1} = y. As in discriminative PC,
@@ -35,8 +36,8 @@ import jax.numpy as jnp
 
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.hyperparameters import check_number, hyperparameter
-from dynlearn.rules.predictive_coding import (
+from dynlearn.rules._hyperparameters import check_number, hyperparameter
+from dynlearn.rules.pc.energy import (
     Params,
     check_params,
     energy_gradient_params,

@@ -1,6 +1,6 @@
 """Discriminative predictive coding (PC) on an MLP: energy, state relaxation, learning.
 
-REFERENCES §9 (Whittington & Bogacz 2017; Millidge, Tschantz & Buckley 2022; Rosenbaum 2022;
+docs/references.md §9 (Whittington & Bogacz 2017; Millidge, Tschantz & Buckley 2022; Rosenbaum 2022;
 Song et al. 2020). Value nodes x_1, ..., x_{L+1}; x_1 = input (clamped), x_2 .. x_L free,
 the output clamped to the target. Predictions and errors
 
@@ -18,7 +18,8 @@ and learning after relaxation (the slow flow), descent on F:
 
     Delta W_l = eta eps_l f(x_l)^T,     Delta b_l = eta eps_l.
 
-Corrections to the draft chapter: the state update is -eps_{l-1} + f'(x_l) * (W_l^T eps_l),
+Mistakes of common write-ups, corrected here (docs/references.md §9): the state update is
+-eps_{l-1} + f'(x_l) * (W_l^T eps_l),
 not "(-eps + f') * (W^T eps)"; the weight update has the sign above (descent on F).
 
 How the states map onto ``dynlearn.nn.mlp.MLP`` (z_{l+1} = f_l(W_l z_l + b_l)): the state x_l
@@ -27,7 +28,7 @@ nonlinearity is the identity, f(x_1) = x. The output term is the MLP's loss, so 
 error is eps_L = -beta dLoss/dmu_{L+1} (per row: -beta B * MLP.output_delta). For the MSE loss
 with an identity output this is exactly the clamped quadratic term 1/2 ||y - mu_{L+1}||^2
 (x_{L+1} = y); ``beta`` < 1 is weak output clamping. f'(x) is computed as df(f(x)), the
-activation's derivative written through its output (REFERENCES §1).
+activation's derivative written through its output (docs/references.md §1).
 
 Fixed prediction assumption (FPA; Millidge et al. 2022): predictions mu and the gains f'(x_l)
 are frozen at their feedforward values (x_bar = the MLP's forward pass),
@@ -51,7 +52,7 @@ import jax.numpy as jnp
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.hyperparameters import check_number, hyperparameter
+from dynlearn.rules._hyperparameters import check_number, hyperparameter
 
 States = list  # free states [x_2, ..., x_L], each (B, n_l)
 Params = list  # [{"W": (n_{l+1}, n_l), "b": (n_{l+1},)}, ...]
@@ -172,7 +173,7 @@ class PredictiveCoding(eqx.Module):
 
     def initial_states(self, x: jax.Array, init: str = "feedforward") -> States:
         """Free states to start inference from: the feedforward pass (``"feedforward"``), or
-        all zeros (``"zeros"``, the draft's choice)."""
+        all zeros (``"zeros"``, a common choice)."""
         if init == "feedforward":
             return self.feedforward(x)[1:-1]
         if init == "zeros":

@@ -1,4 +1,5 @@
-"""Weight perturbation (Jabri & Flower 1992; REFERENCES §11): perturb every parameter at once,
+"""Weight perturbation (Jabri & Flower 1992; docs/references.md §11): perturb every parameter at
+once,
 compare the losses, and step along the perturbation in proportion to the change.
 
     theta~ = theta + sigma u,   u ~ N(0, I) or +-1 over all P parameters (W and b),
@@ -13,7 +14,8 @@ grad L by O(sigma^2); per perturbation, Delta L / sigma differs from grad L . u 
 one-sided and O(sigma^2) central. Variance (sigma -> 0): E||g_hat - g||^2 = (P + 1)||g||^2 for
 Gaussian u, (P - 1)||g||^2 for +-1 u, divided by num_samples.
 
-The draft's code multiplies the noise by sigma and divides by sigma once (its estimate is sigma
+A common mistake (docs/references.md §11) multiplies the noise by sigma and divides by sigma once
+(its estimate is sigma
 times too small): here the step is (Delta L / sigma) u with u of unit variance.
 """
 
@@ -23,13 +25,13 @@ import equinox as eqx
 import jax
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import (
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import (
     AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
 )
-from dynlearn.rules.hyperparameters import hyperparameter
 
 
 def weight_perturbation_estimate(

@@ -1,5 +1,5 @@
 """Predictive coding as a credit-assignment rule (Whittington & Bogacz 2017, Neural
-Computation 29:1229; REFERENCES §9), in the interface of ``dynlearn.rules.credit``.
+Computation 29:1229; docs/references.md §9), in the interface of ``dynlearn.rules.credit._base``.
 
 Per minibatch (x, y): clamp x_1 = x and the output to y, start the free states at the
 feedforward pass (x_{l+1} = mu_{l+1}, every hidden eps_l = 0), and relax them with T Euler
@@ -8,7 +8,7 @@ steps at rate gamma on the energy
 
     x_l <- x_l + gamma (-eps_{l-1} + f'(x_l) * (W_l^T eps_l)),   eps_l = x_{l+1} - W_l f(x_l) - b_l,
 
-(``dynlearn.rules.pc_inference.relax`` over ``PredictiveCoding.vector_field``), then read the
+(``dynlearn.rules.pc.inference.relax`` over ``PredictiveCoding.vector_field``), then read the
 weight gradient of the energy at the relaxed states, batch mean, divided by the clamping
 strength beta:
 
@@ -34,10 +34,10 @@ import equinox as eqx
 import jax
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import AbstractParamsRule, add_weight_decay
-from dynlearn.rules.hyperparameters import check_number, hyperparameter
-from dynlearn.rules.pc_inference import relax
-from dynlearn.rules.predictive_coding import Clamped, PredictiveCoding
+from dynlearn.rules._hyperparameters import check_number, hyperparameter
+from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
+from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
+from dynlearn.rules.pc.inference import relax
 
 
 class PredictiveCodingRule(AbstractParamsRule):

@@ -7,19 +7,19 @@ where ``f(t, (q, p), args) -> (f_q, f_p)`` is an ordinary vector field over the 
 velocity-like part p takes an explicit Euler step and the position q then moves with the *new*
 p (Hairer, Lubich & Wanner, Geometric Numerical Integration, §I.1.2 and Thm VI.3.3: the
 symplectic Euler method, first order). For the damped flow theta' = v, v' = -a v - grad L this
-is exactly heavy-ball momentum (``dynlearn.rules.momentum_flow``); for Adam's flow with
+is exactly heavy-ball momentum (``dynlearn.rules.optimiser.momentum_flow``); for Adam's flow with
 p = (m, v) it is Adam's order of operations: the moments first, then theta with the new moments
-(``dynlearn.rules.adam_flow``).
+(``dynlearn.rules.optimiser.adam_flow``).
 
 The common mistake is to take the explicit Euler step of the pair, q_{n+1} = q_n + dt f_q(q_n,
 p_n): for heavy ball that moves theta with the *old* momentum and is a different optimiser.
 
 ``f`` is evaluated twice per step (at (q_n, p_n) for p, at (q_n, p_{n+1}) for q); under jit the
-unused half of each evaluation is dead code and XLA removes it. As in ``core/euler.py``, t_n is
+unused half of each evaluation is dead code and XLA removes it. As in ``core/_euler.py``, t_n is
 computed from n and the increment is exactly ``dt``.
 
 Reached as ``solve(f, (q0, p0), t1, method="semi-implicit-euler", dt=h)``, which runs this step
-in Euler's loop (``core/euler.py``: saving, the stop at a non-finite state, jit/vmap/grad).
+in Euler's loop (``core/_euler.py``: saving, the stop at a non-finite state, jit/vmap/grad).
 """
 
 from __future__ import annotations

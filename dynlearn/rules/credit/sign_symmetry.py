@@ -1,6 +1,6 @@
 """Sign symmetry (Liao, Leibo & Poggio 2016, AAAI, arXiv:1510.05067).
 
-Feedback carries only the signs of the forward weights (REFERENCES §10):
+Feedback carries only the signs of the forward weights (docs/references.md §10):
 
     B_{l+1} = c_{l+1} sign(W_{l+1})^T,   delta_l = (B_{l+1} delta_{l+1}) * f_l'(a_l),
     g_hat(W_l) = delta_l z_l^T,   d theta/dt = -(g_hat + lambda W).
@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 
 from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules.credit import AbstractParamsRule, add_weight_decay
-from dynlearn.rules.feedback_alignment import backward_with_feedback
-from dynlearn.rules.hyperparameters import hyperparameter
+from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
+from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
 
 
 def sign_feedback(params: Params, rescale: bool = True) -> list[jax.Array]:

@@ -1,4 +1,4 @@
-"""Heavy-ball momentum as the damped second-order flow (REFERENCES §13).
+"""Heavy-ball momentum as the damped second-order flow (docs/references.md §13).
 
     d theta/dt = v,    dv/dt = -a v - grad L(theta)          (theta'' + a theta' = -grad L)
 

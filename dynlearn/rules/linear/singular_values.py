@@ -1,4 +1,4 @@
-"""Singular-value dynamics of a deep matrix factorisation (REFERENCES §6).
+"""Singular-value dynamics of a deep matrix factorisation (docs/references.md §6).
 
 Arora, Cohen, Hu & Luo 2019, "Implicit regularization in deep matrix factorization",
 Theorem 3: along the gradient flow of W = W_N ... W_1 from a balanced start, with the
@@ -6,7 +6,7 @@ analytic SVD W = sum_r sigma_r u_r v_r^T,
 
     dsigma_r/dt = -N (sigma_r^2)^{1 - 1/N} <grad l(W), u_r v_r^T>.
 
-(The draft chapter writes sigma_r^{1 - 1/N}; that is wrong: for N = 2 and
+(A common mistake writes sigma_r^{1 - 1/N}; that is wrong: for N = 2 and
 l = 1/2 ||W - S||^2 aligned with S the correct form gives Saxe's 2 sigma (s - sigma).)
 N = 1 is plain gradient flow, dsigma_r/dt = -<grad l, u_r v_r^T>: no pull toward low rank.
 For N >= 2 the factor sigma^{2-2/N} speeds up large singular values and freezes small ones.

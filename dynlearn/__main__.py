@@ -1,0 +1,7 @@
+"""``python -m dynlearn``: the command line (``dynlearn list``, ``dynlearn run NAME``)."""
+
+import sys
+
+from dynlearn.app.cli import main
+
+sys.exit(main())
