@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-PyTree = object
+from dynlearn.types import PyTree
+
 GradFn = Callable[[PyTree], PyTree]
 
 

@@ -13,7 +13,6 @@ from dynlearn.app.scenario import (
     prepare_out_dir,
     run_plans,
     scenario_names,
-    use_float64,
 )
 
 
@@ -40,7 +39,6 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     parser = _parser()
     ns = parser.parse_args(argv)
-    use_float64()
     if ns.command == "list":
         try:
             for name in scenario_names():

@@ -35,6 +35,34 @@ def progress(iterable=None, *, desc: str | None = None, total: int | None = None
     )
 
 
+class progress_callback:
+    """A ``callback(steps_done, num_steps)`` for ``dynlearn.training.train`` that drives a
+    progress bar (shown after 2 s, like ``progress``); ``close()`` it, or use it as a context
+    manager, when training ends."""
+
+    def __init__(self, desc: str = "steps"):
+        self.desc = desc
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = progress(desc=self.desc, total=total)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 @contextmanager
 def heartbeat(desc: str):
     """An elapsed-time indicator for a block without a loop to count (e.g. one long solve).

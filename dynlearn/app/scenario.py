@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
@@ -323,7 +324,7 @@ class Scenario:
     description: str
     config: type
     run: Callable[[Any], dict]
-    plot: Callable[[dict], Any]
+    plot: Callable[[dict, Any], Any]
     quick: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[Any], list[str]] | None = None
 
@@ -335,6 +336,8 @@ class Scenario:
         if self.name != self.name.lower() or " " in self.name or "_" in self.name:
             raise ValueError(f"scenario names use lowercase and hyphens, got {self.name!r}")
         self._validate_overrides(self.quick)
+        object.__setattr__(self, "run", in_float64(self.run))
+        object.__setattr__(self, "plot", in_float64(self.plot))
 
     def field_types(self) -> dict[str, Any]:
         return typing.get_type_hints(self.config, include_extras=True)
@@ -436,7 +439,7 @@ class Scenario:
             "versions": versions(),
             "wall_time_s": round(time.perf_counter() - start, 3),
         }
-        fig = self.plot(results)
+        fig = self.plot(results, config)
         with _signals_deferred():  # the pair, then the checkpoint it replaces
             write_figure_and_record(fig, record, out_dir, self.name)
             store.discard()
@@ -449,7 +452,6 @@ class Scenario:
         )
         add_run_flags(parser)
         ns = parser.parse_args(argv)
-        use_float64()
         try:
             overrides = self._validate_overrides(parse_assignments(ns.set))
             self.make_config(ns.quick, overrides, ns.seed)
@@ -696,11 +698,25 @@ def checkpointed_map(fn: Callable[[Any], Any], members) -> list:
     return results
 
 
-def use_float64() -> None:
-    """Scenarios run in float64 (as the tests do), so figures and tests see the same numbers."""
-    import jax
+def in_float64(fn: Callable) -> Callable:
+    """``fn`` run with JAX in float64 (``jax.enable_x64``), whatever the global setting.
 
-    jax.config.update("jax_enable_x64", True)
+    The one place where scenarios get their precision: ``Scenario`` wraps its ``run`` and
+    ``plot`` with it, and ``load_scenario`` imports the module under it, so the CLI,
+    ``Scenario.execute`` and a notebook calling ``scenario.run(config)`` see the same numbers
+    (the tests, which compare with closed forms, run in float64 too)."""
+    if getattr(fn, "_float64", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        import jax
+
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    wrapped._float64 = True
+    return wrapped
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -763,7 +779,7 @@ def load_scenario(name: str) -> Scenario:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
+            in_float64(spec.loader.exec_module)(module)
         except BaseException:
             del sys.modules[module_name]
             raise

@@ -69,6 +69,25 @@ def _prepare_args(args):
     return jax.tree.map(prepare, args)
 
 
+def _check_schedule_dt(dt, args):
+    """A minibatch schedule in ``args`` (``dynlearn.nn.batches.Minibatches``) fixes the time of
+    each step, eta; a fixed-step solve with another dt would use every batch (and noise draw)
+    for dt/eta steps, which is no training loop at all: refuse it where both are concrete."""
+    if not (hasattr(args, "step_at") and hasattr(args, "eta")) or args.eta is None:
+        return
+    if getattr(args, "index", None) is None and getattr(args, "key", None) is None:
+        return  # the full-batch flow does not switch over time: any dt is a discretisation
+    if _traced((dt, args.eta)):
+        return
+    eta = float(args.eta)
+    if not math.isclose(float(dt), eta, rel_tol=1e-9):
+        raise ValueError(
+            f"dt={float(dt)!r} differs from the schedule's eta={eta!r}: each minibatch is "
+            f"active for eta, so a step of dt would use batch n for {float(dt) / eta:.3g} "
+            f"steps; pass dt=eta (the SGD loop) or build the schedule with eta=dt"
+        )
+
+
 def _check_tree(y0):
     leaves = jax.tree.leaves(y0)
     if not leaves:
@@ -219,6 +238,8 @@ def solve(
             "method='euler' takes fixed steps: give dt (dt=eta replays gradient descent at "
             "learning rate eta), or use an adaptive method such as method='tsit5'"
         )
+    if method == "euler" or backend == "split":
+        _check_schedule_dt(dt, args)
     if dt is None and not _traced((rtol, atol)) and not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     dtype = jax.tree.leaves(y0)[0].dtype

@@ -49,3 +49,29 @@ def make_spiral(
     x = np.concatenate(xs)
     y = np.eye(num_classes)[np.concatenate(labels)]
     return jnp.asarray(x), jnp.asarray(y)
+
+
+# The seed convention of every spiral split: training points from ``seed``, test points from
+# ``seed + TEST_SEED_OFFSET``, validation points from ``seed + VAL_SEED_OFFSET``.
+TEST_SEED_OFFSET = 10_000
+VAL_SEED_OFFSET = 20_000
+
+
+def spiral_split(
+    seed: int,
+    n_per_class: int = 100,
+    test_n_per_class: int = 250,
+    val_n_per_class: int = 0,
+    num_classes: int = 4,
+    noise: float = 0.2,
+) -> tuple[jax.Array, ...]:
+    """Training, (validation,) and test sets of the spiral, each fresh points of the same
+    distribution: ``(x, y, x_test, y_test)``, or with ``val_n_per_class > 0``
+    ``(x, y, x_val, y_val, x_test, y_test)``. The one seed convention of the scenarios:
+    train from ``seed``, test from ``seed + 10_000``, validation from ``seed + 20_000``."""
+    train = make_spiral(seed, n_per_class, num_classes, noise)
+    test = make_spiral(seed + TEST_SEED_OFFSET, test_n_per_class, num_classes, noise)
+    if val_n_per_class <= 0:
+        return (*train, *test)
+    val = make_spiral(seed + VAL_SEED_OFFSET, val_n_per_class, num_classes, noise)
+    return (*train, *val, *test)

@@ -27,8 +27,7 @@ import jax.numpy as jnp
 from dynlearn.nn import activations as _act
 from dynlearn.nn import init as _init
 from dynlearn.nn import losses as _losses
-
-Params = list  # [{"W": (n_{l+1}, n_l), "b": (n_{l+1},)}, ...]
+from dynlearn.types import Params
 
 
 @dataclass(frozen=True)

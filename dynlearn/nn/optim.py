@@ -28,12 +28,12 @@ jitted functions, like ``MLP``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-PyTree = Any
+from dynlearn.types import PyTree
 
 
 def decay_mask(params: PyTree, decay_keys: tuple[str, ...] = ("W",)) -> PyTree:

@@ -1,27 +1,29 @@
-"""The shared interface of credit-assignment rules that replace backprop's weight transport.
+"""The shared interface of the training rules: backprop and the rules that replace it.
 
-A credit-assignment rule estimates the gradient of the loss without sending W_{l+1}^T
-backwards (docs/references.md §10-11). Every rule here is a small, final equinox Module with
+A credit-assignment rule estimates the gradient of the loss, most of them without sending
+W_{l+1}^T backwards (docs/references.md §10-11). Every rule is a small, final equinox Module
+with
 
+    init(params) -> state                 the rule's state for the MLP's parameters
+    params(state) -> params               the parameters held in the state
     direction(state, x, y, key) -> d      the rule's estimate of grad L on the batch (x, y),
                                           a pytree like ``state`` (plus its weight decay, if any)
+    loss_and_direction(...) -> (L, d)     the batch loss before the step, and d
     vector_field(t, state, args) -> -d    the rule as a flow, d state/dt = -d,
 
-so that the same rule runs in a practitioner's loop (``state, opt = optimizer.step(state, d,
-opt)``; with ``sgd(eta)`` this is state <- state - eta * d) and under ``dynlearn.solve``, whose
-Euler scheme at dt = eta replays that loop step for step.
+so that the same rule runs in the training loop ``dynlearn.training.train`` (state <- state -
+eta d with plain SGD) and under ``dynlearn.solve``, whose Euler scheme at dt = eta replays that
+loop step for step.
 
 The state is the MLP's parameter list ``[{"W": W_l, "b": b_l}, ...]`` for every rule except
-Kolen-Pollack, whose feedback matrices learn too (state ``{"params": ..., "B": [...]}``);
-``init(params)`` builds the state and ``params(state)`` reads the parameters back.
+Kolen-Pollack, whose feedback matrices learn too (state ``{"params": ..., "B": [...]}``).
 Feedback matrices B_l have the shape of W_l^T, as in the equations (delta_l = (B_{l+1}
 delta_{l+1}) * f'(a_l)); ``MLP.backward`` wants feedback of W's shape, so the rules pass B^T.
 
-``args`` is the dict of ``dynlearn.rules.credit.backprop.batch_args`` ({"x", "y"[, "batches"]})
-with,
-for stochastic rules, a PRNG key under "key": step n = step_index(t, eta) uses the batch
-``batches[n]`` and the key ``fold_in(key, n)``, so that Euler at dt = eta draws the same noise
-as the loop ``for n: key_n = fold_in(key, n)``.
+``args`` of the flow is the schedule ``dynlearn.nn.batches.Minibatches`` (data, index table,
+eta, key): at time t step n = step_index(t, eta) is active, with the batch ``index[n]`` and,
+for stochastic rules, the key ``fold_in(key, n)``, the same batch and noise as step n of the
+training loop. The rules themselves hold no learning rate.
 """
 
 from __future__ import annotations
@@ -33,44 +35,51 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.core import step_index
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.nn.optim import Optimizer
-from dynlearn.rules._hyperparameters import check_number, hyperparameter
-from dynlearn.rules.credit.backprop import Args, Backprop, add_weight_decay, check_rule_settings  # noqa: F401 (shared by the rules)
-
-State = Any  # a pytree: params, or {"params": params, "B": [...]} for Kolen-Pollack
+from dynlearn._hyperparameters import check_number, is_zero
+from dynlearn.nn.batches import Minibatches
+from dynlearn.nn.mlp import MLP
+from dynlearn.types import Params, State
 
 
-def step_key(t: jax.Array, eta: float | None, args: Args) -> jax.Array:
-    """The PRNG key of the step active at time t: fold_in(args["key"], step_index(t, eta))."""
-    if "key" not in args:
-        raise ValueError(
-            "a stochastic rule needs a PRNG key in args: args = {**batch_args(x, y, batches), "
-            "'key': jax.random.key(seed)}"
+def add_weight_decay(grads: Params, params: Params, weight_decay: float | jax.Array) -> Params:
+    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2.
+    A traced lambda always adds the term (g + 0 W = g when lambda is 0)."""
+    if is_zero(weight_decay):
+        return grads
+    return [
+        {"W": g["W"] + weight_decay * p["W"], "b": g["b"]}
+        for g, p in zip(grads, params, strict=True)
+    ]
+
+
+def check_schedule(args: Any) -> Minibatches:
+    """The flow's args must be the schedule; a clear error for the dict of earlier versions."""
+    if not isinstance(args, Minibatches):
+        raise TypeError(
+            f"a training rule's args must be dynlearn.nn.batches.Minibatches (data, index table, "
+            f"eta), got {type(args).__name__}; build it with minibatches(x, y, batch_size=..., "
+            f"eta=...) or Minibatches(x, y) for the full-batch flow"
         )
-    if eta is None:
-        raise ValueError("a stochastic rule needs eta (time per step) to index its noise")
-    return jax.random.fold_in(args["key"], step_index(t, eta))
+    return args
 
 
 class AbstractCreditRule(eqx.Module):
-    """Base of every credit-assignment rule: ``direction`` is the rule, the rest is shared.
+    """Base of every training rule: ``direction`` is the rule, the rest is shared.
 
-    ``eta`` is the time each minibatch (and noise draw) is active, needed only for the flow with
-    a minibatch table or with noise; ``weight_decay`` is lambda in d = g_hat + lambda W. Numeric
-    hyperparameters are traced leaves (``dynlearn.rules._hyperparameters``): a sweep over them
-    reuses one compiled program.
+    ``weight_decay`` is lambda in d = g_hat + lambda W (weights only). Numeric hyperparameters
+    are traced leaves (``dynlearn._hyperparameters``): a sweep over them reuses one compiled
+    program.
     """
 
     stochastic: ClassVar[bool] = False  # True: direction uses its key (noise per step)
 
     mlp: eqx.AbstractVar[MLP]
-    eta: eqx.AbstractVar[jax.Array | None]
     weight_decay: eqx.AbstractVar[jax.Array]
 
     def __check_init__(self):
-        check_rule_settings(self.mlp, self.eta, self.weight_decay)
+        if not isinstance(self.mlp, MLP):
+            raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(self.mlp).__name__}")
+        check_number("weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
 
     @abc.abstractmethod
     def init(self, params: Params) -> State:
@@ -84,10 +93,16 @@ class AbstractCreditRule(eqx.Module):
     def direction(self, state: State, x: jax.Array, y: jax.Array, key: jax.Array) -> State:
         """The rule's estimate of grad L on the batch (x, y), a pytree like ``state``."""
 
-    def vector_field(self, t: jax.Array, state: State, args: Args) -> State:
+    def loss_and_direction(
+        self, state: State, x: jax.Array, y: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, State]:
+        """(the batch loss at ``state``, without weight decay; ``direction``)."""
+        loss = self.mlp.loss_value(self.params(state), x, y)
+        return loss, self.direction(state, x, y, key)
+
+    def vector_field(self, t: jax.Array, state: State, args: Minibatches) -> State:
         """d state/dt = -direction(state, batch n, key_n) for t in [n eta, (n+1) eta)."""
-        x, y = Backprop(self.mlp, self.eta).batch(t, args)
-        key = step_key(t, self.eta, args) if self.stochastic else jax.random.key(0)
+        x, y, key = check_schedule(args).at(t, noise=self.stochastic)
         return jax.tree_util.tree_map(jnp.negative, self.direction(state, x, y, key))
 
 
@@ -116,19 +131,6 @@ class AbstractSampledRule(AbstractParamsRule):
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         g_hat = average_samples(lambda k: self.sample(state, x, y, k), key, self.num_samples)
         return add_weight_decay(g_hat, state, self.weight_decay)
-
-
-class BackpropReference(AbstractParamsRule):
-    """Backprop in this interface, the reference every rule is compared with: direction =
-    ``dynlearn.rules.credit.backprop.Backprop(mlp, eta, weight_decay).gradient`` (grad L + lambda
-    W)."""
-
-    mlp: MLP = eqx.field(static=True)
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
-    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
-
-    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
-        return Backprop(self.mlp, self.eta, self.weight_decay).gradient(state, x, y)
 
 
 def check_feedback(mlp: MLP, B: list, shapes: list[tuple[int, int]], name: str) -> list:
@@ -222,82 +224,3 @@ def average_samples(sample_fn, key: jax.Array, num_samples: int) -> Any:
     keys = jax.random.split(key, num_samples)
     samples = jax.vmap(sample_fn)(keys)
     return jax.tree_util.tree_map(lambda s: jnp.mean(s, axis=0), samples)
-
-
-def train_steps(
-    rule: AbstractCreditRule,
-    optimizer: Optimizer,
-    state: State,
-    opt_state: Any,
-    x: jax.Array,
-    y: jax.Array,
-    batches: jax.Array,
-    key: jax.Array,
-) -> tuple[State, Any, jax.Array]:
-    """The practitioner's loop with the rule's update in place of backprop's gradient:
-
-        for n, idx in enumerate(batches):
-            d = rule.direction(state, x[idx], y[idx], fold_in(key, n))
-            state, opt_state = optimizer.step(state, d, opt_state)
-
-    as one ``lax.scan`` (jit it, or call it inside jit/vmap). Returns (state, opt_state,
-    losses) with losses[n] the minibatch loss before step n. With ``optimizer = sgd(eta)`` this
-    is the Euler scheme at dt = eta of ``rule.vector_field`` with args
-    {**batch_args(x, y, batches), "key": key}.
-    """
-
-    def step(carry, n_idx):
-        state, opt_state = carry
-        n, idx = n_idx
-        xb, yb = x[idx], y[idx]
-        loss = rule.mlp.loss_value(rule.params(state), xb, yb)
-        d = rule.direction(state, xb, yb, jax.random.fold_in(key, n))
-        state, opt_state = optimizer.step(state, d, opt_state)
-        return (state, opt_state), loss
-
-    steps = jnp.arange(batches.shape[0], dtype=jnp.int32)
-    (state, opt_state), losses = jax.lax.scan(step, (state, opt_state), (steps, batches))
-    return state, opt_state, losses
-
-
-def train_recorded(
-    rule: AbstractCreditRule,
-    optimizer: Optimizer,
-    state: State,
-    x: jax.Array,
-    y: jax.Array,
-    batches: jax.Array,
-    key: jax.Array,
-    record_every: int,
-    record: Any,
-) -> tuple[State, Any]:
-    """``train_steps`` in chunks of ``record_every`` steps, calling ``record(state)`` (a pytree
-    of arrays) before the first and after every chunk. Returns (final state, records stacked
-    along a leading axis of len(batches) // record_every + 1). The noise keys are those of one
-    uninterrupted ``train_steps`` run: step n uses fold_in(key, n)."""
-    num_steps = batches.shape[0]
-    if record_every < 1 or num_steps % record_every:
-        raise ValueError(
-            f"record_every={record_every} must be >= 1 and divide the number of steps {num_steps}"
-        )
-    chunks = batches.reshape(num_steps // record_every, record_every, batches.shape[1])
-
-    def chunk(carry, c_idx):
-        state, opt_state = carry
-        c, idx = c_idx
-        steps = c * record_every + jnp.arange(record_every, dtype=jnp.int32)
-
-        def step(carry, n_idx):
-            state, opt_state = carry
-            n, i = n_idx
-            d = rule.direction(state, x[i], y[i], jax.random.fold_in(key, n))
-            return optimizer.step(state, d, opt_state), None
-
-        (state, opt_state), _ = jax.lax.scan(step, (state, opt_state), (steps, idx))
-        return (state, opt_state), record(state)
-
-    first = record(state)
-    c_ids = jnp.arange(chunks.shape[0], dtype=jnp.int32)
-    (state, _), recs = jax.lax.scan(chunk, (state, optimizer.init(state)), (c_ids, chunks))
-    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
-    return state, recs

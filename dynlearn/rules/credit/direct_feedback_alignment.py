@@ -16,15 +16,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn import activations as _act
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     AbstractParamsRule,
     add_weight_decay,
     check_feedback,
     random_feedback,
 )
+from dynlearn.types import Params
 
 
 def direct_feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:
@@ -37,7 +38,6 @@ class DirectFeedbackAlignment(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     B: list[jax.Array]
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
@@ -62,9 +62,8 @@ def direct_feedback_alignment(
     key: jax.Array,
     *,
     scale: str = "he_normal",
-    eta: float | None = None,
     weight_decay: float = 0.0,
 ) -> DirectFeedbackAlignment:
     """DFA with random B_l ~ N(0, s^2) (see ``credit.random_feedback``)."""
     B = random_feedback(key, direct_feedback_shapes(mlp), scale)
-    return DirectFeedbackAlignment(mlp, B, eta=eta, weight_decay=weight_decay)
+    return DirectFeedbackAlignment(mlp, B, weight_decay=weight_decay)

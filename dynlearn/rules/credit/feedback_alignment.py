@@ -17,14 +17,15 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     AbstractParamsRule,
     add_weight_decay,
     check_feedback,
     random_feedback,
 )
+from dynlearn.types import Params
 
 
 def feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:
@@ -47,7 +48,6 @@ class FeedbackAlignment(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     B: list[jax.Array]
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
@@ -64,9 +64,8 @@ def feedback_alignment(
     key: jax.Array,
     *,
     scale: str = "he_normal",
-    eta: float | None = None,
     weight_decay: float = 0.0,
 ) -> FeedbackAlignment:
     """Feedback alignment with random B_{l+1} ~ N(0, s^2) (see ``credit.random_feedback``)."""
     B = random_feedback(key, feedback_shapes(mlp), scale)
-    return FeedbackAlignment(mlp, B, eta=eta, weight_decay=weight_decay)
+    return FeedbackAlignment(mlp, B, weight_decay=weight_decay)

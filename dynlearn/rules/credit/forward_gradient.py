@@ -14,13 +14,14 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     NOISES,
     AbstractSampledRule,
     sample_noise,
 )
+from dynlearn.types import Params
 
 
 def forward_gradient_estimate(
@@ -44,7 +45,6 @@ class ForwardGradient(AbstractSampledRule):
     mlp: MLP = eqx.field(static=True)
     num_samples: int = eqx.field(static=True, default=1)
     noise: str = eqx.field(static=True, default="gaussian")
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):

@@ -18,11 +18,12 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import AbstractCreditRule, add_weight_decay, check_feedback
 from dynlearn.rules.credit._base import random_feedback as _random_feedback
 from dynlearn.rules.credit.feedback_alignment import backward_with_feedback, feedback_shapes
+from dynlearn.types import Params
 
 KPState = dict  # {"params": [{"W", "b"}, ...], "B": [B_2, ..., B_L]}
 
@@ -33,7 +34,6 @@ class KolenPollack(AbstractCreditRule):
 
     mlp: MLP = eqx.field(static=True)
     B0: list[jax.Array]
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
@@ -58,9 +58,8 @@ def kolen_pollack(
     key: jax.Array,
     *,
     scale: str = "he_normal",
-    eta: float | None = None,
     weight_decay: float = 0.0,
 ) -> KolenPollack:
     """Kolen-Pollack starting from random B0 ~ N(0, s^2) (see ``credit.random_feedback``)."""
     B0 = _random_feedback(key, feedback_shapes(mlp), scale)
-    return KolenPollack(mlp, B0, eta=eta, weight_decay=weight_decay)
+    return KolenPollack(mlp, B0, weight_decay=weight_decay)

@@ -25,16 +25,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
 )
+from dynlearn.types import Params
 
 
 def per_example_loss(mlp: MLP, y_hat: jax.Array, y: jax.Array) -> jax.Array:
@@ -121,7 +122,6 @@ class NodePerturbation(AbstractSampledRule):
     num_samples: int = eqx.field(static=True, default=1)
     noise: str = eqx.field(static=True, default="gaussian")
     difference: str = eqx.field(static=True, default="one_sided")
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):

@@ -19,10 +19,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
 from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
+from dynlearn.types import Params
 
 
 def sign_feedback(params: Params, rescale: bool = True) -> list[jax.Array]:
@@ -40,7 +41,6 @@ class SignSymmetry(AbstractParamsRule):
 
     mlp: MLP = eqx.field(static=True)
     rescale: bool = eqx.field(static=True, default=True)
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:

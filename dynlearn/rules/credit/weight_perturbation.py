@@ -24,14 +24,15 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import hyperparameter
+from dynlearn._hyperparameters import hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     AbstractSampledRule,
     check_perturbation,
     finite_difference,
     sample_noise,
 )
+from dynlearn.types import Params
 
 
 def weight_perturbation_estimate(
@@ -77,7 +78,6 @@ class WeightPerturbation(AbstractSampledRule):
     num_samples: int = eqx.field(static=True, default=1)
     noise: str = eqx.field(static=True, default="gaussian")
     difference: str = eqx.field(static=True, default="one_sided")
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):

@@ -21,18 +21,20 @@ from typing import Any
 import equinox as eqx
 import jax
 
-from dynlearn.rules._hyperparameters import check_number, hyperparameter
+from dynlearn._hyperparameters import check_number, hyperparameter
+from dynlearn.core.counting import call_field
 
 
 class ModifiedFlow(eqx.Module):
     """d theta/dt = f(theta) - (eta/2) f'(theta) f(theta) for a base field f = -∇L.
 
-    ``base`` has ``vector_field(t, theta, args)`` (e.g. ``Backprop(mlp)``, full batch); ``eta``
+    ``base`` is any field ``solve`` accepts: a callable ``f(t, theta, args)`` or an object
+    with ``vector_field`` (e.g. ``Backprop(mlp)``, full batch); ``eta``
     is the learning rate of the GD whose modified equation this is. ``eta`` is stored as an
     array, so flows for different learning rates share one compiled solve.
 
-    The O(eta) correction assumes an autonomous base field: for a minibatch flow (args with a
-    ``"batches"`` table) the field jumps in time and this correction does not apply (Smith et
+    The O(eta) correction assumes an autonomous base field: for a minibatch flow (a schedule
+    with an index table) the field jumps in time and this correction does not apply (Smith et
     al., ICLR 2021, derive the SGD case), so such args raise ValueError.
     """
 
@@ -40,19 +42,20 @@ class ModifiedFlow(eqx.Module):
     eta: jax.Array = hyperparameter()
 
     def __check_init__(self):
-        if not hasattr(self.base, "vector_field"):
+        if not (hasattr(self.base, "vector_field") or callable(self.base)):
             raise ValueError(
-                f"base must have vector_field(t, theta, args), e.g. Backprop(mlp); "
-                f"got {type(self.base).__name__}"
+                f"base must be a field that solve accepts: a callable f(t, theta, args) or an "
+                f"object with vector_field(t, theta, args), e.g. Backprop(mlp); got "
+                f"{type(self.base).__name__}"
             )
         check_number("eta", self.eta, "a positive scalar learning rate", lambda v: v > 0)
 
     def vector_field(self, t: jax.Array, theta: Any, args: Any) -> Any:
-        if isinstance(args, dict) and "batches" in args:
+        if getattr(args, "index", None) is not None:
             raise ValueError(
-                "ModifiedFlow is the modified equation of full-batch GD; args has a minibatch "
-                "table 'batches': pass the full data set, batch_args(x, y)"
+                "ModifiedFlow is the modified equation of full-batch GD; args is a minibatch "
+                "schedule with an index table: pass the full data set, Minibatches(x, y)"
             )
-        f, f_jvp = jax.linearize(lambda th: self.base.vector_field(t, th, args), theta)
+        f, f_jvp = jax.linearize(lambda th: call_field(self.base, t, th, args), theta)
         f_prime_f = f_jvp(f)  # f'(theta) f = H ∇L for f = -∇L
         return jax.tree_util.tree_map(lambda a, b: a - 0.5 * self.eta * b, f, f_prime_f)

@@ -34,8 +34,9 @@ from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 class StochasticModifiedEquation(eqx.Module):
     """Drift and diffusion of SGD's SME for a full-batch rule with per-example gradients.
 
-    ``rule`` has ``vector_field(t, theta, args) = -grad L`` and ``gradient(theta, x, y)`` on a
-    batch (e.g. ``Backprop(mlp)``); ``args`` is the whole data set ``batch_args(x, y)``.
+    ``rule`` has ``vector_field(t, theta, args) = -grad L`` and ``direction(theta, x, y, key)``
+    = grad L on a batch (e.g. ``Backprop(mlp)``); ``args`` is the whole data set,
+    ``Minibatches(x, y)``.
     ``eta`` the learning rate, ``batch_size`` B, ``order`` 1 or 2. Use as
     ``solve_sde(sme.drift, sme.diffusion, theta0, t1, dt=..., key=..., args=args)``.
     """
@@ -47,9 +48,9 @@ class StochasticModifiedEquation(eqx.Module):
     flow: Any  # the drift: rule (order 1) or ModifiedFlow(rule, eta) (order 2)
 
     def __init__(self, rule: Any, eta: float, batch_size: int, order: int = 2):
-        if not (hasattr(rule, "vector_field") and hasattr(rule, "gradient")):
+        if not (hasattr(rule, "vector_field") and hasattr(rule, "direction")):
             raise ValueError(
-                f"rule must have vector_field (-grad L) and gradient(theta, x, y), e.g. "
+                f"rule must have vector_field (-grad L) and direction(theta, x, y, key), e.g. "
                 f"Backprop(mlp); got {type(rule).__name__}"
             )
         if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -70,8 +71,10 @@ class StochasticModifiedEquation(eqx.Module):
 
     def diffusion(self, t: jax.Array, theta: Any, args: Any) -> Any:
         """S(theta): leaves shaped like theta's plus a trailing axis of N examples."""
-        x, y = args["x"], args["y"]
-        per_example = jax.vmap(lambda xi, yi: self.rule.gradient(theta, xi[None], yi[None]))(x, y)
+        x, y = args.x, args.y
+        per_example = jax.vmap(lambda xi, yi: self.rule.direction(theta, xi[None], yi[None], None))(
+            x, y
+        )
         scale = jnp.sqrt(self.eta / (self.batch_size * x.shape[0]))
 
         def columns(g):  # (N, *shape) -> (*shape, N), centred

@@ -49,13 +49,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules._hyperparameters import check_number, hyperparameter
-
-States = list  # free states [x_2, ..., x_L], each (B, n_l)
-Params = list  # [{"W": (n_{l+1}, n_l), "b": (n_{l+1},)}, ...]
+from dynlearn.types import Nodes, Params
 
 INITS = ("feedforward", "zeros")
 
@@ -171,7 +169,7 @@ class PredictiveCoding(eqx.Module):
             xs_all.append(state_nonlinearity(self.mlp, k).f(xs_all[-1]) @ p["W"].T + p["b"])
         return xs_all
 
-    def initial_states(self, x: jax.Array, init: str = "feedforward") -> States:
+    def initial_states(self, x: jax.Array, init: str = "feedforward") -> Nodes:
         """Free states to start inference from: the feedforward pass (``"feedforward"``), or
         all zeros (``"zeros"``, a common choice)."""
         if init == "feedforward":
@@ -181,27 +179,27 @@ class PredictiveCoding(eqx.Module):
         raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
 
     # --- energy and errors ----------------------------------------------------------------
-    def _predictions(self, xs: States, x: jax.Array) -> list[jax.Array]:
+    def _predictions(self, xs: Nodes, x: jax.Array) -> list[jax.Array]:
         """[mu_2, ..., mu_{L+1}]: from the states, or from the feedforward pass under FPA."""
         if self.fixed_prediction:
             return self.feedforward(x)[1:]
         return predictions(self.mlp, self.params, [x, *xs])
 
-    def errors(self, xs: States, args: Clamped) -> list[jax.Array]:
+    def errors(self, xs: Nodes, args: Clamped) -> list[jax.Array]:
         """[eps_1, ..., eps_L]: eps_l = x_{l+1} - mu_{l+1} for hidden layers, eps_L the output
         error -beta dLoss/dmu_{L+1}. Under FPA the predictions are the feedforward ones."""
         mu = self._predictions(xs, args.x)
         eps = [x_next - m for x_next, m in zip(xs, mu[:-1], strict=True)]
         return [*eps, output_error(self.mlp, mu[-1], args.y, self.beta)]
 
-    def energy(self, xs: States, args: Clamped) -> jax.Array:
+    def energy(self, xs: Nodes, args: Clamped) -> jax.Array:
         """F = sum_{l<L} 1/2 ||x_{l+1} - mu_{l+1}||^2 + beta * sum_rows loss(f(mu_{L+1}), y)."""
         mu = self._predictions(xs, args.x)
         hidden = sum(0.5 * jnp.sum((xn - m) ** 2) for xn, m in zip(xs, mu[:-1], strict=True))
         return hidden + output_energy(self.mlp, mu[-1], args.y, self.beta)
 
     # --- the two flows ----------------------------------------------------------------------
-    def vector_field(self, t, xs: States, args: Clamped) -> States:
+    def vector_field(self, t, xs: Nodes, args: Clamped) -> Nodes:
         """dx_l/dt = -eps_{l-1} + f'(x_l) * (W_l^T eps_l) for the free states l = 2..L
         (= -dF/dx_l; under FPA f' is taken at the feedforward states)."""
         del t
@@ -210,7 +208,7 @@ class PredictiveCoding(eqx.Module):
         gains = self.feedforward(args.x)[:-1] if self.fixed_prediction else None
         return state_forces(self.mlp, self.params, xs_all, eps, gains)[1:]
 
-    def weight_gradient(self, xs: States, args: Clamped) -> Params:
+    def weight_gradient(self, xs: Nodes, args: Clamped) -> Params:
         """dF/dtheta / B at the (relaxed) states: dF/dW_l = -eps_l f(x_l)^T, dF/db_l = -eps_l,
         batch mean. Under FPA f(x_l) is the feedforward activity z_l. With output clamping
         beta this approximates beta * dLoss/dtheta; the learning step is

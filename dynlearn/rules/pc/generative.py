@@ -34,9 +34,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules._hyperparameters import check_number, hyperparameter
 from dynlearn.rules.pc.energy import (
     Params,
     check_params,
@@ -45,8 +45,7 @@ from dynlearn.rules.pc.energy import (
     predictions,
     state_forces,
 )
-
-States = list  # all states [x_1, ..., x_L], each (B, n_l)
+from dynlearn.types import Nodes
 
 
 class Observed(NamedTuple):
@@ -75,11 +74,11 @@ class GenerativePC(eqx.Module):
             )
         check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
 
-    def initial_states(self, batch_size: int, dtype=jnp.float64) -> States:
+    def initial_states(self, batch_size: int, dtype=jnp.float64) -> Nodes:
         """All states at 0, the mean of the decay prior."""
         return [jnp.zeros((batch_size, n), dtype) for n in self.mlp.sizes[:-1]]
 
-    def errors(self, xs: States, args: Observed) -> list[jax.Array]:
+    def errors(self, xs: Nodes, args: Observed) -> list[jax.Array]:
         """[eps_1, ..., eps_L] with eps_L = m * (y - f(mu_{L+1})) * f'(mu_{L+1})."""
         mu = predictions(self.mlp, self.params, xs)
         eps = [x_next - m for x_next, m in zip(xs[1:], mu[:-1], strict=True)]
@@ -88,7 +87,7 @@ class GenerativePC(eqx.Module):
             eps_out = args.mask * eps_out
         return [*eps, eps_out]
 
-    def energy(self, xs: States, args: Observed) -> jax.Array:
+    def energy(self, xs: Nodes, args: Observed) -> jax.Array:
         """F = sum_{l<L} 1/2||eps_l||^2 + 1/2||m*(y - f(mu_{L+1}))||^2 + lambda/2 sum||x_l||^2."""
         mu = predictions(self.mlp, self.params, xs)
         hidden = sum(0.5 * jnp.sum((xn - m) ** 2) for xn, m in zip(xs[1:], mu[:-1], strict=True))
@@ -99,22 +98,22 @@ class GenerativePC(eqx.Module):
         prior = 0.5 * self.decay * sum(jnp.sum(x**2) for x in xs)
         return hidden + data + prior
 
-    def vector_field(self, t, xs: States, args: Observed) -> States:
+    def vector_field(self, t, xs: Nodes, args: Observed) -> Nodes:
         """dx_l/dt = -eps_{l-1} + f'(x_l) * (W_l^T eps_l) - lambda x_l for l = 1..L."""
         del t
         forces = state_forces(self.mlp, self.params, xs, self.errors(xs, args))
         return [g - self.decay * x for g, x in zip(forces, xs, strict=True)]
 
-    def weight_gradient(self, xs: States, args: Observed) -> Params:
+    def weight_gradient(self, xs: Nodes, args: Observed) -> Params:
         """dF/dtheta / B: dF/dW_l = -eps_l f(x_l)^T, dF/db_l = -eps_l (batch mean)."""
         return energy_gradient_params(self.mlp, xs, self.errors(xs, args))
 
-    def generate(self, xs: States) -> jax.Array:
+    def generate(self, xs: Nodes) -> jax.Array:
         """The data the states predict, f_L(mu_{L+1}) (B, n_{L+1})."""
         mu_out = predictions(self.mlp, self.params, xs)[-1]
         return _act.get(self.mlp.activations[-1]).f(mu_out)
 
-    def complete(self, xs: States, args: Observed) -> jax.Array:
+    def complete(self, xs: Nodes, args: Observed) -> jax.Array:
         """Observed entries kept, missing entries filled with the prediction f_L(mu_{L+1})."""
         y_hat = self.generate(xs)
         return y_hat if args.mask is None else jnp.where(args.mask > 0, args.y, y_hat)

@@ -54,7 +54,7 @@ from dynlearn.core.counting import rms
 
 NEWTON_MAX_STEPS = 50  # Newton converges in a few steps or not at all
 ADAPTIVE_SOLVERS = ("heun", "bosh3", "tsit5")
-METHODS = ("euler", "adaptive", "newton", *SCIPY_METHODS)
+RELAX_METHODS = ("euler", "adaptive", "newton", *SCIPY_METHODS)
 
 
 class Inference(NamedTuple):
@@ -201,8 +201,8 @@ def infer(
         t_max: the adaptive route gives up (``SolveError``) if no steady state by this time.
         max_steps: step limit of every route (Newton: at most min(max_steps, 50) steps).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown inference method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in RELAX_METHODS:
+        raise ValueError(f"unknown inference method {method!r}; valid: {', '.join(RELAX_METHODS)}")
     _check_positive("gamma", gamma)
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T (number of Euler steps) must be a positive integer, got {T!r}")

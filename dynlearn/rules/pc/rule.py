@@ -33,11 +33,12 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from dynlearn.nn.mlp import MLP, Params
-from dynlearn.rules._hyperparameters import check_number, hyperparameter
+from dynlearn._hyperparameters import check_number, hyperparameter
+from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
 from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
 from dynlearn.rules.pc.inference import relax
+from dynlearn.types import Params
 
 
 class PredictiveCodingRule(AbstractParamsRule):
@@ -53,7 +54,6 @@ class PredictiveCodingRule(AbstractParamsRule):
     gamma: jax.Array = hyperparameter(default=0.1)
     beta: jax.Array = hyperparameter(default=0.1)
     fixed_prediction: bool = eqx.field(static=True, default=False)
-    eta: jax.Array | None = hyperparameter(default=None, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):

@@ -1,0 +1,191 @@
+"""The training loop: one rule, one optimiser, one schedule of minibatches.
+
+For each step n of the schedule ``data`` (a ``dynlearn.nn.batches.Minibatches``)::
+
+    x_n, y_n, key_n = data.batch(n)                 # rows index[n], key fold_in(key, n)
+    L_n, d_n = rule.loss_and_direction(state, x_n, y_n, key_n)
+    state, opt_state = optimizer.step(state, d_n, opt_state)
+
+``d_n`` is the rule's estimate of grad L (backprop's exact gradient, feedback alignment's,
+predictive coding's after relaxation, ...). With the default optimiser, plain SGD at the
+schedule's eta (state <- state - eta d_n), this loop is Euler's method with dt = eta for the
+rule's flow d state/dt = -d(t): ``solve(rule, state, t1=num_steps * eta, method="euler",
+dt=eta, args=data)`` returns the same state (docs/references.md §8; tested step for step).
+
+``record(state)`` (any pytree of arrays: a test loss, an accuracy, an angle) is evaluated
+before the first step and after every ``record_every`` steps. Without a ``callback`` the whole
+run is one compiled program that also runs inside ``jax.jit``, ``jax.vmap`` and
+``dynlearn.sweep`` (the rule's hyperparameters and the schedule's eta are traced, so a sweep
+over them compiles once). With ``callback(steps_done, num_steps)`` the run is cut into
+compiled chunks of ``record_every`` steps and the callback is called on the host after each:
+the app layer passes a progress bar (``dynlearn.app.progress.progress_callback``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from dynlearn.nn.batches import Minibatches
+from dynlearn.nn.optim import Optimizer
+from dynlearn.types import PyTree, State
+
+
+class Trained(eqx.Module):
+    """What ``train`` returns.
+
+    ``state``: the rule's final state; ``opt_state``: the optimiser's (pass it back to continue);
+    ``losses`` (num_steps,): the minibatch loss before each step (the data term, without weight
+    decay); ``records``: ``record``'s pytree stacked along a leading axis of
+    num_steps // record_every + 1 entries (entry 0 before training), or None.
+    """
+
+    state: State
+    opt_state: PyTree
+    losses: jax.Array
+    records: PyTree = None
+
+
+class _SGDAtEta(eqx.Module):
+    """Plain SGD at the schedule's (traced) eta: theta <- theta - eta d. The default optimiser;
+    an ``Optimizer`` carries its eta as a static number, this one lets eta be swept."""
+
+    eta: jax.Array
+
+    def init(self, state):
+        return None
+
+    def step(self, state, d, opt_state):
+        return jax.tree_util.tree_map(lambda p, g: p - self.eta * g, state, d), opt_state
+
+
+def train(
+    rule: Any,
+    state: State,
+    data: Minibatches,
+    optimizer: Optimizer | None = None,
+    *,
+    num_steps: int | None = None,
+    record_every: int | None = None,
+    record: Callable[[State], PyTree] | None = None,
+    opt_state: PyTree = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> Trained:
+    """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
+
+    ``rule``: any rule with ``loss_and_direction(state, x, y, key)`` (every rule of
+    ``dynlearn.rules.credit`` and ``dynlearn.rules.pc``). ``state``: ``rule.init(params)``
+    (the parameters themselves for every rule but Kolen-Pollack). ``optimizer``: an
+    ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
+    defaults to the schedule's table length; required for a full-batch schedule.
+    ``opt_state``: continue from a previous run's optimiser state.
+
+    Examples:
+        >>> import jax
+        >>> from dynlearn.data.spiral import make_spiral
+        >>> from dynlearn.nn import MLP, minibatches
+        >>> from dynlearn.rules.credit import feedback_alignment
+        >>> x, y = make_spiral(seed=0, n_per_class=100, num_classes=3)
+        >>> mlp = MLP((2, 32, 3), ("relu", "softmax"), "softmax_cross_entropy")
+        >>> rule = feedback_alignment(mlp, jax.random.key(1))
+        >>> data = minibatches(x, y, batch_size=30, epochs=50, eta=0.5)
+        >>> run = train(rule, mlp.init(jax.random.key(0)), data)
+        >>> bool(run.losses[-10:].mean() < run.losses[:10].mean())
+        True
+    """
+    if not isinstance(data, Minibatches):
+        raise TypeError(
+            f"data must be a dynlearn.nn.batches.Minibatches (data, index table, eta), got "
+            f"{type(data).__name__}; build it with minibatches(x, y, batch_size=..., eta=...)"
+        )
+    if not hasattr(rule, "loss_and_direction"):
+        raise TypeError(
+            f"rule must have loss_and_direction(state, x, y, key) (a rule of "
+            f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
+        )
+    if optimizer is None:
+        if data.eta is None:
+            raise ValueError(
+                "no optimizer and no eta: give the schedule a learning rate "
+                "(minibatches(..., eta=0.1)) or pass an optimizer (dynlearn.nn.optim.sgd(0.1))"
+            )
+        optimizer = _SGDAtEta(data.eta)
+    total = data.num_steps if num_steps is None else num_steps
+    if total is None:
+        raise ValueError("a full-batch schedule (no index table) needs num_steps=")
+    if data.num_steps is not None and total > data.num_steps:
+        raise ValueError(f"num_steps={total} exceeds the schedule's {data.num_steps} steps")
+    every = total if record_every is None else record_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1 or total % every:
+        raise ValueError(
+            f"record_every={record_every!r} must be a positive integer dividing the number of "
+            f"steps {total}"
+        )
+    if opt_state is None:
+        opt_state = optimizer.init(state)
+    if callback is None:
+        return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
+    return _train_with_callback(
+        rule, state, opt_state, data, optimizer, total, every, record, callback
+    )
+
+
+def _chunk(rule, optimizer, data, state, opt_state, first, length):
+    """Steps first, ..., first + length - 1 as one ``lax.scan``; returns the carry and losses."""
+
+    def step(carry, n):
+        state, opt_state = carry
+        x, y, key = data.batch(n)
+        loss, d = rule.loss_and_direction(state, x, y, key)
+        state, opt_state = optimizer.step(state, d, opt_state)
+        return (state, opt_state), loss
+
+    steps = first + jnp.arange(length, dtype=jnp.int32)
+    return jax.lax.scan(step, (state, opt_state), steps)
+
+
+def _recorded(record, state):
+    return None if record is None else record(state)
+
+
+@eqx.filter_jit
+def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
+    def chunk(carry, c):
+        carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
+        return carry, (losses, _recorded(record, carry[0]))
+
+    first = _recorded(record, state)
+    chunks = jnp.arange(total // every, dtype=jnp.int32)
+    (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
+    if record is not None:
+        recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+    return Trained(state, opt_state, losses.reshape(-1), recs)
+
+
+@eqx.filter_jit
+def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
+    (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
+    return state, opt_state, losses, _recorded(record, state)
+
+
+_compiled_record = eqx.filter_jit(_recorded)
+
+
+def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
+    losses, recs = [], [_compiled_record(record, state)]
+    callback(0, total)
+    for first in range(0, total, every):
+        state, opt_state, chunk_losses, rec = _compiled_chunk(
+            rule, optimizer, data, state, opt_state, jnp.int32(first), every, record
+        )
+        losses.append(chunk_losses)
+        recs.append(rec)
+        callback(first + every, total)
+    records = None
+    if record is not None:
+        records = jax.tree_util.tree_map(lambda *r: jnp.stack(r), *recs)
+    return Trained(state, opt_state, jnp.concatenate(losses), records)
