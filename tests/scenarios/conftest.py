@@ -1,8 +1,8 @@
 """The one quick-mode fixture of the scenario tests: run the scenario, then its ``plot``.
 
 A test module names its scenario (``SCENARIO = "spiral"``, optionally ``QUICK_OVERRIDES``) and
-takes the module-scoped ``quick`` fixture; a module that needs other configurations calls
-``quick_run(name, **overrides)``. Each (scenario, overrides) pair runs once per worker
+takes the module-scoped ``quick`` fixture; a module that needs other configurations takes
+the ``quick_run`` fixture and calls ``quick_run(name, **overrides)``. Each (scenario, overrides) pair runs once per worker
 (``--dist loadscope`` keeps a module on one worker), and every run also draws its figure, so a
 ``plot`` that breaks fails the scenario's tests.
 """
@@ -32,7 +32,7 @@ class QuickRun:
 _RUNS: dict = {}
 
 
-def quick_run(name: str, **overrides) -> QuickRun:
+def run_quick(name: str, **overrides) -> QuickRun:
     """``name`` in quick mode with ``overrides``, its figure drawn and closed (cached)."""
     key = (name, tuple(sorted(overrides.items())))
     if key not in _RUNS:
@@ -52,4 +52,10 @@ def quick(request) -> QuickRun:
     name = getattr(request.module, "SCENARIO", None)
     if name is None:
         raise RuntimeError(f"{request.module.__name__} must set SCENARIO = 'name'")
-    return quick_run(name, **getattr(request.module, "QUICK_OVERRIDES", {}))
+    return run_quick(name, **getattr(request.module, "QUICK_OVERRIDES", {}))
+
+
+@pytest.fixture(scope="session")
+def quick_run():
+    """``quick_run(name, **overrides) -> QuickRun`` for modules that need other configs."""
+    return run_quick
