@@ -8,11 +8,8 @@ import pytest
 
 from dynlearn import solve
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg, layer_angles_deg
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit._base import random_feedback, train_steps
-from dynlearn.rules.credit.backprop import batch_args
+from dynlearn.nn import MLP, Minibatches, minibatch_indices
+from dynlearn.rules.credit._base import random_feedback
 from dynlearn.rules.credit.direct_feedback_alignment import DirectFeedbackAlignment
 from dynlearn.rules.credit.feedback_alignment import FeedbackAlignment, feedback_alignment
 from dynlearn.rules.credit.forward_gradient import ForwardGradient
@@ -20,6 +17,7 @@ from dynlearn.rules.credit.kolen_pollack import kolen_pollack
 from dynlearn.rules.credit.node_perturbation import NodePerturbation
 from dynlearn.rules.credit.sign_symmetry import SignSymmetry
 from dynlearn.rules.credit.weight_perturbation import WeightPerturbation
+from dynlearn.training import train
 
 MLP_ = MLP((3, 5, 4, 2), ("tanh", "relu", "identity"), "mse")
 ETA = 0.05
@@ -33,12 +31,12 @@ def setup(n=24, batch=6, epochs=2):
 
 
 RULES = {
-    "fa": lambda: feedback_alignment(MLP_, jax.random.key(3), eta=ETA),
-    "kp": lambda: kolen_pollack(MLP_, jax.random.key(3), eta=ETA, weight_decay=0.1),
-    "sign_symmetry": lambda: SignSymmetry(MLP_, eta=ETA, weight_decay=0.01),
-    "wp": lambda: WeightPerturbation(MLP_, sigma=1e-2, num_samples=3, eta=ETA),
-    "np": lambda: NodePerturbation(MLP_, sigma=1e-2, difference="central", eta=ETA),
-    "forward_gradient": lambda: ForwardGradient(MLP_, num_samples=2, eta=ETA),
+    "fa": lambda: feedback_alignment(MLP_, jax.random.key(3)),
+    "kp": lambda: kolen_pollack(MLP_, jax.random.key(3), weight_decay=0.1),
+    "sign_symmetry": lambda: SignSymmetry(MLP_, weight_decay=0.01),
+    "wp": lambda: WeightPerturbation(MLP_, sigma=1e-2, num_samples=3),
+    "np": lambda: NodePerturbation(MLP_, sigma=1e-2, difference="central"),
+    "forward_gradient": lambda: ForwardGradient(MLP_, num_samples=2),
 }
 
 
@@ -48,18 +46,9 @@ def test_euler_at_dt_eta_replays_the_training_loop(name):
     x, y, batches, params = setup()
     key = jax.random.key(9)
     state0 = rule.init(params)
-    opt = sgd(ETA)
-    loop, _, _ = jax.jit(train_steps, static_argnums=1)(
-        rule, opt, state0, opt.init(state0), x, y, batches, key
-    )
-    sol = solve(
-        rule,
-        state0,
-        batches.shape[0] * ETA,
-        method="euler",
-        dt=ETA,
-        args={**batch_args(x, y, batches), "key": key},
-    )
+    data = Minibatches(x, y, batches, eta=ETA, key=key)
+    loop = train(rule, state0, data).state
+    sol = solve(rule, state0, batches.shape[0] * ETA, method="euler", dt=ETA, args=data)
     for a, b in zip(
         jax.tree_util.tree_leaves(loop), jax.tree_util.tree_leaves(sol.ys), strict=True
     ):
@@ -73,8 +62,14 @@ def test_euler_at_dt_eta_replays_the_training_loop(name):
 def test_stochastic_rule_without_key_says_how_to_pass_one():
     x, y, batches, params = setup()
     rule = RULES["wp"]()
-    with pytest.raises(ValueError, match="PRNG key in args"):
-        rule.vector_field(0.0, params, batch_args(x, y, batches))
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        rule.vector_field(0.0, params, Minibatches(x, y, batches, eta=ETA))
+
+
+def test_dict_args_of_earlier_versions_get_a_clear_error():
+    x, y, batches, params = setup()
+    with pytest.raises(TypeError, match="Minibatches"):
+        RULES["fa"]().vector_field(0.0, params, {"x": x, "y": y})
 
 
 @pytest.mark.parametrize(
@@ -90,7 +85,6 @@ def test_stochastic_rule_without_key_says_how_to_pass_one():
         (lambda: FeedbackAlignment(MLP_, [jnp.zeros((5, 4))]), r"shapes \[\(5, 4\), \(4, 2\)\]"),
         (lambda: DirectFeedbackAlignment(MLP_, [jnp.zeros((5, 2))]), r"\[\(5, 2\), \(4, 2\)\]"),
         (lambda: feedback_alignment(MLP_, jax.random.key(0), scale="big"), "he_normal"),
-        (lambda: SignSymmetry(MLP_, eta=-1.0), "eta"),
         (lambda: SignSymmetry(MLP_, weight_decay=-1.0), "weight_decay"),
         (lambda: SignSymmetry("mlp"), "dynlearn.nn.mlp.MLP"),
     ],

@@ -10,10 +10,10 @@ import dynlearn
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import activations, init, losses
-from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.batches import Minibatches, minibatch_indices
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import adam, sgd
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.credit.backprop import Backprop
 
 
 def test_unknown_names_list_the_valid_ones():
@@ -100,20 +100,20 @@ def test_bad_data_arguments():
 def test_bad_backprop_rule_and_args():
     mlp = MLP((2, 3), ("identity",))
     with pytest.raises(ValueError, match="eta .* must be > 0"):
-        Backprop(mlp, eta=0.0)
+        Minibatches(jnp.ones((4, 2)), jnp.ones((4, 3)), eta=0.0)
     with pytest.raises(ValueError, match="weight_decay must be >= 0"):
-        Backprop(mlp, eta=0.1, weight_decay=-1.0)
+        Backprop(mlp, weight_decay=-1.0)
     with pytest.raises(ValueError, match="mlp must be a dynlearn.nn.mlp.MLP"):
-        Backprop("2-3", eta=0.1)
+        Backprop("2-3")
     with pytest.raises(ValueError, match="x and y must be 2-D with one row per example"):
-        batch_args(jnp.ones((4, 2)), jnp.ones((5, 3)))
-    with pytest.raises(ValueError, match="batches must be an integer array"):
-        batch_args(jnp.ones((4, 2)), jnp.ones((4, 3)), jnp.ones((2, 2)))
+        Minibatches(jnp.ones((4, 2)), jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="index must be an integer table"):
+        Minibatches(jnp.ones((4, 2)), jnp.ones((4, 3)), jnp.ones((2, 2)))
     params = mlp.init(jax.random.PRNGKey(0))
-    args = batch_args(jnp.ones((4, 2)), jnp.ones((4, 3)), np.array([[0, 1], [2, 3]]))
+    args = Minibatches(jnp.ones((4, 2)), jnp.ones((4, 3)), np.array([[0, 1], [2, 3]]))
     with pytest.raises(ValueError, match="needs eta"):
         Backprop(mlp).vector_field(0.0, params, args)
-    with pytest.raises(ValueError, match="got keys \\['inputs'\\]"):
+    with pytest.raises(TypeError, match="must be dynlearn.nn.batches.Minibatches"):
         Backprop(mlp).vector_field(0.0, params, {"inputs": jnp.ones((4, 2))})
 
 
@@ -122,8 +122,8 @@ def test_integrating_past_the_minibatch_table_is_an_error():
     not exist, which must fail loudly rather than silently reuse one."""
     mlp = MLP((2, 3), ("identity",))
     params = mlp.init(jax.random.PRNGKey(0))
-    args = batch_args(jnp.ones((4, 2)), jnp.ones((4, 3)), np.array([[0, 1], [2, 3]]))
-    rule = Backprop(mlp, eta=0.1)
+    args = Minibatches(jnp.ones((4, 2)), jnp.ones((4, 3)), np.array([[0, 1], [2, 3]]), eta=0.1)
+    rule = Backprop(mlp)
     dynlearn.solve(rule, params, t1=0.2, method="euler", dt=0.1, args=args)  # fine
     with pytest.raises(Exception, match="outside the minibatch table"):
         dynlearn.solve(rule, params, t1=0.3, method="euler", dt=0.1, args=args)

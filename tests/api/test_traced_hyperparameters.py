@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 
 from dynlearn import solve
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import BackpropReference
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.nn import MLP, Minibatches, minibatch_indices
+from dynlearn.rules.credit.backprop import Backprop
 from dynlearn.rules.credit.direct_feedback_alignment import direct_feedback_alignment
 from dynlearn.rules.credit.feedback_alignment import feedback_alignment
 from dynlearn.rules.credit.forward_gradient import ForwardGradient
@@ -70,7 +68,7 @@ def credit_solve(make):
     def run(value):
         x, y, batches, params = data()
         rule = make(value)
-        args = {**batch_args(x, y, batches), "key": jax.random.key(9)}
+        args = Minibatches(x, y, batches, eta=ETA, key=jax.random.key(9))
         sol = solve(rule, rule.init(params), STEPS * ETA, method="euler", dt=ETA, args=args)
         return sol.ys
 
@@ -79,12 +77,10 @@ def credit_solve(make):
 
 def backprop_lr_solve(eta):
     """SGD at learning rate eta: Euler at dt = eta over STEPS minibatches (eta is the time
-    per minibatch too, so the rule's eta is the one that changes)."""
+    per minibatch too, so the schedule's eta is the one that changes)."""
     x, y, batches, params = data()
-    rule = Backprop(MLP_, eta=eta)
-    return solve(
-        rule, params, STEPS * eta, method="euler", dt=eta, args=batch_args(x, y, batches)
-    ).ys
+    args = Minibatches(x, y, batches, eta=eta)
+    return solve(Backprop(MLP_), params, STEPS * eta, method="euler", dt=eta, args=args).ys
 
 
 def pc_solve(make):
@@ -108,46 +104,46 @@ def modified_flow_solve(eta):
     x, y, _, params = data()
     return solve(
         ModifiedFlow(Backprop(MLP_), eta), params, 0.4, method="euler", dt=0.1,
-        args=batch_args(x, y),
+        args=Minibatches(x, y),
     ).ys  # fmt: skip
 
 
 SOLVES = {
     "backprop eta": (backprop_lr_solve, 0.05, 0.02),
     "backprop weight_decay": (
-        credit_solve(lambda v: BackpropReference(MLP_, eta=ETA, weight_decay=v)), 0.0, 0.1,
+        credit_solve(lambda v: Backprop(MLP_, weight_decay=v)), 0.0, 0.1,
     ),
     "feedback alignment weight_decay": (
         credit_solve(
-            lambda v: feedback_alignment(MLP_, jax.random.key(3), eta=ETA, weight_decay=v)
+            lambda v: feedback_alignment(MLP_, jax.random.key(3), weight_decay=v)
         ), 0.01, 0.1,
     ),
     "direct feedback alignment weight_decay": (
         credit_solve(
-            lambda v: direct_feedback_alignment(MLP_, jax.random.key(3), eta=ETA, weight_decay=v)
+            lambda v: direct_feedback_alignment(MLP_, jax.random.key(3), weight_decay=v)
         ), 0.01, 0.1,
     ),
     "kolen-pollack weight_decay": (
-        credit_solve(lambda v: kolen_pollack(MLP_, jax.random.key(3), eta=ETA, weight_decay=v)),
+        credit_solve(lambda v: kolen_pollack(MLP_, jax.random.key(3), weight_decay=v)),
         0.01, 0.1,
     ),
     "sign symmetry weight_decay": (
-        credit_solve(lambda v: SignSymmetry(MLP_, eta=ETA, weight_decay=v)), 0.01, 0.1,
+        credit_solve(lambda v: SignSymmetry(MLP_, weight_decay=v)), 0.01, 0.1,
     ),
     "weight perturbation sigma": (
-        credit_solve(lambda v: WeightPerturbation(MLP_, sigma=v, eta=ETA)), 1e-2, 1e-1,
+        credit_solve(lambda v: WeightPerturbation(MLP_, sigma=v)), 1e-2, 1e-1,
     ),
     "node perturbation sigma": (
-        credit_solve(lambda v: NodePerturbation(MLP_, sigma=v, eta=ETA)), 1e-2, 1e-1,
+        credit_solve(lambda v: NodePerturbation(MLP_, sigma=v)), 1e-2, 1e-1,
     ),
     "forward gradient weight_decay": (
-        credit_solve(lambda v: ForwardGradient(MLP_, eta=ETA, weight_decay=v)), 0.01, 0.1,
+        credit_solve(lambda v: ForwardGradient(MLP_, weight_decay=v)), 0.01, 0.1,
     ),
     "pc rule gamma": (
-        credit_solve(lambda v: PredictiveCodingRule(MLP_, T=5, gamma=v, eta=ETA)), 0.1, 0.2,
+        credit_solve(lambda v: PredictiveCodingRule(MLP_, T=5, gamma=v)), 0.1, 0.2,
     ),
     "pc rule beta": (
-        credit_solve(lambda v: PredictiveCodingRule(MLP_, T=5, beta=v, eta=ETA)), 0.1, 0.5,
+        credit_solve(lambda v: PredictiveCodingRule(MLP_, T=5, beta=v)), 0.1, 0.5,
     ),
     "predictive coding beta": (
         pc_solve(lambda v, params: PredictiveCoding(MLP_, params, beta=v)), 1.0, 0.1,
@@ -183,11 +179,11 @@ def test_the_compile_counter_sees_a_static_value_recompile():
 def test_python_hyperparameters_keep_weak_type_promotion():
     """Under x64 a Python float times a float32 array is float32; the traced leaf must be too."""
     x, y, _, params = jax.tree.map(lambda a: a.astype(jnp.float32), data())
-    rule = Backprop(MLP_, eta=0.1, weight_decay=0.3)
-    assert rule.eta.weak_type and rule.weight_decay.weak_type
-    g = rule.gradient(params, x, y)
+    rule = Backprop(MLP_, weight_decay=0.3)
+    assert rule.weight_decay.weak_type and Minibatches(x, y, eta=0.1).eta.weak_type
+    g = rule.direction(params, x, y, None)
     assert {a.dtype for a in jax.tree.leaves(g)} == {jnp.dtype(jnp.float32)}
-    sol = solve(rule, params, 0.3, method="euler", dt=0.1, args=batch_args(x, y))
+    sol = solve(rule, params, 0.3, method="euler", dt=0.1, args=Minibatches(x, y, eta=0.1))
     assert {a.dtype for a in jax.tree.leaves(sol.ys)} == {jnp.dtype(jnp.float32)}
 
 
@@ -195,7 +191,8 @@ def test_vmap_over_a_hyperparameter_equals_the_loop():
     """One compiled function of the hyperparameter: vmapped over values, or called per value."""
     x, y, _, params = data()
     cases = [
-        (lambda lam: Backprop(MLP_, weight_decay=lam).gradient(params, x, y), [0.0, 0.1, 0.7]),
+        (lambda lam: Backprop(MLP_, weight_decay=lam).direction(params, x, y, None),
+         [0.0, 0.1, 0.7]),
         (lambda g: PredictiveCodingRule(MLP_, T=5, gamma=g).direction(params, x, y, None),
          [0.05, 0.1]),
     ]  # fmt: skip
@@ -210,7 +207,7 @@ def test_vmap_over_a_hyperparameter_equals_the_loop():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda v: Backprop(MLP_, eta=v), "eta"),
+        (lambda v: Minibatches(jnp.ones((2, 1)), jnp.ones((2, 1)), eta=v), "eta"),
         (lambda v: Backprop(MLP_, weight_decay=v), "weight_decay"),
         (lambda v: WeightPerturbation(MLP_, sigma=v), "sigma"),
         (lambda v: PredictiveCodingRule(MLP_, gamma=v), "gamma"),

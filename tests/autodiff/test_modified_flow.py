@@ -9,8 +9,9 @@ import pytest
 import scipy.linalg
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.credit.backprop import Backprop
 from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
@@ -33,13 +34,13 @@ def test_field_equals_minus_grad_of_barrett_dherin_loss(loss):
 
     expected = jax.jit(lambda p: -ravel_pytree(jax.grad(L_tilde)(p))[0])(params)
     flow = ModifiedFlow(Backprop(net), eta)
-    field = jax.jit(lambda p, a: flow.vector_field(0.0, p, a))(params, batch_args(x, y))
+    field = jax.jit(lambda p, a: flow.vector_field(0.0, p, a))(params, Minibatches(x, y))
     got = ravel_pytree(field)[0]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * jnp.linalg.norm(expected))
     # the correction is really there: it differs from the plain gradient flow by O(eta)
-    plain = ravel_pytree(eqx.filter_jit(Backprop(net).vector_field)(0.0, params, batch_args(x, y)))[
-        0
-    ]
+    plain = ravel_pytree(
+        eqx.filter_jit(Backprop(net).vector_field)(0.0, params, Minibatches(x, y))
+    )[0]
     assert jnp.linalg.norm(got - plain) > 1e-3 * jnp.linalg.norm(plain)
 
 
@@ -83,6 +84,21 @@ def test_errors():
     with pytest.raises(ValueError, match="vector_field"):
         ModifiedFlow(object(), 0.1)
     params = net.init(jax.random.PRNGKey(0))
-    args = batch_args(jnp.ones((4, 2)), jnp.ones((4, 1)), jnp.zeros((3, 2), jnp.int32))
+    args = Minibatches(jnp.ones((4, 2)), jnp.ones((4, 1)), jnp.zeros((3, 2), jnp.int32), eta=0.1)
     with pytest.raises(ValueError, match="full-batch"):
-        ModifiedFlow(Backprop(net, eta=0.1), 0.1).vector_field(0.0, params, args)
+        ModifiedFlow(Backprop(net), 0.1).vector_field(0.0, params, args)
+
+
+def test_any_field_that_solve_accepts_is_a_base():
+    """A plain callable f(t, theta, args) works as the base, like an object with vector_field."""
+    net = MLP((2, 3, 1), ("tanh", "identity"))
+    params = net.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    args = Minibatches(jnp.asarray(rng.standard_normal((6, 2))), jnp.zeros((6, 1)))
+    rule = Backprop(net)
+    by_rule = ModifiedFlow(rule, 0.1).vector_field(0.0, params, args)
+    by_callable = ModifiedFlow(lambda t, p, a: rule.vector_field(t, p, a), 0.1).vector_field(
+        0.0, params, args
+    )
+    for a, b in zip(jax.tree.leaves(by_rule), jax.tree.leaves(by_callable), strict=True):
+        np.testing.assert_array_equal(a, b)

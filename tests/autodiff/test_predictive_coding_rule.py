@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 
 from dynlearn import solve
-from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.batches import Minibatches, minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit._base import train_steps
-from dynlearn.rules.credit.backprop import batch_args
 from dynlearn.rules.pc.rule import PredictiveCodingRule
+from dynlearn.training import train
 
 ARCHS = [
     ((5, 7, 6, 3), ("tanh", "sigmoid", "identity"), "mse"),
@@ -113,24 +111,15 @@ def test_euler_at_dt_eta_replays_the_training_loop():
     """solve(rule, params, N eta, euler, dt = eta) is SGD with the PC update, step for step."""
     eta = 0.1
     mlp = MLP((3, 5, 4, 2), ("tanh", "tanh", "softmax"), "softmax_cross_entropy")
-    rule = PredictiveCodingRule(mlp, T=5, gamma=0.2, beta=0.5, eta=eta, weight_decay=0.01)
+    rule = PredictiveCodingRule(mlp, T=5, gamma=0.2, beta=0.5, weight_decay=0.01)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((24, 3)))
     y = jax.nn.one_hot(jnp.asarray(rng.integers(0, 2, 24)), 2)
     batches = jnp.asarray(minibatch_indices(1, 24, 6, 2))
     params0 = mlp.init(jax.random.key(2))
-    opt = sgd(eta)
-    loop, _, _ = jax.jit(train_steps, static_argnums=1)(
-        rule, opt, params0, opt.init(params0), x, y, batches, KEY
-    )
-    sol = solve(
-        rule,
-        params0,
-        batches.shape[0] * eta,
-        method="euler",
-        dt=eta,
-        args=batch_args(x, y, batches),
-    )
+    data = Minibatches(x, y, batches, eta=eta, key=KEY)
+    loop = train(rule, params0, data).state
+    sol = solve(rule, params0, batches.shape[0] * eta, method="euler", dt=eta, args=data)
     for a, b in zip(jax.tree.leaves(loop), jax.tree.leaves(sol.ys), strict=True):
         np.testing.assert_allclose(b[-1], a, rtol=1e-12, atol=1e-13)
     assert _max_diff(loop, params0) > 1e-3  # training did something
@@ -146,7 +135,6 @@ MLP_ = MLP((3, 4, 2), ("tanh", "identity"), "mse")
         ({"T": 2.5}, "T"),
         ({"gamma": 0.0}, "gamma"),
         ({"beta": -0.1}, "beta"),
-        ({"eta": 0.0}, "eta"),
         ({"weight_decay": -1.0}, "weight_decay"),
     ],
 )

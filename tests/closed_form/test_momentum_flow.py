@@ -15,15 +15,17 @@ from jax.flatten_util import ravel_pytree
 from scipy.linalg import expm
 
 import dynlearn
+from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit.backprop import Backprop, batch_args, train_steps
+from dynlearn.rules.credit.backprop import Backprop
 from dynlearn.rules.optimiser.momentum_flow import (
     MomentumFlow,
     RescaledGradientFlow,
     heavy_ball_hyperparameters,
     velocity_from_momentum,
 )
+from dynlearn.training import train
 
 H = np.array([[1.0, 0.3], [0.3, 0.2]])
 THETA0 = np.array([1.0, -1.0])
@@ -44,11 +46,12 @@ def test_heavy_ball_is_semi_implicit_euler_step_for_step():
     assert eta == pytest.approx(0.09) and beta == pytest.approx(0.55)
 
     opt = sgd(eta, momentum=beta)
-    batches = jnp.tile(jnp.arange(20), (1, 1))
+    one_step = Minibatches(x, y, jnp.tile(jnp.arange(20), (1, 1)))  # full batch, one step
     thetas, ms = [], []
     params, state = theta0, opt.init(theta0)
     for _ in range(num_steps):  # the optax-checked optimiser, one step at a time
-        params, state, _ = train_steps(net, opt, params, state, x, y, batches)
+        run = train(Backprop(net), params, one_step, opt, opt_state=state)
+        params, state = run.state, run.opt_state
         thetas.append(ravel_pytree(params)[0])
         ms.append(ravel_pytree(state.m)[0])
 
@@ -60,7 +63,7 @@ def test_heavy_ball_is_semi_implicit_euler_step_for_step():
         method="semi-implicit-euler",
         dt=h,
         saveat=h * np.arange(1, num_steps + 1),
-        args=batch_args(x, y),
+        args=Minibatches(x, y),
     )
     theta_flow = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(sol.ys[0]))
     v_flow = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(sol.ys[1]))

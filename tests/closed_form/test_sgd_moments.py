@@ -19,6 +19,7 @@ from dynlearn.analysis.sgd_moments import (
     least_squares_sme_moments,
     stationary_covariances,
 )
+from dynlearn.nn.batches import Minibatches
 from dynlearn.rules.optimiser.sgd_sme import StochasticModifiedEquation
 
 RNG = np.random.default_rng(0)
@@ -110,17 +111,17 @@ def test_stationary_covariances_match_the_eigenbasis_closed_forms():
 class _LeastSquares(eqx.Module):
     """-grad L and per-batch gradients of L = mean (x theta - y)^2 / 2 (a test double)."""
 
-    def gradient(self, theta, x, y):
+    def direction(self, theta, x, y, key):
         return x.T @ (x @ theta - y[:, 0]) / x.shape[0]
 
     def vector_field(self, t, theta, args):
-        return -self.gradient(theta, args["x"], args["y"])
+        return -self.direction(theta, args.x, args.y, None)
 
 
 def test_sme_monte_carlo_by_solve_sde_matches_the_exact_moment_ode():
     eta, B, t1 = 0.2, 1, 1.0
     sme = StochasticModifiedEquation(_LeastSquares(), eta, B, order=2)
-    args = {"x": jnp.asarray(X), "y": jnp.asarray(Y)[:, None]}
+    args = Minibatches(jnp.asarray(X), jnp.asarray(Y)[:, None])
     # S S^T = eta Sigma, Sigma the covariance of one minibatch (B = 1) gradient
     S = np.asarray(sme.diffusion(0.0, jnp.asarray(THETA0), args))
     g_i = X * (X @ THETA0 - Y)[:, None]

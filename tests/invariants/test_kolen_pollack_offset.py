@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 
 from dynlearn import solve
-from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.batches import Minibatches, minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit._base import train_steps
-from dynlearn.rules.credit.backprop import batch_args
 from dynlearn.rules.credit.kolen_pollack import KolenPollack
+from dynlearn.training import train
 
 MLP_ = MLP((3, 4, 4, 2), ("tanh", "sigmoid", "identity"), "mse")
 
@@ -40,7 +38,7 @@ def test_flow_offset_decays_as_exp_minus_lambda_t():
     s0 = kp.init(params)
     ts = jnp.linspace(0.0, t1, 5)
     sol = solve(
-        kp, s0, t1, method="tsit5", rtol=1e-10, atol=1e-12, saveat=ts, args=batch_args(x, y)
+        kp, s0, t1, method="tsit5", rtol=1e-10, atol=1e-12, saveat=ts, args=Minibatches(x, y)
     )
     for k, t in enumerate(np.asarray(ts)):
         s_t = jax.tree_util.tree_map(lambda a, k=k: a[k], sol.ys)
@@ -57,10 +55,7 @@ def test_sgd_offset_shrinks_by_one_minus_eta_lambda_per_step(lam):
     batches = jnp.asarray(minibatch_indices(2, 16, 4, 5))  # 20 steps
     kp = KolenPollack(MLP_, B0, weight_decay=lam)
     s0 = kp.init(params)
-    opt = sgd(eta)
-    s, _, _ = jax.jit(train_steps, static_argnums=1)(
-        kp, opt, s0, opt.init(s0), x, y, batches, jax.random.key(0)
-    )
+    s = train(kp, s0, Minibatches(x, y, batches, eta=eta)).state
     factor = (1.0 - eta * lam) ** batches.shape[0]
     for off, off0 in zip(offsets(s), offsets(s0), strict=True):
         np.testing.assert_allclose(off, factor * off0, rtol=1e-11, atol=1e-13)

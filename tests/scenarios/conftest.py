@@ -2,9 +2,9 @@
 
 A test module names its scenario (``SCENARIO = "spiral"``, optionally ``QUICK_OVERRIDES``) and
 takes the module-scoped ``quick`` fixture; a module that needs other configurations takes
-the ``quick_run`` fixture and calls ``quick_run(name, **overrides)``. Each (scenario, overrides) pair runs once per worker
-(``--dist loadscope`` keeps a module on one worker), and every run also draws its figure, so a
-``plot`` that breaks fails the scenario's tests.
+the ``quick_run`` fixture and calls ``quick_run(name, **overrides)``. Each (scenario,
+overrides) pair runs once per worker (``--dist loadscope`` keeps a module on one worker), and
+every run also draws its figure, so a ``plot`` that breaks fails the scenario's tests.
 """
 
 from __future__ import annotations

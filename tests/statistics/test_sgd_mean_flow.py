@@ -3,8 +3,8 @@
 
 The mean of the SGD iterate over many shuffles, at a fixed flow time t, approaches the
 full-batch gradient flow theta(t) as eta -> 0. Each shuffle's run is the Euler scheme of the
-minibatch flow ``Backprop(mlp, eta)`` at dt = eta (checked against ``dynlearn.solve``); the
-shuffles run in one ``vmap``. Random reshuffling makes each epoch's minibatch gradients sum to
+minibatch flow ``Backprop(mlp)`` over ``Minibatches(..., eta=eta)`` at dt = eta (checked
+against ``dynlearn.solve``); the shuffles run in one ``vmap``. Random reshuffling makes each epoch's minibatch gradients sum to
 the full gradient, so the mean's deviation from the flow is a bias of order eta (Smith et al.,
 ICLR 2021): halving eta halves it.
 """
@@ -16,9 +16,9 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import dynlearn
-from dynlearn.nn.batches import minibatch_indices
+from dynlearn.nn.batches import Minibatches, minibatch_indices
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.rules.credit.backprop import Backprop
 
 NET = MLP((2, 8, 1), ("tanh", "identity"), "mse")
 N, B, T = 32, 8, 1.6  # examples, batch size, flow time (a whole number of epochs below)
@@ -35,7 +35,7 @@ def _data():
 
 def _euler(rule, theta0, x, y, batches, eta, num_steps):
     """theta_{n+1} = theta_n + eta * f(n eta, theta_n), f the minibatch flow's field."""
-    args = batch_args(x, y, batches)
+    args = Minibatches(x, y, batches, eta=eta)
 
     def step(theta, n):
         dtheta = rule.vector_field(n * eta, theta, args)
@@ -54,10 +54,15 @@ def test_scanned_loop_is_solve_euler_of_the_minibatch_flow():
     x, y, theta0 = _data()
     eta = 0.1
     batches = _tables(eta)[0]
-    rule = Backprop(NET, eta=eta)
+    rule = Backprop(NET)
     ours = _euler(rule, theta0, x, y, jnp.asarray(batches), eta, len(batches))
     sol = dynlearn.solve(
-        rule, theta0, len(batches) * eta, method="euler", dt=eta, args=batch_args(x, y, batches)
+        rule,
+        theta0,
+        len(batches) * eta,
+        method="euler",
+        dt=eta,
+        args=Minibatches(x, y, batches, eta=eta),
     )
     a = ravel_pytree(ours)[0]
     b = ravel_pytree(jax.tree_util.tree_map(lambda v: v[-1], sol.ys))[0]
@@ -66,14 +71,14 @@ def test_scanned_loop_is_solve_euler_of_the_minibatch_flow():
 
 def test_mean_over_shuffles_approaches_the_full_batch_flow_as_eta_shrinks():
     x, y, theta0 = _data()
-    flow = dynlearn.solve(Backprop(NET), theta0, T, args=batch_args(x, y), rtol=1e-11, atol=1e-11)
+    flow = dynlearn.solve(Backprop(NET), theta0, T, args=Minibatches(x, y), rtol=1e-11, atol=1e-11)
     theta_T = ravel_pytree(jax.tree_util.tree_map(lambda v: v[-1], flow.ys))[0]
 
     etas = np.array([0.1, 0.05, 0.025])
     errors, std_errors = [], []
     for eta in map(float, etas):
         tables = jnp.asarray(_tables(eta))
-        rule, num_steps = Backprop(NET, eta=eta), tables.shape[1]
+        rule, num_steps = Backprop(NET), tables.shape[1]
 
         def final(b, rule=rule, eta=eta, num_steps=num_steps):
             return ravel_pytree(_euler(rule, theta0, x, y, b, eta, num_steps))[0]
