@@ -4,9 +4,9 @@
 The mean of the SGD iterate over many shuffles, at a fixed flow time t, approaches the
 full-batch gradient flow theta(t) as eta -> 0. Each shuffle's run is the Euler scheme of the
 minibatch flow ``Backprop(mlp)`` over ``Minibatches(..., eta=eta)`` at dt = eta (checked
-against ``dynlearn.solve``); the shuffles run in one ``vmap``. Random reshuffling makes each epoch's minibatch gradients sum to
-the full gradient, so the mean's deviation from the flow is a bias of order eta (Smith et al.,
-ICLR 2021): halving eta halves it.
+against ``dynlearn.solve``); the shuffles run in one ``vmap``. Random reshuffling makes each
+epoch's minibatch gradients sum to the full gradient, so the mean's deviation from the flow
+is a bias of order eta (Smith et al., ICLR 2021): halving eta halves it.
 """
 
 import jax
