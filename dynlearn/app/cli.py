@@ -16,13 +16,31 @@ from dynlearn.app.scenario import (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _scenario_epilog(argv) -> str | None:
+    """For ``dynlearn run NAME --help``: NAME's description and config keys."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "run" not in argv or not ({"-h", "--help"} & set(argv)):
+        return None
+    rest = [a for a in argv[argv.index("run") + 1 :] if not a.startswith("-")]
+    if not rest or rest[0] == "all" or rest[0] not in scenario_names():
+        return None
+    scenario = load_scenario(rest[0])
+    return f"{scenario.name}: {scenario.description}\n\n{scenario.key_help()}"
+
+
+def _parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynlearn", description="Learning rules as dynamical systems: run the scenarios."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every scenario with a one-line description")
-    run = sub.add_parser("run", help="run a scenario (or 'all') and write DIR/NAME.png + .json")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario (or 'all') and write DIR/NAME.png + .json",
+        description="Run a scenario (or 'all'); `dynlearn run NAME --help` lists NAME's keys.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("name", help="scenario name, or 'all'")
     add_run_flags(run)
     return parser
@@ -37,7 +55,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    parser = _parser()
+    parser = _parser(_scenario_epilog(argv))
     ns = parser.parse_args(argv)
     if ns.command == "list":
         try:

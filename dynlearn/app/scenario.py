@@ -83,6 +83,30 @@ class Valid:
         return None
 
 
+def _field_comments(config: type) -> dict[str, str]:
+    """Each Config field's comment: the trailing ``# ...`` of its line, else the comment lines
+    right above it (read from the source; {} when the source is not available)."""
+    import inspect
+    import re
+
+    try:
+        lines = inspect.getsource(config).splitlines()
+    except (OSError, TypeError):
+        return {}
+    comments, above = {}, []
+    for line in lines:
+        text = line.strip()
+        if text.startswith("#"):
+            above.append(text.lstrip("# ").strip())
+            continue
+        m = re.match(r"(\w+)\s*:", text)
+        if m and not text.startswith(("def ", "class ", "@")):
+            trailing = re.search(r"#\s*(.*)$", text)
+            comments[m.group(1)] = trailing.group(1).strip() if trailing else " ".join(above)
+        above = []
+    return comments
+
+
 def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
@@ -350,6 +374,28 @@ class Scenario:
         types = self.field_types()
         return ", ".join(f"{k} ({_describe(t)})" for k, t in types.items())
 
+    def key_help(self) -> str:
+        """The ``--set`` keys as a table: name, type, default (quick-mode value), meaning.
+
+        The meaning is the field's comment in the Config source (trailing, or the comment
+        lines just above it), else what its declaration says is valid."""
+        comments = _field_comments(self.config)
+        rows = []
+        for f in dataclasses.fields(self.config):
+            hint = self.field_types()[f.name]
+            default = "" if f.default is MISSING else _show(f.default)
+            if f.name in self.quick:
+                default += f" (quick: {_show(self.quick[f.name])})"
+            valid = declared(hint)
+            meaning = comments.get(f.name) or (f"must be {valid.what}" if valid else "")
+            rows.append((f.name, _describe(hint), default, meaning))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [
+            f"  {k:<{widths[0]}}  {t:<{widths[1]}}  {d:<{widths[2]}}  {m}".rstrip()
+            for k, t, d, m in rows
+        ]
+        return "config keys (--set KEY=VALUE; lists comma-separated):\n" + "\n".join(lines)
+
     def _validate_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         types = self.field_types()
         unknown = [k for k in overrides if k not in types]
@@ -448,7 +494,10 @@ class Scenario:
     def main(self, argv=None) -> int:
         """``python scenarios/NAME.py [--quick] [--seed N] [--set K=V ...] [--out DIR]``."""
         parser = argparse.ArgumentParser(
-            prog=f"scenarios/{self.name}.py", description=self.description
+            prog=f"scenarios/{self.name}.py",
+            description=self.description,
+            epilog=self.key_help(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_run_flags(parser)
         ns = parser.parse_args(argv)

@@ -88,6 +88,22 @@ def _check_schedule_dt(dt, args):
         )
 
 
+def _check_tolerance_resolvable(rtol, dtype):
+    """An rtol below 4 machine epsilons of the state's dtype cannot be met: the step-size
+    controller shrinks the step until max_steps runs out, and the failure then looks like
+    stiffness. Say so up front (float32 resolves about 1e-7, float64 about 2e-16)."""
+    if _traced(rtol):
+        return
+    eps = float(jnp.finfo(dtype).eps)
+    if float(rtol) < 4 * eps:
+        raise ValueError(
+            f"rtol={float(rtol):g} is finer than a {jnp.dtype(dtype).name} state resolves "
+            f"(machine epsilon {eps:.2g}): the step size would shrink until max_steps runs "
+            f"out. Use rtol >= {4 * eps:.2g}, or a float64 state "
+            f"(jax.config.update('jax_enable_x64', True) and float64 arrays)"
+        )
+
+
 def _check_tree(y0):
     leaves = jax.tree.leaves(y0)
     if not leaves:
@@ -243,6 +259,8 @@ def solve(
     if dt is None and not _traced((rtol, atol)) and not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     dtype = jax.tree.leaves(y0)[0].dtype
+    if dt is None:  # adaptive: the tolerance steers the step size
+        _check_tolerance_resolvable(rtol, dtype)
     times_concrete = not _traced((t0, t1, dt, saveat))
     if times_concrete:
         t0, t1, ts = _check_times(t0, t1, saveat, dt)

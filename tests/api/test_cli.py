@@ -128,3 +128,14 @@ def test_scenario_script_takes_the_same_flags(tmp_path):
     )
     assert bad.returncode == 2 and "valid keys" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_run_name_help_lists_the_config_keys(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "gradient-flow-quadratic", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "config keys (--set KEY=VALUE" in out
+    for key in ("lambda1", "lambda2", "theta0", "eta", "rtol"):
+        assert f"\n  {key} " in out
+    assert "comma-separated floats" in out  # theta0's type

@@ -42,3 +42,13 @@ def test_infer_errors():
         infer(pc, xs0, ARGS, T=0)
     with pytest.raises(ValueError, match="gamma"):
         infer(pc, xs0, ARGS, gamma=-0.1)
+
+
+def test_a_tuple_where_clamped_is_expected_gets_a_clear_error():
+    params = MLP_.init(jax.random.key(0))
+    pc = PredictiveCoding(MLP_, params, beta=0.1)
+    x, y = jnp.ones((2, MLP_.sizes[0])), jnp.ones((2, MLP_.sizes[-1]))
+    xs = pc.initial_states(x)
+    with pytest.raises(TypeError, match=r"args must be Clamped\(x, y\).*got tuple"):
+        pc.vector_field(0.0, xs, (x, y))
+    assert len(pc.vector_field(0.0, xs, Clamped(x, y))) == len(xs)

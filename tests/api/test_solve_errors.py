@@ -93,3 +93,16 @@ def test_max_steps_exhausted_says_where_it_stopped():
 def test_non_finite_state_scipy_says_time():
     with pytest.raises(dynlearn.SolveError, match=r"non-finite|max_steps|failed"):
         dynlearn.solve(explode, jnp.ones(1), 3.0, method="RK45", max_steps=2000)
+
+
+def test_tolerance_finer_than_the_dtype_resolves_is_refused_up_front():
+    """float32 with rtol 1e-10 used to run into max_steps and a misleading 'stiff' hint."""
+    import jax.numpy as jnp
+
+    with pytest.raises(ValueError, match="finer than a float32 state resolves"):
+        dynlearn.solve(lambda t, y, a: -y, jnp.ones(3, jnp.float32), 1.0, rtol=1e-10)
+    with pytest.raises(ValueError, match="finer than a float64 state resolves"):
+        dynlearn.solve(lambda t, y, a: -y, jnp.ones(3), 1.0, rtol=1e-17)
+    # the defaults and float32 at rtol 1e-6 are fine
+    sol = dynlearn.solve(lambda t, y, a: -y, jnp.ones(3, jnp.float32), 1.0)
+    assert sol.y1.dtype == jnp.float32

@@ -65,6 +65,16 @@ class Clamped(NamedTuple):
     y: jax.Array
 
 
+def check_clamped(args) -> Clamped:
+    """``args`` must be ``Clamped(x, y)``; a plain tuple or dict gets a message saying so."""
+    if not isinstance(args, Clamped):
+        raise TypeError(
+            f"args must be Clamped(x, y) (the clamped input and target), got "
+            f"{type(args).__name__}; write args=Clamped(x, y)"
+        )
+    return args
+
+
 def state_nonlinearity(mlp: MLP, k: int) -> _act.Activation:
     """f applied to state k (0-based: k = 0 is x_1): identity for the first layer, else the MLP's
     activation of layer k (so that f(x_{k+1}) = z_{k+1})."""
@@ -188,12 +198,14 @@ class PredictiveCoding(eqx.Module):
     def errors(self, xs: Nodes, args: Clamped) -> list[jax.Array]:
         """[eps_1, ..., eps_L]: eps_l = x_{l+1} - mu_{l+1} for hidden layers, eps_L the output
         error -beta dLoss/dmu_{L+1}. Under FPA the predictions are the feedforward ones."""
+        args = check_clamped(args)
         mu = self._predictions(xs, args.x)
         eps = [x_next - m for x_next, m in zip(xs, mu[:-1], strict=True)]
         return [*eps, output_error(self.mlp, mu[-1], args.y, self.beta)]
 
     def energy(self, xs: Nodes, args: Clamped) -> jax.Array:
         """F = sum_{l<L} 1/2 ||x_{l+1} - mu_{l+1}||^2 + beta * sum_rows loss(f(mu_{L+1}), y)."""
+        args = check_clamped(args)
         mu = self._predictions(xs, args.x)
         hidden = sum(0.5 * jnp.sum((xn - m) ** 2) for xn, m in zip(xs, mu[:-1], strict=True))
         return hidden + output_energy(self.mlp, mu[-1], args.y, self.beta)
@@ -202,6 +214,7 @@ class PredictiveCoding(eqx.Module):
     def vector_field(self, t, xs: Nodes, args: Clamped) -> Nodes:
         """dx_l/dt = -eps_{l-1} + f'(x_l) * (W_l^T eps_l) for the free states l = 2..L
         (= -dF/dx_l; under FPA f' is taken at the feedforward states)."""
+        args = check_clamped(args)
         del t
         eps = self.errors(xs, args)
         xs_all = [args.x, *xs]
@@ -213,6 +226,7 @@ class PredictiveCoding(eqx.Module):
         batch mean. Under FPA f(x_l) is the feedforward activity z_l. With output clamping
         beta this approximates beta * dLoss/dtheta; the learning step is
         theta <- theta - (eta / beta) * weight_gradient."""
+        args = check_clamped(args)
         eps = self.errors(xs, args)
         presyn = self.feedforward(args.x)[:-1] if self.fixed_prediction else [args.x, *xs]
         return energy_gradient_params(self.mlp, presyn, eps)
