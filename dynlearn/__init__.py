@@ -3,10 +3,17 @@
 Every learning rule is a vector field ``f(t, y, args)`` over a pytree state; ``solve``
 integrates it with diffrax or scipy, and ``solve(..., method="euler", dt=eta)`` is the
 discrete algorithm (gradient descent, SGD, T steps of relaxation) step for step.
-``sweep`` runs a batch of members (seeds, initial conditions, learning rates) in one
-compiled call, sharded over devices and processes.
+``train`` is that discrete algorithm as a training loop (rule + optimiser + minibatch
+schedule), and ``sweep`` runs a batch of members (seeds, initial conditions, learning rates)
+in one compiled call, sharded over devices and processes.
+
+The library: ``dynlearn.rules`` (credit, pc, linear, optimiser), ``dynlearn.nn`` (MLP,
+optimisers, ``Minibatches``), ``dynlearn.data``, ``dynlearn.analysis`` and
+``dynlearn.plotting`` (figures from a ``Solution``; imports matplotlib, so import it
+yourself). Equations and sources: docs/references.md.
 """
 
+from dynlearn import analysis, data, nn, rules  # noqa: E402  (the subpackages, as attributes)
 from dynlearn.core import (
     METHODS,
     RESULTS,
@@ -18,12 +25,18 @@ from dynlearn.core import (
     step_index,
 )
 from dynlearn.core.sweep import sweep
+from dynlearn.nn.batches import Minibatches, minibatches
+from dynlearn.training import Trained, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "solve",
     "sweep",
+    "train",
+    "Trained",
+    "Minibatches",
+    "minibatches",
     "solve_sde",
     "step_index",
     "steady_state",
@@ -32,4 +45,8 @@ __all__ = [
     "RESULTS",
     "METHODS",
     "__version__",
+    "rules",
+    "nn",
+    "data",
+    "analysis",
 ]

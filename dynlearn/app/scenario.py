@@ -40,6 +40,11 @@ from typing import Any
 
 import numpy as np
 
+if os.environ.get("MPLBACKEND") is None and not os.environ.get("DISPLAY"):
+    import matplotlib
+
+    matplotlib.use("Agg")  # the app writes PNG files; no window on a headless machine
+
 SCENARIO_DIR_ENV = "DYNLEARN_SCENARIOS"
 
 
@@ -361,7 +366,7 @@ class Scenario:
             raise ValueError(f"scenario names use lowercase and hyphens, got {self.name!r}")
         self._validate_overrides(self.quick)
         object.__setattr__(self, "run", in_float64(self.run))
-        object.__setattr__(self, "plot", in_float64(self.plot))
+        object.__setattr__(self, "plot", in_float64(in_house_style(self.plot)))
 
     def field_types(self) -> dict[str, Any]:
         return typing.get_type_hints(self.config, include_extras=True)
@@ -559,14 +564,15 @@ def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None
     with the PNG's SHA-256 (``record["figure"]``), so a reader can tell whether the PNG beside a
     JSON is the one it describes. Signals are held back for the whole write and no temporary
     file survives it."""
-    from dynlearn.plotting import plt  # matplotlib stays inside dynlearn.plotting
+    from dynlearn.plotting import plt, style  # matplotlib stays inside dynlearn.plotting
 
     png, js = out_dir / f"{name}.png", out_dir / f"{name}.json"
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp_png, tmp_json = (out_dir / f".{p.name}.{tag}.tmp" for p in (png, js))
     with _signals_deferred():
         try:
-            fig.savefig(tmp_png, format="png")
+            with style():  # savefig.dpi of the house style
+                fig.savefig(tmp_png, format="png")
             record["figure"] = {"file": png.name, "sha256": _sha256(tmp_png)}
             tmp_json.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
             _pause_point("write", name)
@@ -745,6 +751,22 @@ def checkpointed_map(fn: Callable[[Any], Any], members) -> list:
             store.save(index, value)
         results.append(value)
     return results
+
+
+def in_house_style(plot: Callable) -> Callable:
+    """``plot`` drawn inside ``dynlearn.plotting.style()`` (no global matplotlib change)."""
+    if getattr(plot, "_styled", False):
+        return plot
+
+    @functools.wraps(plot)
+    def wrapped(*args, **kwargs):
+        from dynlearn.plotting import style
+
+        with style():
+            return plot(*args, **kwargs)
+
+    wrapped._styled = True
+    return wrapped
 
 
 def in_float64(fn: Callable) -> Callable:

@@ -66,6 +66,24 @@ def feedback_alignment(
     scale: str = "he_normal",
     weight_decay: float = 0.0,
 ) -> FeedbackAlignment:
-    """Feedback alignment with random B_{l+1} ~ N(0, s^2) (see ``credit.random_feedback``)."""
+    """Feedback alignment with random B_{l+1} ~ N(0, s^2) (see ``credit.random_feedback``).
+
+    Examples:
+        FA's hidden-layer update starts far from backprop's and aligns as the forward weights
+        learn (Lillicrap et al. 2016); the output layer's update is exact:
+
+        >>> import jax, jax.numpy as jnp
+        >>> from dynlearn.nn import MLP
+        >>> from dynlearn.analysis import layer_angles_deg
+        >>> from dynlearn.rules.credit import Backprop
+        >>> mlp = MLP((4, 16, 2), ("tanh", "identity"), "mse")
+        >>> params = mlp.init(jax.random.key(0))
+        >>> x, y = jax.random.normal(jax.random.key(1), (32, 4)), jnp.ones((32, 2))
+        >>> fa = feedback_alignment(mlp, jax.random.key(2))
+        >>> angles = layer_angles_deg(fa.direction(params, x, y, None),
+        ...                           Backprop(mlp).direction(params, x, y, None))
+        >>> float(angles[-1]) < 1e-3, float(angles[0]) > 10.0
+        (True, True)
+    """
     B = random_feedback(key, feedback_shapes(mlp), scale)
     return FeedbackAlignment(mlp, B, weight_decay=weight_decay)
