@@ -339,6 +339,23 @@ def versions() -> dict[str, str]:
 
 # --------------------------------------------------------------------------------- scenario
 @dataclass(frozen=True)
+class ScenarioConfig:
+    """Base of every scenario's ``Config``: constructing one checks each field against the
+    valid values it declares (``Annotated[int, positive(max=...)]``), whether it is built by the
+    CLI, by ``Scenario.make_config`` or directly in Python, so a scenario writes its single-field
+    ranges once, in the declaration. A subclass's ``__post_init__`` calls
+    ``super().__post_init__()`` first and checks only what relates several fields."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self), include_extras=True)
+        for f in dataclasses.fields(self):
+            valid = declared(hints[f.name])
+            problem = valid.problem(f.name, getattr(self, f.name)) if valid else None
+            if problem:
+                raise ConfigError(problem)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One figure or comparison: config dataclass + run + plot + quick-mode overrides.
 
