@@ -40,8 +40,11 @@ class Trained(eqx.Module):
 
     ``state``: the rule's final state; ``opt_state``: the optimiser's (pass it back to continue);
     ``losses`` (num_steps,): the minibatch loss before each step (the data term, without weight
-    decay); ``records``: ``record``'s pytree stacked along a leading axis of
-    num_steps // record_every + 1 entries (entry 0 before training), or None.
+    decay), or, for a rule whose ``loss_and_direction`` returns a pytree in place of the loss
+    (the loss with per-step measurements, e.g. a relaxation's energy), that pytree with every
+    leaf stacked along a leading axis of num_steps; ``records``: ``record``'s pytree stacked
+    along a leading axis of num_steps // record_every + 1 entries (entry 0 before training), or
+    None.
     """
 
     state: State
@@ -163,7 +166,8 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
     (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
     if record is not None:
         recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
-    return Trained(state, opt_state, losses.reshape(-1), recs)
+    losses = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), losses)
+    return Trained(state, opt_state, losses, recs)
 
 
 @eqx.filter_jit
@@ -188,4 +192,5 @@ def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, 
     records = None
     if record is not None:
         records = jax.tree_util.tree_map(lambda *r: jnp.stack(r), *recs)
-    return Trained(state, opt_state, jnp.concatenate(losses), records)
+    losses = jax.tree_util.tree_map(lambda *chunks: jnp.concatenate(chunks), *losses)
+    return Trained(state, opt_state, losses, records)

@@ -1,7 +1,7 @@
 """Generative predictive coding on the 8x8 digits: infer, reconstruct, complete (docs/references.md
 §9).
 
-Model (``dynlearn.rules.pc.generative``): latents x_1 (n_latent) -> hidden x_2 (n_hidden) ->
+Model (``dynlearn.rules.pc.generative``): latents x_1 (latent) -> hidden x_2 (hidden) ->
 pixels, predictions mu_2 = W_1 x_1 + b_1, mu_3 = W_2 tanh(x_2) + b_2, pixels predicted as
 sigmoid(mu_3); energy with state decay lambda (a Gaussian prior on the states, Sun & Orchard
 2020)
@@ -10,7 +10,8 @@ sigmoid(mu_3); energy with state decay lambda (a Gaussian prior on the states, S
 
 Only the image y is clamped (mask m: 1 = observed pixel). Inference starts the states at 0 and
 takes T Euler steps x <- x - gamma dF/dx; learning descends F in the weights after each
-relaxation (Adam on dF/dtheta / B), one minibatch of training images at a time.
+relaxation (Adam on dF/dtheta / B), one minibatch of training images at a time
+(``GenerativePCRule`` in ``dynlearn.training.train``).
 
 Test images: the latents inferred from the whole image generate its reconstruction
 sigmoid(mu_3) (``reconstruction_mse``, per pixel); inferred from the top half only (bottom
@@ -33,14 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.app.progress import progress
+from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.digits import load_digits_split
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.nn import MLP, adam, minibatches
+from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
 from dynlearn.rules.pc.inference import relax
+from dynlearn.training import train
 
 SIDE = 8  # digits are 8x8
 
@@ -48,33 +48,19 @@ SIDE = 8  # digits are 8x8
 @dataclass(frozen=True)
 class Config:
     seed: Seed = 0
-    n_latent: Annotated[int, positive(max=4096)] = 16
-    n_hidden: Annotated[int, positive(max=4096)] = 64
+    latent: Annotated[int, positive(max=4096)] = 16
+    hidden: Annotated[int, positive(max=4096)] = 64
     decay: Annotated[float, nonnegative()] = 1.0  # lambda, the state decay
     T: Annotated[int, nonnegative(max=10_000)] = 50  # inference steps per training minibatch
     test_T: Annotated[int, nonnegative(max=100_000)] = 200  # inference steps at test time
     gamma: Annotated[float, positive()] = 0.1
     eta: Annotated[float, positive()] = 3e-3  # Adam
-    batch: Annotated[int, positive(max=1000)] = 32
+    batch_size: Annotated[int, positive(max=1000)] = 32
     epochs: Annotated[int, positive(max=100_000)] = 40
     num_shown: Annotated[int, positive(max=100)] = 10
 
 
 QUICK = {"epochs": 6}
-
-
-@partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _epoch(mlp, opt, T, batch, decay, gamma, params, state, x, batches):
-    def step(carry, idx):
-        params, state = carry
-        gpc = GenerativePC(mlp, params, decay=decay)
-        args = Observed(x[idx])
-        xs = relax(gpc, gpc.initial_states(batch, x.dtype), args, gamma, T)
-        params, state = opt.step(params, gpc.weight_gradient(xs, args), state)
-        return (params, state), gpc.energy(xs, args) / batch
-
-    (params, state), energy = jax.lax.scan(step, (params, state), batches)
-    return params, state, jnp.mean(energy)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -90,20 +76,24 @@ def run(config: Config) -> dict:
     split = load_digits_split(config.seed)
     x, x_test = split.x_train, split.x_test
     n_pixels = x.shape[1]
-    mlp = MLP((config.n_latent, config.n_hidden, n_pixels), ("tanh", "sigmoid"), "mse")
-    opt = adam(config.eta)
-    batches = minibatch_indices(config.seed, x.shape[0], config.batch, config.epochs)
-    batches = jnp.asarray(batches.reshape(config.epochs, -1, config.batch))
-    params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    state = opt.init(params)
+    mlp = MLP((config.latent, config.hidden, n_pixels), ("tanh", "sigmoid"), "mse")
     decay, gamma = jnp.asarray(config.decay, x.dtype), jnp.asarray(config.gamma, x.dtype)
-
-    energy = []
-    for e in progress(range(config.epochs), desc="pc-generative epochs"):
-        params, state, f = _epoch(
-            mlp, opt, config.T, config.batch, decay, gamma, params, state, x, batches[e]
+    rule = GenerativePCRule(mlp, T=config.T, gamma=gamma, decay=decay)
+    # the images are the data y clamped at the bottom (the model has no input x)
+    data = minibatches(x, x, batch_size=config.batch_size, epochs=config.epochs, seed=config.seed)
+    steps_per_epoch = data.num_steps // config.epochs
+    with progress_callback("pc-generative steps") as bar:
+        trained = train(
+            rule,
+            mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal"),
+            data,
+            adam(config.eta),
+            record_every=steps_per_epoch,
+            callback=bar,
         )
-        energy.append(float(f))
+    params = trained.state
+    # the training energy F / B after relaxation, per minibatch, averaged over each epoch
+    energy = [float(f) for f in jnp.mean(trained.losses.reshape(config.epochs, -1), axis=1)]
 
     def generate(mask):
         return _infer_and_generate(mlp, config.test_T, decay, gamma, params, x_test, mask)
@@ -158,7 +148,7 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from dynlearn.plotting import figure
@@ -173,8 +163,7 @@ def plot(results: dict):
     fig, axes = figure(1, 1, width=10.5, height=5.0)
     axes[0, 0].remove()
     grid = fig.add_gridspec(len(rows), k + 6)
-    cmap = plt.get_cmap("gray_r").copy()
-    cmap.set_bad("#f4c7a1")  # masked pixels
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="#f4c7a1")  # masked pixels
     for r, (key, label) in enumerate(rows):
         for j in range(k):
             ax = fig.add_subplot(grid[r, j])

@@ -32,14 +32,20 @@ backprop's gradient in ``credit-assignment-comparison``); every PC accuracy quot
 scenario is that rule's. Equilibrium PC ("pc_eq") relaxes each minibatch with Euler steps at
 ``eq_gamma`` until the residual rms(dx/dt) < ``eq_tol`` (at most ``eq_max_steps`` steps;
 ``pc_eq_relaxation_steps_mean`` and ``pc_eq_unconverged_fraction``, the share of relaxations
-that hit the cap) and hands the same dF/dtheta / (beta B) to the same Adam. It costs 40-100
-times as much per epoch (``seconds_per_epoch_pc_eq``), so it runs for the first ``eq_seeds``
-seeds on ``eq_datasets``. At beta = 0.1 the equilibrium update is not backprop's gradient
-either (that needs beta -> 0; ``pc-vs-bp``). Finding (seed 0): equilibrium PC matches BP on the
-digits (96.9 % vs 96.6 %) but does not learn the spiral (52.7 %, flat from the first epoch; 9.8
-% of its relaxations hit the step cap), plausibly because at equilibrium the wide hidden layers
+that hit the cap) and hands the same dF/dtheta / (beta B) to the same Adam. It costs 20-35
+times as much per epoch as the truncated rule (``seconds_per_epoch_pc_eq`` against
+``seconds_per_epoch_pc``), so it runs for the first ``eq_seeds`` seeds on ``eq_datasets``. At
+beta = 0.1 the equilibrium update is not backprop's gradient either (that needs beta -> 0;
+``pc-vs-bp``). Finding (seed 0): equilibrium PC matches BP on the digits (96.9 % vs 97.1 % for
+BP on the same seed) but does not learn the spiral (52.7 %, flat from the first epoch; 9.8 %
+of its relaxations hit the step cap), plausibly because at equilibrium the wide hidden layers
 absorb the output error, as at beta = 1 (not measured here). The truncated relaxation's 95.9 %
 is not evidence that PC at equilibrium trains this net.
+
+Both rules go through the one training loop ``dynlearn.training.train`` with the optimiser the
+config names: backprop as ``Backprop``, PC as this scenario's ``MeasuredPC``, whose direction
+for the truncated rule is ``PredictiveCodingRule``'s (a test checks it) and which also relaxes
+to a tolerance from either start and reports each relaxation's energy and steps.
 
 Figure: test accuracy per epoch (left) and, per epoch, the mean training loss of the
 feedforward network and PC's relaxed energy per example F / (beta B) (right; it starts each
@@ -56,28 +62,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn._hyperparameters import hyperparameter
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
-from dynlearn.data.spiral import make_spiral
+from dynlearn.data.spiral import spiral_split
+from dynlearn.nn import MLP, Minibatches, adam, minibatch_indices, sgd
 from dynlearn.nn.activations import ACTIVATIONS
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam, sgd
-from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
-from dynlearn.rules.pc.inference import relax, relax_until
+from dynlearn.rules.credit import Backprop
+from dynlearn.rules.credit._base import AbstractParamsRule
+from dynlearn.rules.pc import Clamped, PredictiveCoding, relax, relax_until
+from dynlearn.training import train
 
 DATASETS = ("spiral", "digits")
 RULES = ("bp", "pc", "pc_eq")  # pc: T steps (truncated); pc_eq: relaxed to eq_tol
-SPIRAL_TEST_SEED_OFFSET = 10_000
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ class Config:
     eq_tol: Annotated[float, positive()] = 1e-5
     # ... or this many Euler steps (counted if reached) ...
     eq_max_steps: Annotated[int, positive(max=1_000_000)] = 2000
-    # ... at this rate; equilibrium PC costs 40-100x truncated PC, so
+    # ... at this rate; equilibrium PC costs 20-35x truncated PC, so
     eq_gamma: Annotated[float, positive()] = 0.1
     # it runs for the first eq_seeds seeds only
     eq_seeds: Annotated[int, nonnegative(max=1000)] = 1
@@ -105,12 +111,12 @@ class Config:
     spiral_weight_decay: Annotated[float, nonnegative()] = 1e-3
     spiral_epochs: Annotated[int, positive(max=100_000)] = 200
     spiral_eta: Annotated[float, positive()] = 3e-3
-    spiral_batch: Annotated[int, positive(max=400)] = 10
+    spiral_batch_size: Annotated[int, positive(max=400)] = 10
     digits_optimizer: Annotated[str, one_of("adam", "sgd")] = "adam"
     digits_weight_decay: Annotated[float, nonnegative()] = 0.0
     digits_epochs: Annotated[int, positive(max=100_000)] = 30
     digits_eta: Annotated[float, positive()] = 1e-3
-    digits_batch: Annotated[int, positive(max=1000)] = 32
+    digits_batch_size: Annotated[int, positive(max=1000)] = 32
 
 
 QUICK = {"num_seeds": 1, "spiral_epochs": 60, "digits_epochs": 6, "eq_datasets": ("digits",)}
@@ -118,9 +124,7 @@ QUICK = {"num_seeds": 1, "spiral_epochs": 60, "digits_epochs": 6, "eq_datasets":
 
 def _data(name: str, seed: int):
     if name == "spiral":
-        x, y = make_spiral(seed)
-        xt, yt = make_spiral(seed + SPIRAL_TEST_SEED_OFFSET, 250)
-        return x, y, xt, yt
+        return spiral_split(seed)
     s = load_digits_split(seed)
     return s.x_train, s.y_train, s.x_test, s.y_test
 
@@ -133,55 +137,67 @@ def _optimizer(name: str, eta: float, weight_decay: float):
     raise ValueError(f"unknown optimizer {name!r}; valid: adam, sgd")
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _bp_epoch(mlp, opt, T, gamma, init, tol, beta, params, state, x, y, batches):
-    def step(carry, idx):
-        params, state = carry
-        loss, grads = mlp.loss_and_grad(params, x[idx], y[idx])
-        params, state = opt.step(params, grads, state)
-        return (params, state), loss
+class MeasuredPC(AbstractParamsRule):
+    """Discriminative PC as a training rule that reports on its relaxations.
 
-    (params, state), loss = jax.lax.scan(step, (params, state), batches)
-    zero = jnp.zeros(())
-    return params, state, jnp.mean(loss), jnp.mean(loss), zero, zero, zero
+    Per minibatch: clamp (x, y), start the hidden states at ``init`` ("feedforward" or
+    "zeros"), relax with Euler steps at rate gamma, T steps (``tol`` None: the truncated rule)
+    or until rms(dx/dt) < tol with at most T steps (equilibrium PC; ``relax_until``), then
+    d = dF/dtheta / (beta B) (the weight decay is the optimiser's). With the feedforward start
+    and ``tol`` None this is ``PredictiveCodingRule``'s direction. ``loss_and_direction``
+    returns in place of the loss (loss, F / (beta B) after relaxation, whether the relaxation
+    raised F, steps taken), which ``train`` stacks per step.
+    """
 
+    mlp: MLP = eqx.field(static=True)
+    T: int = eqx.field(static=True)
+    gamma: jax.Array = hyperparameter()
+    beta: jax.Array = hyperparameter()
+    init: str = eqx.field(static=True, default="feedforward")
+    tol: float | None = eqx.field(static=True, default=None)
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _pc_epoch(mlp, opt, T, gamma, init, tol, beta, params, state, x, y, batches):
-    """One epoch of PC: T Euler steps per minibatch (tol None), or until the residual
-    rms(dx/dt) < tol with at most T steps (equilibrium PC)."""
-
-    def step(carry, idx):
-        params, state = carry
-        pc = PredictiveCoding(mlp, params, beta=beta)
-        args = Clamped(x[idx], y[idx])
-        xs0 = pc.initial_states(args.x, init)
-        if tol is None:
-            xs, steps = relax(pc, xs0, args, gamma, T), jnp.asarray(T)
+    def _relaxed(self, params, x, y):
+        pc = PredictiveCoding(self.mlp, params, beta=self.beta)
+        args = Clamped(x, y)
+        xs0 = pc.initial_states(x, self.init)
+        if self.tol is None:
+            xs, steps = relax(pc, xs0, args, self.gamma, self.T), jnp.asarray(self.T)
         else:
-            xs, steps, _ = relax_until(pc, xs0, args, gamma, tol, T)
-        loss = mlp.loss_value(params, args.x, args.y)
+            xs, steps, _ = relax_until(pc, xs0, args, self.gamma, self.tol, self.T)
+        grads = jax.tree.map(lambda g: g / self.beta, pc.weight_gradient(xs, args))
+        return pc, args, xs0, xs, steps, grads
+
+    def direction(self, state, x, y, key):
+        return self._relaxed(state, x, y)[-1]
+
+    def loss_and_direction(self, state, x, y, key):
+        pc, args, xs0, xs, steps, grads = self._relaxed(state, x, y)
+        loss = self.mlp.loss_value(state, x, y)
         energy = pc.energy(xs, args)
         raised = energy > pc.energy(xs0, args)  # Euler unstable: gamma > 2 / curvature
-        energy = energy / (beta * idx.shape[0])
-        grads = jax.tree.map(lambda g: g / beta, pc.weight_gradient(xs, args))
-        params, state = opt.step(params, grads, state)
-        return (params, state), (loss, energy, raised, steps)
-
-    (params, state), (loss, energy, raised, steps) = jax.lax.scan(step, (params, state), batches)
-    capped = jnp.mean(steps >= T) if tol is not None else jnp.zeros(())
-    return (
-        params,
-        state,
-        jnp.mean(loss),
-        jnp.mean(energy),
-        jnp.mean(raised),
-        jnp.mean(steps),
-        capped,
-    )
+        return (loss, energy / (self.beta * x.shape[0]), raised, steps), grads
 
 
-EPOCH = {"bp": _bp_epoch, "pc": _pc_epoch, "pc_eq": _pc_epoch}
+def _rule(config: Config, mlp: MLP, rule: str):
+    if rule == "bp":
+        return Backprop(mlp)
+    if rule == "pc_eq":
+        return MeasuredPC(
+            mlp, config.eq_max_steps, config.eq_gamma, config.beta, config.init, config.eq_tol
+        )
+    return MeasuredPC(mlp, config.T, config.gamma, config.beta, config.init)
+
+
+def _epoch_stats(rule, losses) -> tuple[jax.Array, ...]:
+    """Epoch means of (loss, energy, raised, steps) and the share of capped relaxations
+    (backprop: its loss twice, zeros)."""
+    zero = jnp.zeros(())
+    if not isinstance(rule, MeasuredPC):
+        return jnp.mean(losses), jnp.mean(losses), zero, zero, zero
+    loss, energy, raised, steps = losses
+    capped = jnp.mean(steps >= rule.T) if rule.tol is not None else zero
+    return jnp.mean(loss), jnp.mean(energy), jnp.mean(raised), jnp.mean(steps), capped
 
 
 def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
@@ -189,7 +205,7 @@ def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
     order) as one ``dynlearn.sweep`` per epoch; arrays are (seed, epoch)."""
     x, y, xt, yt = (jnp.stack(d) for d in zip(*(_data(name, s) for s in seeds), strict=True))
     epochs = getattr(config, f"{name}_epochs")
-    B = getattr(config, f"{name}_batch")
+    B = getattr(config, f"{name}_batch_size")
     mlp = MLP(
         (x.shape[2], config.hidden, config.hidden, y.shape[2]),
         (config.activation, config.activation, "softmax"),
@@ -212,18 +228,14 @@ def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
         return params, opt.init(params)
 
     params, state = sweep(initial, jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
-    T, gamma, tol = (
-        (config.eq_max_steps, config.eq_gamma, config.eq_tol)
-        if rule == "pc_eq"
-        else (config.T, config.gamma, None)
-    )
+    learner = _rule(config, mlp, rule)
 
     def epoch(m):
-        """One epoch of one seed, and its test accuracy after it."""
-        params, state, *stats = EPOCH[rule](
-            mlp, opt, T, gamma, config.init, tol, config.beta, *(m[k] for k in "psxyb")
-        )
-        return params, state, mlp.accuracy(params, m["xt"], m["yt"]), *stats
+        """One epoch of one seed (its minibatch table for the epoch), and its test accuracy
+        after it."""
+        run = train(learner, m["p"], Minibatches(m["x"], m["y"], m["b"]), opt, opt_state=m["s"])
+        accuracy = mlp.accuracy(run.state, m["xt"], m["yt"])
+        return run.state, run.opt_state, accuracy, *_epoch_stats(learner, run.losses)
 
     rows, seconds = [], []
     for e in range(epochs):
@@ -298,15 +310,15 @@ def run(config: Config) -> dict:
                 )
     metrics["seeds"] = seeds
     metrics["pc_eq_seeds"] = seeds[:n_eq]
-    return {"metrics": metrics, "curves": curves, "relaxation_time": config.T * config.gamma}
+    return {"metrics": metrics, "curves": curves}
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     fig, axes = figure(len(DATASETS), 2, width=4.6, height=3.0)
     colors = {"bp": "C0", "pc": "C3", "pc_eq": "C2"}
-    Tg = results["relaxation_time"]
+    Tg = config.T * config.gamma
     labels = {"bp": "backprop", "pc": f"PC, truncated (T·γ = {Tg:g})", "pc_eq": "PC, equilibrium"}
     n_eq = len(results["metrics"]["pc_eq_seeds"])
     labels["pc_eq"] += f" ({n_eq} seed{'s' if n_eq > 1 else ''})"

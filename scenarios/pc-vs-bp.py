@@ -62,7 +62,7 @@ EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 @dataclass(frozen=True)
 class Config:
     seed: Seed = 0
-    batch: Annotated[int, positive(max=1000)] = 64
+    batch_size: Annotated[int, positive(max=1000)] = 64
     hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32, 32)
     activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
     beta: Annotated[float, positive()] = 0.01  # weak output clamping of strict PC
@@ -83,7 +83,7 @@ QUICK = {
     "gammas": (0.02,),
     "t_max": 2.0,
     "betas": (1.0, 0.01),
-    "batch": 16,
+    "batch_size": 16,
 }
 
 
@@ -131,7 +131,7 @@ def _euler_path(rule, xs0, args, gamma, t_max):
 
 def run(config: Config) -> dict:
     split = load_digits_split(config.seed)
-    x, y = split.x_train[: config.batch], split.y_train[: config.batch]
+    x, y = split.x_train[: config.batch_size], split.y_train[: config.batch_size]
     args = Clamped(x, y)
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     L = len(sizes) - 1
@@ -255,23 +255,19 @@ def run(config: Config) -> dict:
     return {
         "metrics": metrics,
         "curves": curves,
-        "betas": np.array(config.betas),
         "eq_cos": np.array(eq_cos),
         "adaptive_path": np.array(adaptive_path),
-        "config_tol": config.tol,
-        "beta": config.beta,
-        "euler_gamma": config.euler_gamma,
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     m = results["metrics"]
     L = m["num_layers"]
     fig, axes = figure(2, L, width=3.4, height=3.0)
     c = results["curves"]
-    beta, g0 = results["beta"], results["euler_gamma"]
+    beta, g0 = config.beta, config.euler_gamma
     lines = [
         (c["strict"][g], dict(color=f"C{i}", lw=1.5), f"strict, ff start, gamma={g}")
         for i, g in enumerate(c["strict"])
@@ -303,7 +299,7 @@ def plot(results: dict):
 
     ax = axes[1, 0]
     for layer in range(L):
-        ax.plot(results["betas"], results["eq_cos"][:, layer], "o-", label=f"layer {layer + 1}")
+        ax.plot(config.betas, results["eq_cos"][:, layer], "o-", label=f"layer {layer + 1}")
     ax.set(
         xscale="log",
         xlabel="output clamping beta",
@@ -319,7 +315,7 @@ def plot(results: dict):
         ax.plot(np.arange(1, len(r) + 1), r, color=f"C{i}", label=f"Euler gamma={g}")
     path = results["adaptive_path"]
     ax.plot(path[:, 0], path[:, 1], "k*-", ms=7, label="adaptive Tsit5, steady-state stop")
-    ax.axhline(results["config_tol"], color="gray", ls=":", lw=1)
+    ax.axhline(config.tol, color="gray", ls=":", lw=1)
     ax.set(
         xscale="log",
         yscale="log",
@@ -336,7 +332,7 @@ def plot(results: dict):
         ax = axes[1, 3]
         ax.axis("off")
         lines_text = [
-            f"evaluations to residual < {results['config_tol']:g}:",
+            f"evaluations to residual < {config.tol:g}:",
             f"  adaptive (Tsit5): {m['nfev_adaptive']}",
         ] + [f"  Euler gamma={g}: {n}" for g, n in m["nfev_euler_by_gamma"].items()]
         if m["euler_unstable_gammas"]:

@@ -5,13 +5,12 @@ network untrained, and whose predictions fill in missing pixels better than the 
 
 import pytest
 
-from dynlearn.app.scenario import load_scenario
+SCENARIO = "pc-generative"
 
 
 @pytest.fixture(scope="module")
-def metrics():
-    sc = load_scenario("pc-generative")
-    return sc.run(sc.make_config(quick=True))["metrics"]
+def metrics(quick):
+    return quick.metrics
 
 
 # Thresholds from the quick runs of seeds 0-2 (ratio to the mean image): reconstruction

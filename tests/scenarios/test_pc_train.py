@@ -6,22 +6,20 @@ PC's relaxed energy lies below the feedforward loss it starts from. Equilibrium 
 a residual tolerance; quick mode: digits only) converges on every minibatch, needs many more
 steps than the truncated rule, and also trains the digits."""
 
+import sys
+
+import jax
+import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from dynlearn.app.scenario import load_scenario
+from dynlearn.nn import MLP
+from dynlearn.rules.pc import PredictiveCodingRule
 
-
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("pc-train")
-    cfg = sc.make_config(quick=True)
-    return cfg, sc.run(cfg)
+SCENARIO = "pc-train"
 
 
 def test_pc_matches_backprop_on_digits(quick):
-    _, results = quick
-    m = results["metrics"]
+    m = quick.metrics
     assert set(m["test_accuracy_pc"]) == {"spiral", "digits"}
     assert m["test_accuracy_bp"]["digits"] > 0.9  # chance: 0.1
     assert m["test_accuracy_pc"]["digits"] > 0.9
@@ -29,8 +27,7 @@ def test_pc_matches_backprop_on_digits(quick):
 
 
 def test_pc_learns_the_spiral(quick):
-    _, results = quick
-    m = results["metrics"]
+    m = quick.metrics
     # chance 0.25, a linear model about 0.5; quick seed 0: BP 0.995, PC 0.953; full run
     # (200 epochs) seeds 0-2: BP 0.979-0.992, PC 0.954-0.967
     assert m["test_accuracy_bp"]["spiral"] > 0.95
@@ -38,8 +35,7 @@ def test_pc_learns_the_spiral(quick):
 
 
 def test_equilibrium_pc_relaxes_to_its_tolerance_and_trains_the_digits(quick):
-    cfg, results = quick
-    m = results["metrics"]
+    cfg, m = quick.config, quick.metrics
     assert set(m["test_accuracy_pc_eq"]) == set(cfg.eq_datasets) == {"digits"}
     assert m["pc_eq_unconverged_fraction"]["digits"] == 0.0  # every relaxation met eq_tol
     # far more steps than the truncated rule's T = 20 (quick seed 0 at eq_tol 1e-6: 423 on average)
@@ -50,21 +46,39 @@ def test_equilibrium_pc_relaxes_to_its_tolerance_and_trains_the_digits(quick):
 def test_relaxation_lowers_the_energy_below_the_loss(quick):
     """F / (beta B) starts at the minibatch loss (feedforward start, hidden errors 0) and
     inference only lowers it, so the epoch-mean energy is below the epoch-mean loss."""
-    _, results = quick
     for name in ("spiral", "digits"):
-        c = results["curves"][name]["pc"]
+        c = quick.results["curves"][name]["pc"]
         assert np.all(c["energy"] <= c["train_loss"])
         assert c["train_loss"][-1] < 0.5 * c["train_loss"][0]
 
 
 def test_timings_are_measured(quick):
-    _, results = quick
-    m = results["metrics"]
+    m = quick.metrics
     for rule in ("pc", "bp"):
         assert all(v > 0 for v in m[f"seconds_per_epoch_{rule}"].values())
 
 
 def test_relaxations_are_stable(quick):
     """At gamma = 0.1 every relaxation lowered the energy (Euler below its stability limit)."""
-    _, results = quick
-    assert all(v == 0.0 for v in results["metrics"]["pc_energy_raised_fraction"].values())
+    assert all(v == 0.0 for v in quick.metrics["pc_energy_raised_fraction"].values())
+
+
+def test_truncated_rule_is_the_library_predictive_coding_rule(quick):
+    """The scenario's MeasuredPC (feedforward start, T steps) has PredictiveCodingRule's
+    direction, and reports the batch loss and F / (beta B) <= loss after T steps."""
+    measured_pc = sys.modules["dynlearn_scenarios.pc_train"].MeasuredPC
+    cfg = quick.config
+    with jax.enable_x64(True):
+        mlp = MLP((2, 8, 8, 4), ("tanh", "tanh", "softmax"), "softmax_cross_entropy")
+        params = mlp.init(jax.random.PRNGKey(0), "xavier_normal")
+        x = jax.random.normal(jax.random.PRNGKey(1), (5, 2))
+        y = jax.nn.one_hot(jnp.arange(5) % 4, 4)
+        measured = measured_pc(mlp, cfg.T, cfg.gamma, cfg.beta)
+        library = PredictiveCodingRule(mlp, T=cfg.T, gamma=cfg.gamma, beta=cfg.beta)
+        (loss, energy, raised, steps), d = measured.loss_and_direction(params, x, y, None)
+        expected = library.direction(params, x, y, None)
+        for a, b in zip(jax.tree.leaves(d), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        assert float(loss) == float(mlp.loss_value(params, x, y))
+        assert float(energy) <= float(loss)
+        assert not bool(raised) and int(steps) == cfg.T

@@ -7,27 +7,18 @@ vector-field evaluations than Euler at a small rate (gamma = 0.02)."""
 
 import pytest
 
-from dynlearn.app.scenario import load_scenario
-
-
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("pc-vs-bp")
-    cfg = sc.make_config(quick=True)
-    return cfg, sc.run(cfg)
+SCENARIO = "pc-vs-bp"
 
 
 def test_fixed_prediction_is_exactly_backprop(quick):
-    _, results = quick
-    m = results["metrics"]
+    m = quick.metrics
     assert len(m["cosine_final_fixed_prediction"]) == m["num_layers"] == 4
     assert all(abs(c - 1.0) < 1e-10 for c in m["cosine_final_fixed_prediction"])
     assert m["fixed_prediction_max_abs_error"] < 1e-10
 
 
 def test_strict_pc_with_weak_clamping_approaches_backprop(quick):
-    cfg, results = quick
-    m = results["metrics"]
+    cfg, m = quick.config, quick.metrics
     assert cfg.beta == 0.01
     assert all(c > 0.99 for c in m["cosine_final_strict"])
     by_beta = m["cosine_equilibrium_by_beta"]
@@ -37,8 +28,7 @@ def test_strict_pc_with_weak_clamping_approaches_backprop(quick):
 
 
 def test_adaptive_and_euler_reach_the_same_equilibrium(quick):
-    cfg, results = quick
-    m = results["metrics"]
+    cfg, m = quick.config, quick.metrics
     assert m["residual_adaptive"] < cfg.tol and m["residual_euler"] < cfg.tol
     lam = m["hessian_lambda_min"]
     assert lam > 0

@@ -24,6 +24,12 @@ relaxation is the same descent on F as in discriminative PC, Delta W_l = eta eps
 
 The data term is the MLP's MSE loss (``mlp.loss`` must be "mse"), so the output activation may
 be the identity (a Gaussian generative model) or e.g. a sigmoid for pixels in [0, 1].
+
+``GenerativePCRule`` is the learning step in the interface of the training loop
+``dynlearn.training.train``: per minibatch of data y, start every state at 0, take T Euler
+steps at rate gamma (``relax``), and return the relaxed energy per example F / B with the
+weight gradient dF/dtheta / B as the direction (SGD on it is Delta W_l = eta eps_l f(x_l)^T,
+batch mean; ``train`` may hand it to Adam instead).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from dynlearn.rules.pc.energy import (
     predictions,
     state_forces,
 )
+from dynlearn.rules.pc.inference import relax
 from dynlearn.types import Nodes
 
 
@@ -117,3 +124,45 @@ class GenerativePC(eqx.Module):
         """Observed entries kept, missing entries filled with the prediction f_L(mu_{L+1})."""
         y_hat = self.generate(xs)
         return y_hat if args.mask is None else jnp.where(args.mask > 0, args.y, y_hat)
+
+
+class GenerativePCRule(eqx.Module):
+    """Generative PC as a training rule: T Euler relaxation steps at rate gamma from the zero
+    states with the minibatch y clamped at the bottom, then d = dF/dtheta / B.
+
+    The state is the MLP's parameter list. ``loss_and_direction(state, x, y, key)`` returns
+    (F / B at the relaxed states, d); only the data y is used (the generative model has no
+    input: ``x`` and the deterministic relaxation's ``key`` are ignored), so the schedule is
+    ``minibatches(images, images, ...)``.
+    """
+
+    mlp: MLP = eqx.field(static=True)
+    T: int = eqx.field(static=True, default=50)
+    gamma: jax.Array = hyperparameter(default=0.1)
+    decay: jax.Array = hyperparameter(default=0.0)
+
+    def __check_init__(self):
+        if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 0:
+            raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
+        check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
+        check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
+
+    def init(self, params: Params) -> Params:
+        return params
+
+    def params(self, state: Params) -> Params:
+        return state
+
+    def loss_and_direction(
+        self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, Params]:
+        """(F / B after T relaxation steps, dF/dtheta / B there) on the data batch y."""
+        del x, key
+        gpc = GenerativePC(self.mlp, state, decay=self.decay)
+        args = Observed(y)
+        xs = relax(gpc, gpc.initial_states(y.shape[0], y.dtype), args, self.gamma, self.T)
+        return gpc.energy(xs, args) / y.shape[0], gpc.weight_gradient(xs, args)
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        """dF/dtheta / B after T relaxation steps on the data batch y."""
+        return self.loss_and_direction(state, x, y, key)[1]
