@@ -43,9 +43,9 @@ absorb the output error, as at beta = 1 (not measured here). The truncated relax
 is not evidence that PC at equilibrium trains this net.
 
 Both rules go through the one training loop ``dynlearn.training.train`` with the optimiser the
-config names: backprop as ``Backprop``, PC as this scenario's ``MeasuredPC``, whose direction
-for the truncated rule is ``PredictiveCodingRule``'s (a test checks it) and which also relaxes
-to a tolerance from either start and reports each relaxation's energy and steps.
+config names: backprop as ``Backprop``, PC as ``PredictiveCodingRule`` (T steps, or with
+``tol`` relaxed to a tolerance; ``report=True`` returns each relaxation's energy, whether it
+raised the energy, and its steps beside the loss).
 
 Figure: test accuracy per epoch (left) and, per epoch, the mean training loss of the
 feedforward network and PC's relaxed energy per example F / (beta B) (right; it starts each
@@ -64,12 +64,10 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn._hyperparameters import hyperparameter
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
@@ -78,8 +76,7 @@ from dynlearn.data.spiral import spiral_split
 from dynlearn.nn import MLP, Minibatches, adam, minibatch_indices, sgd
 from dynlearn.nn.activations import ACTIVATIONS
 from dynlearn.rules.credit import Backprop
-from dynlearn.rules.credit._base import AbstractParamsRule
-from dynlearn.rules.pc import Clamped, PredictiveCoding, relax, relax_until
+from dynlearn.rules.pc import PredictiveCodingRule
 from dynlearn.training import train
 
 DATASETS = ("spiral", "digits")
@@ -137,63 +134,24 @@ def _optimizer(name: str, eta: float, weight_decay: float):
     raise ValueError(f"unknown optimizer {name!r}; valid: adam, sgd")
 
 
-class MeasuredPC(AbstractParamsRule):
-    """Discriminative PC as a training rule that reports on its relaxations.
-
-    Per minibatch: clamp (x, y), start the hidden states at ``init`` ("feedforward" or
-    "zeros"), relax with Euler steps at rate gamma, T steps (``tol`` None: the truncated rule)
-    or until rms(dx/dt) < tol with at most T steps (equilibrium PC; ``relax_until``), then
-    d = dF/dtheta / (beta B) (the weight decay is the optimiser's). With the feedforward start
-    and ``tol`` None this is ``PredictiveCodingRule``'s direction. ``loss_and_direction``
-    returns in place of the loss (loss, F / (beta B) after relaxation, whether the relaxation
-    raised F, steps taken), which ``train`` stacks per step.
-    """
-
-    mlp: MLP = eqx.field(static=True)
-    T: int = eqx.field(static=True)
-    gamma: jax.Array = hyperparameter()
-    beta: jax.Array = hyperparameter()
-    init: str = eqx.field(static=True, default="feedforward")
-    tol: float | None = eqx.field(static=True, default=None)
-    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
-
-    def _relaxed(self, params, x, y):
-        pc = PredictiveCoding(self.mlp, params, beta=self.beta)
-        args = Clamped(x, y)
-        xs0 = pc.initial_states(x, self.init)
-        if self.tol is None:
-            xs, steps = relax(pc, xs0, args, self.gamma, self.T), jnp.asarray(self.T)
-        else:
-            xs, steps, _ = relax_until(pc, xs0, args, self.gamma, self.tol, self.T)
-        grads = jax.tree.map(lambda g: g / self.beta, pc.weight_gradient(xs, args))
-        return pc, args, xs0, xs, steps, grads
-
-    def direction(self, state, x, y, key):
-        return self._relaxed(state, x, y)[-1]
-
-    def loss_and_direction(self, state, x, y, key):
-        pc, args, xs0, xs, steps, grads = self._relaxed(state, x, y)
-        loss = self.mlp.loss_value(state, x, y)
-        energy = pc.energy(xs, args)
-        raised = energy > pc.energy(xs0, args)  # Euler unstable: gamma > 2 / curvature
-        return (loss, energy / (self.beta * x.shape[0]), raised, steps), grads
-
-
 def _rule(config: Config, mlp: MLP, rule: str):
     if rule == "bp":
         return Backprop(mlp)
     if rule == "pc_eq":
-        return MeasuredPC(
-            mlp, config.eq_max_steps, config.eq_gamma, config.beta, config.init, config.eq_tol
-        )
-    return MeasuredPC(mlp, config.T, config.gamma, config.beta, config.init)
+        return PredictiveCodingRule(
+            mlp, config.eq_max_steps, config.eq_gamma, config.beta, init=config.init,
+            tol=config.eq_tol, report=True,
+        )  # fmt: skip
+    return PredictiveCodingRule(
+        mlp, config.T, config.gamma, config.beta, init=config.init, report=True
+    )
 
 
 def _epoch_stats(rule, losses) -> tuple[jax.Array, ...]:
     """Epoch means of (loss, energy, raised, steps) and the share of capped relaxations
     (backprop: its loss twice, zeros)."""
     zero = jnp.zeros(())
-    if not isinstance(rule, MeasuredPC):
+    if not isinstance(rule, PredictiveCodingRule):
         return jnp.mean(losses), jnp.mean(losses), zero, zero, zero
     loss, energy, raised, steps = losses
     capped = jnp.mean(steps >= rule.T) if rule.tol is not None else zero

@@ -141,3 +141,27 @@ MLP_ = MLP((3, 4, 2), ("tanh", "identity"), "mse")
 def test_bad_hyperparameters_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PredictiveCodingRule(MLP_, **kwargs)
+
+
+def test_report_and_equilibrium_options():
+    """report=True returns (loss, F / (beta B), raised, steps) beside the same direction; with
+    tol the relaxation stops once rms(dx/dt) < tol, before the cap T; a zero start works too."""
+    mlp = MLP((2, 8, 8, 4), ("tanh", "tanh", "softmax"), "softmax_cross_entropy")
+    params = mlp.init(jax.random.PRNGKey(0), "xavier_normal")
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 2))
+    y = jax.nn.one_hot(jnp.arange(5) % 4, 4)
+    plain = PredictiveCodingRule(mlp, T=20, gamma=0.1, beta=0.1)
+    reported = PredictiveCodingRule(mlp, T=20, gamma=0.1, beta=0.1, report=True)
+    (loss, energy, raised, steps), d = reported.loss_and_direction(params, x, y, None)
+    assert _max_diff(d, plain.direction(params, x, y, None)) == 0.0
+    assert float(loss) == float(mlp.loss_value(params, x, y))
+    assert float(energy) <= float(loss)  # relaxation from the feedforward pass lowers F
+    assert not bool(raised) and int(steps) == 20
+    eq = PredictiveCodingRule(mlp, T=5000, gamma=0.1, beta=0.1, tol=1e-8, report=True)
+    (_, _, _, eq_steps), _ = eq.loss_and_direction(params, x, y, None)
+    assert 20 < int(eq_steps) < 5000
+    zeros = PredictiveCodingRule(mlp, T=5000, gamma=0.1, beta=0.1, tol=1e-8, init="zeros")
+    # the equilibrium does not depend on the start (the energy is convex near it here)
+    assert _max_diff(zeros.direction(params, x, y, None), eq.direction(params, x, y, None)) < 1e-5
+    with pytest.raises(ValueError, match="valid: feedforward, zeros"):
+        PredictiveCodingRule(mlp, init="random")

@@ -30,23 +30,43 @@ key passed to ``direction`` is unused.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
-from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
-from dynlearn.rules.pc.inference import relax
+from dynlearn.rules.pc.energy import INITS, Clamped, PredictiveCoding
+from dynlearn.rules.pc.inference import relax, relax_until
 from dynlearn.types import Params
 
 
-class PredictiveCodingRule(AbstractParamsRule):
-    """Discriminative PC: T Euler relaxation steps at rate gamma from the feedforward pass,
-    then d = (dF/dtheta) / (beta B) + lambda W.
+class Relaxation(NamedTuple):
+    """What ``PredictiveCodingRule(report=True).loss_and_direction`` returns in place of the
+    loss (``train`` stacks it per step): the minibatch loss at the parameters, the energy
+    F / (beta B) after relaxation, whether the relaxation raised F (Euler unstable: gamma above
+    2 / curvature) and the number of relaxation steps taken."""
 
-    ``beta``: output clamping strength (small: weak clamping, d close to backprop's gradient).
-    ``fixed_prediction``: relax under the fixed prediction assumption (not a gradient flow).
+    loss: jax.Array
+    energy: jax.Array
+    raised: jax.Array
+    steps: jax.Array
+
+
+class PredictiveCodingRule(AbstractParamsRule):
+    """Discriminative PC: relax the free states with Euler steps at rate gamma, then
+    d = (dF/dtheta) / (beta B) + lambda W.
+
+    ``T``: relaxation steps (with ``tol``: the most steps). ``tol``: None for the truncated rule
+    (exactly T steps); a number for equilibrium PC, relaxing until rms(dx/dt) < tol
+    (``relax_until``). ``init``: the states' start, "feedforward" (every hidden error zero) or
+    "zeros". ``beta``: output clamping strength (small: weak clamping, d close to backprop's
+    gradient). ``fixed_prediction``: relax under the fixed prediction assumption (not a
+    gradient flow). ``report``: ``loss_and_direction`` returns a ``Relaxation`` (loss, energy,
+    raised, steps) in place of the loss.
     """
 
     mlp: MLP = eqx.field(static=True)
@@ -54,6 +74,9 @@ class PredictiveCodingRule(AbstractParamsRule):
     gamma: jax.Array = hyperparameter(default=0.1)
     beta: jax.Array = hyperparameter(default=0.1)
     fixed_prediction: bool = eqx.field(static=True, default=False)
+    init: str = eqx.field(static=True, default="feedforward", kw_only=True)
+    tol: float | None = eqx.field(static=True, default=None, kw_only=True)
+    report: bool = eqx.field(static=True, default=False, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def __check_init__(self):
@@ -61,13 +84,33 @@ class PredictiveCodingRule(AbstractParamsRule):
             raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
         check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
         check_number("beta (output clamping strength)", self.beta, "> 0", lambda v: v > 0)
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
+        if self.tol is not None:
+            check_number("tol (residual rms(dx/dt))", self.tol, "> 0 or None", lambda v: v > 0)
 
-    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
-        del key
+    def _relaxed(self, state: Params, x: jax.Array, y: jax.Array):
         pc = PredictiveCoding(
             self.mlp, state, beta=self.beta, fixed_prediction=self.fixed_prediction
         )
         args = Clamped(x, y)
-        xs = relax(pc, pc.initial_states(x, "feedforward"), args, self.gamma, self.T)
+        xs0 = pc.initial_states(x, self.init)
+        if self.tol is None:
+            xs, steps = relax(pc, xs0, args, self.gamma, self.T), jnp.asarray(self.T)
+        else:
+            xs, steps, _ = relax_until(pc, xs0, args, self.gamma, self.tol, self.T)
         grads = jax.tree_util.tree_map(lambda g: g / self.beta, pc.weight_gradient(xs, args))
-        return add_weight_decay(grads, state, self.weight_decay)
+        return pc, args, xs0, xs, steps, add_weight_decay(grads, state, self.weight_decay)
+
+    def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
+        return self._relaxed(state, x, y)[-1]
+
+    def loss_and_direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array):
+        """(loss, d), or with ``report`` (Relaxation(loss, energy, raised, steps), d)."""
+        pc, args, xs0, xs, steps, d = self._relaxed(state, x, y)
+        loss = self.mlp.loss_value(state, x, y)
+        if not self.report:
+            return loss, d
+        energy = pc.energy(xs, args)
+        raised = energy > pc.energy(xs0, args)
+        return Relaxation(loss, energy / (self.beta * x.shape[0]), raised, steps), d
