@@ -10,10 +10,10 @@ W = W_N ... W_1 (square n x n factors) is trained on
 by gradient descent with step ``eta`` from the small random start of the official code
 (layer std = scale^{1/N} / sqrt(n)). Gradient descent is Euler's method for the factorised
 gradient flow dW_j/dt = -(W_N ... W_{j+1})^T grad l(W) (W_{j-1} ... W_1)^T
-(``dynlearn.rules.linear.matrix_factorisation``), so it runs as
+(``dynlearn.rules.linear.flow``), so it runs as
 ``dynlearn.solve(rule, Ws, t1, method="euler", dt=eta)``: t1 / eta steps, time t = n eta.
 
-By Theorem 3 (``dynlearn.rules.linear.singular_values``) the singular values move at
+By Theorem 3 (``dynlearn.rules.linear.theory``) the singular values move at
 dsigma_r/dt = -N (sigma_r^2)^{1-1/N} <grad l, u_r v_r^T>: for N >= 2 the large ones grow
 fast and the small ones stay frozen, so the singular values are learned one by one and the
 unobserved entries are filled in by a low-rank matrix. N = 1 only fits the observed entries
@@ -45,11 +45,11 @@ from dynlearn.app.scenario import (
     positive,
     require_memory,
 )
-from dynlearn.rules.linear.matrix_factorisation import (
-    DeepMatrixFactorisation,
+from dynlearn.rules.linear import (
+    DeepLinearFlow,
     MatrixCompletionLoss,
     end_to_end,
-    random_small_init,
+    small_random_init,
 )
 
 
@@ -113,7 +113,7 @@ def run(config: Config) -> dict:
     num_steps = num_steps_of(config)
     W_star, mask = ground_truth(config)
     loss = MatrixCompletionLoss(jnp.asarray(W_star), jnp.asarray(mask))
-    rule = DeepMatrixFactorisation(loss)
+    rule = DeepLinearFlow(loss)
     save_steps = np.unique(np.linspace(0, num_steps, config.num_saves).round().astype(int))
     ts = save_steps * config.eta
     unobserved = mask == 0
@@ -121,7 +121,8 @@ def run(config: Config) -> dict:
     def fit(N: int):
         """Gradient descent at depth N: the singular values over time and the final W."""
         key = jax.random.PRNGKey(config.seed + 1000 * N)
-        Ws = random_small_init(key, config.n, config.n, [config.n] * (N - 1), config.scale)
+        sizes = [config.n] * (N + 1)
+        Ws = small_random_init(key, sizes, config.scale, "normal", scaling="end_to_end")
         sol = dynlearn.solve(
             rule,
             Ws,
@@ -159,14 +160,13 @@ def run(config: Config) -> dict:
         "sigma_star": np.linalg.svd(W_star, compute_uv=False),
         "W_star": W_star,
         "mask": mask,
-        "config": config,
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config):
     from dynlearn.plotting import figure
 
-    config, m = results["config"], results["metrics"]
+    m = results["metrics"]
     depths = list(config.depths)
     ts, top = results["ts"], config.top
     fig, axes = figure(1, len(depths) + 1, width=3.3, height=3.2)

@@ -3,7 +3,7 @@
 N is the number of weight matrices (N = 1 shallow, N = 2 one hidden layer). Each network
 follows the gradient flow of 1/2 E||y - W_N ... W_1 x||^2 with Sigma_x = I,
 
-    tau dW_i/dt = W_{>i}^T (Sigma_yx - W) W_{<i}^T        (dynlearn.rules.linear.deep_linear),
+    tau dW_i/dt = W_{>i}^T (Sigma_yx - W) W_{<i}^T        (dynlearn.rules.linear),
 
 from the same small decoupled start: balanced, aligned with the SVD modes of Sigma_yx, the
 end-to-end strength of every mode equal to u0 (each factor carries u0^{1/N}). Each mode
@@ -43,7 +43,7 @@ from dynlearn.analysis.modes import first_crossing_time, mode_strengths
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, checked_elsewhere, in_range, nonnegative, positive
 from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
-from dynlearn.rules.linear.deep_linear import (
+from dynlearn.rules.linear import (
     DeepLinearFlow,
     balanced_mode_strength,
     decoupled_init,
@@ -68,7 +68,7 @@ class Config:
     hidden: Annotated[int, nonnegative(max=4096)] = 0  # hidden width; 0: the number of modes
     # 0: automatic, 1.5 x the slowest theoretical half-way time
     t1: Annotated[float, nonnegative()] = 0.0
-    n_save: Annotated[int, in_range(2, 100_000)] = 801
+    num_saves: Annotated[int, in_range(2, 100_000)] = 801
     rtol: Annotated[float, positive(max=1.0)] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
@@ -82,7 +82,7 @@ class Config:
         load_target(self.target, self.seed)  # raises ValueError for an unusable target
 
 
-QUICK = {"n_save": 201}
+QUICK = {"num_saves": 201}
 
 
 def load_target(target: str, seed: int):
@@ -136,8 +136,8 @@ def run(config: Config) -> dict:
         if config.t1 > 0
         else 1.5 * float(np.nanmax(np.concatenate(list(t_half_theory.values()))))
     )
-    ts = np.linspace(0.0, t1, config.n_save)
-    flow = DeepLinearFlow(Sigma_yx, tau=config.tau)
+    ts = np.linspace(0.0, t1, config.num_saves)
+    flow = DeepLinearFlow.from_statistics(Sigma_yx, tau=config.tau)
     hidden = config.hidden if config.hidden > 0 else k
 
     u_sim, u_theory, metrics = (
@@ -173,7 +173,6 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "config": config,
         "ts": ts,
         "s": s,
         "labels": labels,
@@ -182,10 +181,10 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config):
     from dynlearn.plotting import figure
 
-    config, ts, s, m = results["config"], results["ts"], results["s"], results["metrics"]
+    ts, s, m = results["ts"], results["s"], results["metrics"]
     depths = [str(N) for N in config.depths]
     n_cols = 3
     n_rows = -(-(len(depths) + 2) // n_cols)

@@ -1,7 +1,7 @@
 """The half-way learning time of one mode over singular value x initial strength, depths 1-4.
 
 One mode of a balanced, decoupled linear network of N weight matrices follows (Saxe et al.
-2014; Arora et al. 2019, Theorem 3 with l = 1/2||W - S||^2; `dynlearn.rules.linear.deep_linear`)
+2014; Arora et al. 2019, Theorem 3 with l = 1/2||W - S||^2; `dynlearn.rules.linear.theory`)
 
     tau du/dt = N (u^2)^{1 - 1/N} (s - u),        u(0) = u0 < s/2,
 
@@ -39,7 +39,7 @@ import optimistix as optx
 
 import dynlearn
 from dynlearn.app.scenario import Scenario, Seed, in_range, positive
-from dynlearn.rules.linear.deep_linear import (
+from dynlearn.rules.linear import (
     balanced_mode_rate,
     t_half_balanced,
     t_half_deep,
@@ -162,7 +162,6 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "config": config,
         "s": s,
         "u0": u0,
         "t_half": t_half,
@@ -171,12 +170,12 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config):
     from matplotlib.colors import LogNorm
 
     from dynlearn.plotting import figure
 
-    config, s, u0 = results["config"], results["s"], results["u0"]
+    s, u0 = results["s"], results["u0"]
     t_half, rel_error = results["t_half"], results["rel_error"]
     n = len(config.depths)
     n_cols = 3

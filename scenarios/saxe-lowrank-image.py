@@ -18,7 +18,8 @@ init = "random" (default): W1, W2 with i.i.d. N(0, scale^2) entries. Theory for 
 (an approximation derived for this scenario): with a = W1 v_r and b = W2^T u_r, ignoring the
 coupling between modes, tau da/dt = b (s - a.b), tau db/dt = a (s - a.b), so p = a + b obeys
 tau dp/dt = p (s - u) and a - b decays; once they align, u = a.b ~ |p|^2/4 follows the N = 2
-logistic from u0_eff = |W1(0) v_r + W2(0)^T u_r|^2 / 4 (about hidden * scale^2 / 2).
+logistic from u0_eff = |W1(0) v_r + W2(0)^T u_r|^2 / 4 (about hidden * scale^2 / 2;
+``dynlearn.analysis.modes.effective_mode_strength``, tested there against closed forms).
 init = "decoupled": the balanced aligned start with every u_r(0) = u0 (closed form exact).
 
 Figure: the image and its truncated SVDs at ranks 5, 15, 25 (the reference ranks); snapshots
@@ -34,9 +35,9 @@ import jax
 import numpy as np
 
 import dynlearn
-from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.analysis.modes import effective_mode_strength, first_crossing_time, mode_strengths
 from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive, require_memory
-from dynlearn.rules.linear.deep_linear import (
+from dynlearn.rules.linear import (
     DeepLinearFlow,
     decoupled_init,
     deep_mode_strength,
@@ -60,7 +61,7 @@ class Config:
     scale: Annotated[float, positive()] = 0.004  # random start: entries N(0, scale^2)
     u0: Annotated[float, positive()] = 1e-3  # decoupled start: every mode strength
     t1: Annotated[float, positive()] = 12.0
-    n_save: Annotated[int, in_range(2, 100_000)] = 601
+    num_saves: Annotated[int, in_range(2, 100_000)] = 601
     n_modes: Annotated[int, positive()] = 10  # modes whose learning times are compared with theory
     snapshot_times: Annotated[tuple[float, ...], positive()] = (0.3, 0.8, 1.6, 3.2, 6.4, 12.0)
     rtol: Annotated[float, positive(max=1.0)] = 1e-8
@@ -83,7 +84,7 @@ QUICK = {
     "ranks": (1, 2, 5, 10),
     "shown_ranks": (2, 5, 10),
     "t1": 6.0,
-    "n_save": 301,
+    "num_saves": 301,
     "n_modes": 6,
     "snapshot_times": (0.3, 1.0, 3.0, 6.0),
 }
@@ -123,14 +124,13 @@ def run(config: Config) -> dict:
     key = jax.random.PRNGKey(config.seed)
     if config.init == "random":
         Ws = small_random_init(key, (n, n, n), config.scale, "normal")
-        W1, W2 = (np.asarray(W) for W in Ws)
-        u0_eff = np.sum((W1 @ V + W2.T @ U) ** 2, axis=0) / 4.0
+        u0_eff = effective_mode_strength(Ws, U, V)
     else:
         Ws = decoupled_init(U, V, config.u0, depth=2, hidden=n, key=key)
         u0_eff = np.full(n, config.u0)
-    ts = np.linspace(0.0, config.t1, config.n_save)
+    ts = np.linspace(0.0, config.t1, config.num_saves)
     ts = np.union1d(ts, [t for t in config.snapshot_times if 0 <= t <= config.t1])
-    flow = DeepLinearFlow(A, tau=config.tau)
+    flow = DeepLinearFlow.from_statistics(A, tau=config.tau)
     sol = dynlearn.solve(flow, Ws, config.t1, saveat=ts, rtol=config.rtol, atol=config.atol)
     W_t = np.asarray(end_to_end(sol.ys))
     u = mode_strengths(W_t, U, V)
@@ -158,7 +158,6 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "config": config,
         "A": A,
         "s": s,
         "ts": ts,
@@ -172,10 +171,10 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config):
     import matplotlib.pyplot as plt
 
-    config, m, A, s = results["config"], results["metrics"], results["A"], results["s"]
+    m, A, s = results["metrics"], results["A"], results["s"]
     ts = results["ts"]
     n_snap = len(results["snapshots"])
     n_cols = max(n_snap, len(results["reconstructions"]) + 1)
@@ -254,7 +253,9 @@ def plot(results: dict):
 
 def check(config: Config) -> list[str]:
     """The saved trajectory (two size x size factors per saved time) must fit."""
-    require_memory(2 * config.n_save * config.size**2, "the saved trajectory (n_save 2 size^2)")
+    require_memory(
+        2 * config.num_saves * config.size**2, "the saved trajectory (2 num_saves size^2)"
+    )
     late = [t for t in config.snapshot_times if t > config.t1]
     if late:
         raise ValueError(f"snapshot_times must be <= t1={config.t1}, got {late}")

@@ -50,7 +50,7 @@ from dynlearn.data.semantic import (
     property_matrix,
     semantic_modes,
 )
-from dynlearn.rules.linear.deep_linear import (
+from dynlearn.rules.linear import (
     DeepLinearFlow,
     decoupled_init,
     deep_mode_strength,
@@ -73,7 +73,7 @@ class Config:
     scale: Annotated[float, positive()] = 1e-2  # random start: each deep factor scale * U(0, 1)
     hidden: Annotated[int, in_range(4, 4096)] = 16
     t1: Annotated[float, positive()] = 8.0
-    n_save: Annotated[int, in_range(2, 100_000)] = 801
+    num_saves: Annotated[int, in_range(2, 100_000)] = 801
     rtol: Annotated[float, positive(max=1.0)] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
@@ -87,7 +87,7 @@ class Config:
             raise ValueError(f"hidden must be >= 4 (the number of modes), got {self.hidden}")
 
 
-QUICK = {"n_save": 201}
+QUICK = {"num_saves": 201}
 
 
 def _relative_error(u_sim, u_theory):
@@ -98,7 +98,7 @@ def _relative_error(u_sim, u_theory):
 def run(config: Config) -> dict:
     Sigma_yx = property_matrix()
     U, s, V = semantic_modes()
-    flow = DeepLinearFlow(Sigma_yx, tau=config.tau)
+    flow = DeepLinearFlow.from_statistics(Sigma_yx, tau=config.tau)
     key = jax.random.PRNGKey(config.seed)
     n_out, n_in = Sigma_yx.shape
     if config.init == "decoupled":
@@ -107,10 +107,10 @@ def run(config: Config) -> dict:
     else:
         Ws_deep = small_random_init(key, (n_in, config.hidden, n_out), config.scale, "uniform")
         W_shallow = np.asarray(end_to_end(Ws_deep))
-    ts = np.linspace(0.0, config.t1, config.n_save)
+    ts = np.linspace(0.0, config.t1, config.num_saves)
     options = dict(saveat=ts, method="tsit5", rtol=config.rtol, atol=config.atol)
     deep = dynlearn.solve(flow, Ws_deep, config.t1, **options)
-    shallow = dynlearn.solve(flow, (np.asarray(W_shallow),), config.t1, **options)
+    shallow = dynlearn.solve(flow, [np.asarray(W_shallow)], config.t1, **options)
     W_deep_t = np.asarray(end_to_end(deep.ys))
     W_shallow_t = np.asarray(shallow.ys[0])
 
@@ -149,7 +149,6 @@ def run(config: Config) -> dict:
     }
     return {
         "metrics": metrics,
-        "config": config,
         "ts": ts,
         "s": s,
         "u_deep": u_deep,
@@ -162,10 +161,10 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config):
     from dynlearn.plotting import figure
 
-    config, ts, s, m = results["config"], results["ts"], results["s"], results["metrics"]
+    ts, s, m = results["ts"], results["s"], results["metrics"]
     fig, axes = figure(2, 2, width=4.6, height=3.4)
     ax = axes[0, 0]
     ax.imshow(results["Sigma_yx"], cmap="Greys", vmin=0, vmax=1.6)

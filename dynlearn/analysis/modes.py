@@ -8,6 +8,10 @@ Sigma_yx = U diag(s) V^T as the projection of the end-to-end map W onto that mod
 When singular values repeat, U and V are not unique; pass the basis the start was built in
 (``dynlearn.data.semantic.semantic_modes`` fixes one for the toy semantic data) so that the
 projections match the decoupled theory.
+
+``effective_mode_strength`` estimates, for a two-matrix network from a small *random* (not
+decoupled) start, the initial strength from which each mode's logistic growth effectively
+starts, so that the N = 2 closed forms of ``dynlearn.rules.linear.theory`` apply.
 """
 
 from __future__ import annotations
@@ -18,6 +22,30 @@ import numpy as np
 def mode_strengths(W, U, V) -> np.ndarray:
     """u_r = U[:, r]^T W V[:, r]; W may carry leading (e.g. time) axes: (..., n_out, n_in)."""
     return np.einsum("ir,...ij,jr->...r", np.asarray(U), np.asarray(W), np.asarray(V))
+
+
+def effective_mode_strength(Ws, U, V) -> np.ndarray:
+    """u0_eff,r = |W_1 v_r + W_2^T u_r|^2 / 4 for a two-matrix network Ws = [W_1, W_2].
+
+    Derivation (an approximation derived for saxe-lowrank-image, after Saxe, McClelland &
+    Ganguli 2014; docs/references.md §5): with Sigma_x = I and Sigma_yx = U diag(s) V^T, the
+    hidden-layer vectors of mode r, a = W_1 v_r and b = W_2^T u_r, obey (ignoring the
+    coupling between modes) tau da/dt = b (s - a.b), tau db/dt = a (s - a.b). So
+    p = a + b grows as tau dp/dt = p (s - u) while a - b decays, and once they align the
+    mode strength u = a.b ~ |p|^2 / 4 follows the N = 2 logistic
+    u(t) = s / (1 + (s/u0 - 1) e^{-2st/tau}) from u0 = |p(0)|^2 / 4. For a balanced start
+    aligned with the modes (a = b) the estimate is exact: u0_eff = a.b = u_r(0). For i.i.d.
+    N(0, scale^2) factors with h hidden units its mean is h scale^2 / 2.
+
+    U (n_out, k) and V (n_in, k) hold the modes as columns; returns u0_eff of shape (k,).
+    """
+    if hasattr(Ws, "shape") or len(Ws) != 2:
+        raise ValueError(
+            "effective_mode_strength needs the two weight matrices Ws = [W_1, W_2] of a "
+            "network with one hidden layer"
+        )
+    W1, W2 = (np.asarray(W) for W in Ws)
+    return np.sum((W1 @ np.asarray(V) + W2.T @ np.asarray(U)) ** 2, axis=0) / 4.0
 
 
 def first_crossing_time(ts, x, level) -> np.ndarray:

@@ -94,7 +94,7 @@ def test_defaults_and_quick_settings_are_valid():
 @pytest.mark.parametrize(
     "name, sets",
     [
-        ("saxe-lowrank-image", ["size=512", "n_save=100000"]),
+        ("saxe-lowrank-image", ["size=512", "num_saves=100000"]),
         ("perturbation-estimators", ["variance_draws=1000000"]),
         ("zipser-andersen", ["n_train=1000000", "epochs=100000"]),
         ("spiral", ["n_per_class=100000", "epochs=100000"]),

@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 
 import dynlearn
-from dynlearn.rules.linear.matrix_factorisation import (
-    DeepMatrixFactorisation,
+from dynlearn.rules.linear import (
+    DeepLinearFlow,
     MatrixCompletionLoss,
+    SingularValueFlow,
     balanced_factors,
     end_to_end,
-)
-from dynlearn.rules.linear.singular_values import (
-    SingularValueFlow,
     singular_value_rates,
     svd_state,
 )
@@ -48,7 +46,7 @@ def flows():
     out = {}
     for N in (1, 2, 3):
         Ws0 = balanced_factors(W0, [D] * (N - 1), key=jax.random.PRNGKey(N))
-        full = dynlearn.solve(DeepMatrixFactorisation(loss), Ws0, T1, **TOL)
+        full = dynlearn.solve(DeepLinearFlow(loss), Ws0, T1, **TOL)
         reduced = dynlearn.solve(SingularValueFlow(loss, N), svd_state(W0), T1, **TOL)
         out[N] = (loss, full, reduced)
     return out
@@ -57,7 +55,7 @@ def flows():
 @pytest.mark.parametrize("N", [1, 2, 3])
 def test_theorem3_rate_equals_jvp_of_svd_along_full_flow(flows, N):
     loss, full, _ = flows[N]
-    rule = DeepMatrixFactorisation(loss)
+    rule = DeepLinearFlow(loss)
 
     def svals(Ws):
         return jnp.linalg.svd(end_to_end(Ws), compute_uv=False)

@@ -4,19 +4,11 @@ deeper factorisations reach lower effective rank and test error (Arora et al. 20
 import numpy as np
 import pytest
 
-from dynlearn.app.scenario import load_scenario
-
-
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("arora-matrix-completion")
-    config = sc.make_config(quick=True)
-    return sc, config, sc.run(config)
+SCENARIO = "arora-matrix-completion"
 
 
 def test_metrics_are_dicts_keyed_by_depth(quick):
-    _, config, results = quick
-    m = results["metrics"]
+    config, m = quick.config, quick.metrics
     for name in ("effective_rank", "test_rmse"):
         assert set(m[name]) == {str(N) for N in config.depths}
 
@@ -24,15 +16,14 @@ def test_metrics_are_dicts_keyed_by_depth(quick):
 def test_depth_one_leaves_unobserved_entries_at_their_start(quick):
     # N = 1 is plain gradient flow: unobserved entries get no gradient and stay at the
     # O(scale / sqrt(n)) start, so the test RMSE is the RMS of W* over the unobserved entries.
-    _, _, results = quick
+    results = quick.results
     W_star, mask = results["W_star"], results["mask"]
     rms_unobserved = np.sqrt(np.mean(W_star[mask == 0] ** 2))
     assert results["metrics"]["test_rmse"]["1"] == pytest.approx(rms_unobserved, rel=2e-3)
 
 
 def test_effective_rank_and_test_error_fall_with_depth(quick):
-    _, _, results = quick
-    m = results["metrics"]
+    m = quick.metrics
     erank, rmse = m["effective_rank"], m["test_rmse"]
     # every depth fits the observed entries: the differences are in generalisation
     assert max(m["train_rmse"].values()) < 0.05

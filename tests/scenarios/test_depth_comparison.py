@@ -10,22 +10,16 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from dynlearn.app.scenario import load_scenario
-
+SCENARIO = "depth-comparison"
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 U0 = 1e-2
+QUICK_OVERRIDES = {"target": "semantic", "u0": U0}
 
 
 @pytest.fixture(scope="module")
-def scenario():
-    return load_scenario("depth-comparison")
-
-
-@pytest.fixture(scope="module")
-def metrics(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"target": "semantic", "u0": U0})
-    assert cfg.depths == (1, 2, 3, 4)
-    return scenario.run(cfg)["metrics"]
+def metrics(quick):
+    assert quick.config.depths == (1, 2, 3, 4)
+    return quick.metrics
 
 
 def _ode_half_time(s, u0, N):
@@ -70,22 +64,20 @@ def test_orderings(metrics):
     np.testing.assert_allclose(metrics["transition_width"]["1"], np.log(9), rtol=1e-3)
 
 
-def test_npy_target(scenario, tmp_path):
+def test_npy_target(quick_run, tmp_path):
     rng = np.random.default_rng(7)
     U, _ = np.linalg.qr(rng.normal(size=(5, 3)))
     V, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     s = np.array([2.0, 1.0, 0.5])
     path = tmp_path / "target.npy"
     np.save(path, (U * s) @ V.T)
-    cfg = scenario.make_config(quick=True, overrides={"target": str(path), "depths": (2,)})
-    m = scenario.run(cfg)["metrics"]
+    m = quick_run(SCENARIO, target=str(path), depths=(2,)).metrics
     np.testing.assert_allclose(m["singular_values"], s, rtol=1e-12)
     np.testing.assert_allclose(m["t_half"]["2"], np.log(s / U0 - 1) / (2 * s), rtol=1e-3)
 
 
-def test_random_rank_target(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"target": "random-rank-2", "depths": (2,)})
-    m = scenario.run(cfg)["metrics"]
+def test_random_rank_target(quick_run):
+    m = quick_run(SCENARIO, target="random-rank-2", depths=(2,)).metrics
     np.testing.assert_allclose(m["singular_values"], [3.0, 1.5], rtol=1e-12)
     np.testing.assert_allclose(
         m["t_half"]["2"],
@@ -94,7 +86,8 @@ def test_random_rank_target(scenario):
     )
 
 
-def test_bad_targets_are_rejected(scenario, tmp_path):
+def test_bad_targets_are_rejected(quick, tmp_path):
+    scenario = quick.scenario
     with pytest.raises(ValueError, match="valid: semantic, random-rank-K"):
         scenario.make_config(quick=True, overrides={"target": "mnist"})
     with pytest.raises(ValueError, match="does not exist"):

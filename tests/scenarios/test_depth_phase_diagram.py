@@ -17,21 +17,14 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from dynlearn.app.scenario import load_scenario
-
+SCENARIO = "depth-phase-diagram"
 TAU = 1.0
 
 
 @pytest.fixture(scope="module")
-def scenario():
-    return load_scenario("depth-phase-diagram")
-
-
-@pytest.fixture(scope="module")
-def results(scenario):
-    cfg = scenario.make_config(quick=True, overrides={})
-    assert cfg.depths == (1, 2, 3, 4) and cfg.rtol == 1e-10
-    return scenario.run(cfg)
+def results(quick):
+    assert quick.config.depths == (1, 2, 3, 4) and quick.config.rtol == 1e-10
+    return quick.results
 
 
 def half_time_n4(s, u0):
@@ -97,7 +90,8 @@ def test_phase_diagram_shape(results):
     assert np.all(t[3, :, 0] > t[0, :, 0])  # from the smallest start, depth 4 is slower
 
 
-def test_bad_config_is_rejected(scenario):
+def test_bad_config_is_rejected(quick):
+    scenario = quick.scenario
     with pytest.raises(ValueError, match="s_min/2"):
         scenario.make_config(quick=True, overrides={"u0_max": 0.3})
     with pytest.raises(ValueError, match="depths"):

@@ -10,24 +10,18 @@ import pytest
 from skimage.data import camera
 from skimage.transform import downscale_local_mean
 
-from dynlearn.app.scenario import load_scenario
+SCENARIO = "saxe-lowrank-image"  # quick mode starts at random (the default init)
 
 
 @pytest.fixture(scope="module")
-def scenario():
-    return load_scenario("saxe-lowrank-image")
+def decoupled(quick_run):
+    run = quick_run(SCENARIO, init="decoupled", u0=1e-3)
+    return run.config, run.metrics
 
 
 @pytest.fixture(scope="module")
-def decoupled(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"init": "decoupled", "u0": 1e-3})
-    return cfg, scenario.run(cfg)["metrics"]
-
-
-@pytest.fixture(scope="module")
-def random_start(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"init": "random"})
-    return cfg, scenario.run(cfg)["metrics"]
+def random_start(quick):
+    return quick.config, quick.metrics
 
 
 def _singular_values(size):
@@ -60,7 +54,7 @@ def test_decoupled_modes_learned_at_the_closed_form_times(decoupled):
 def test_random_start_learns_modes_one_at_a_time(random_start):
     cfg, m = random_start
     assert m["t_half_increasing"]  # largest singular value first
-    # the aligned-logistic estimate from u0_eff = |W1 v + W2^T u|^2 / 4 (scenario docstring)
+    # the aligned-logistic estimate from u0_eff = |W1 v + W2^T u|^2 / 4 (effective_mode_strength)
     np.testing.assert_allclose(m["t_half"], m["t_half_theory"], rtol=0.05)
     # u0_eff ~ hidden * scale^2 / 2 for i.i.d. N(0, scale^2) factors
     np.testing.assert_allclose(np.mean(m["u0_effective"]), cfg.size * cfg.scale**2 / 2, rtol=0.3)
@@ -70,6 +64,6 @@ def test_random_start_learns_modes_one_at_a_time(random_start):
     assert np.all(np.diff(errors) < 0)
 
 
-def test_bad_size_is_rejected(scenario):
+def test_bad_size_is_rejected(quick):
     with pytest.raises(ValueError, match="size must divide 512"):
-        scenario.make_config(quick=True, overrides={"size": 30})
+        quick.scenario.make_config(quick=True, overrides={"size": 30})

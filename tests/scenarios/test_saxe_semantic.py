@@ -9,21 +9,14 @@ maximum docs/references.md §5 quotes as about 0.379 near t = 2.6 (tau = 1, u0 =
 import numpy as np
 import pytest
 
-from dynlearn.app.scenario import load_scenario
-
+SCENARIO = "saxe-semantic"
+QUICK_OVERRIDES = {"tau": 1.0, "u0": 1e-3}
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 
 
 @pytest.fixture(scope="module")
-def scenario():
-    return load_scenario("saxe-semantic")
-
-
-@pytest.fixture(scope="module")
-def metrics(scenario):
-    return scenario.run(scenario.make_config(quick=True, overrides={"tau": 1.0, "u0": 1e-3}))[
-        "metrics"
-    ]
+def metrics(quick):
+    return quick.metrics
 
 
 def _closed_form(t, s, u0, tau=1.0):
@@ -63,15 +56,14 @@ def test_illusory_correlation(metrics):
     assert abs(metrics["final_fly_salmon_deep"]) < 1e-3  # the true value is 0
 
 
-def test_tau_rescales_time(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"tau": 2.0, "t1": 16.0})
-    m = scenario.run(cfg)["metrics"]
+def test_tau_rescales_time(quick_run):
+    m = quick_run(SCENARIO, tau=2.0, t1=16.0).metrics
     np.testing.assert_allclose(m["t_half_shallow"], 2 * np.log(2), rtol=1e-3)
     np.testing.assert_allclose(m["t_half_deep"], 2.0 / (2 * S) * np.log(S / 1e-3 - 1), rtol=1e-4)
 
 
-def test_random_start_keeps_the_ordering(scenario):
-    m = scenario.run(scenario.make_config(quick=True, overrides={"init": "random"}))["metrics"]
+def test_random_start_keeps_the_ordering(quick_run):
+    m = quick_run(SCENARIO, init="random").metrics
     assert m["max_rel_error_vs_theory"] is None
     t = m["t_half_deep"]
     assert t[0] < t[1] < min(t[2], t[3])
@@ -82,6 +74,6 @@ def test_random_start_keeps_the_ordering(scenario):
     assert m["illusory_peak_deep"] > 0.3 > 100 * m["illusory_peak_shallow"]
 
 
-def test_unknown_init_is_rejected(scenario):
+def test_unknown_init_is_rejected(quick):
     with pytest.raises(ValueError, match="must be one of decoupled, random"):
-        scenario.make_config(quick=True, overrides={"init": "orthogonal"})
+        quick.scenario.make_config(quick=True, overrides={"init": "orthogonal"})
