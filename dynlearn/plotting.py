@@ -149,7 +149,7 @@ def plot_mode_strengths(sol, sigma_yx, *, tau: float = 1.0, ax=None, closed_form
             (line,) = ax.plot(ts, u[:, r], lw=1.5, label=f"mode {r + 1} (s = {s[r]:.3g})")
             if closed_form and u[0, r] > 0:
                 theory = balanced_mode_strength(ts, s[r], u[0, r], depth, tau=tau)
-                ax.plot(ts, theory, "--", color=line.get_color(), lw=1)
+                ax.plot(ts, theory, "--", color="k", lw=0.8, alpha=0.8)
         ax.set_xlabel("time t")
         ax.set_ylabel("mode strength $u_r^T W v_r$")
         ax.set_title(

@@ -5,6 +5,21 @@ input/output statistics, Arora et al.'s quadratic and matrix-completion losses),
 end-to-end map, the weight check and the conserved balance gaps. ``init``: decoupled,
 balanced and small random starts. ``theory``: closed forms (mode strengths, half-way times)
 and the singular-value dynamics of Arora et al. 2019, Theorem 3.
+
+Examples:
+    A two-matrix network from a small decoupled start learns each mode of Sigma_yx along
+    Saxe et al.'s sigmoid (2014, eq. 7):
+
+    >>> import numpy as np, dynlearn
+    >>> from dynlearn.rules.linear import DeepLinearFlow, decoupled_init, deep_mode_strength
+    >>> U, V = np.eye(2), np.eye(2)
+    >>> Sigma_yx = np.diag([2.0, 1.0])
+    >>> Ws = decoupled_init(U, V, 1e-3, depth=2)
+    >>> sol = dynlearn.solve(DeepLinearFlow.from_statistics(Sigma_yx), Ws, t1=4.0,
+    ...                      rtol=1e-10, atol=1e-12)
+    >>> u = np.diag(np.asarray(sol.y1[1] @ sol.y1[0]))
+    >>> np.allclose(u, [deep_mode_strength(4.0, s, 1e-3) for s in (2.0, 1.0)], rtol=1e-7)
+    True
 """
 
 from dynlearn.rules.linear.flow import (
