@@ -77,6 +77,7 @@ def train(
     record: Callable[[State], PyTree] | None = None,
     opt_state: PyTree = None,
     callback: Callable[[int, int], None] | None = None,
+    record_opt_state: bool = False,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -85,7 +86,9 @@ def train(
     (the parameters themselves for every rule but Kolen-Pollack). ``optimizer``: an
     ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
     defaults to the schedule's table length; required for a full-batch schedule.
-    ``opt_state``: continue from a previous run's optimiser state.
+    ``opt_state``: continue from a previous run's optimiser state. ``record_opt_state``: call
+    ``record(state, opt_state)`` instead of ``record(state)`` (to record a momentum buffer or
+    Adam's moments along the run).
 
     Examples:
         >>> import jax
@@ -130,6 +133,8 @@ def train(
         )
     if opt_state is None:
         opt_state = optimizer.init(state)
+    if record is not None and record_opt_state:
+        record = _WithOptState(record)
     if callback is None:
         return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
     return _train_with_callback(
@@ -151,17 +156,27 @@ def _chunk(rule, optimizer, data, state, opt_state, first, length):
     return jax.lax.scan(step, (state, opt_state), steps)
 
 
-def _recorded(record, state):
-    return None if record is None else record(state)
+class _WithOptState(eqx.Module):
+    """Marks a ``record(state, opt_state)`` (``train(..., record_opt_state=True)``)."""
+
+    fn: Callable = eqx.field(static=True)
+
+
+def _recorded(record, state, opt_state):
+    if record is None:
+        return None
+    if isinstance(record, _WithOptState):
+        return record.fn(state, opt_state)
+    return record(state)
 
 
 @eqx.filter_jit
 def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
     def chunk(carry, c):
         carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
-        return carry, (losses, _recorded(record, carry[0]))
+        return carry, (losses, _recorded(record, *carry))
 
-    first = _recorded(record, state)
+    first = _recorded(record, state, opt_state)
     chunks = jnp.arange(total // every, dtype=jnp.int32)
     (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
     if record is not None:
@@ -173,14 +188,14 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
 @eqx.filter_jit
 def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
     (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
-    return state, opt_state, losses, _recorded(record, state)
+    return state, opt_state, losses, _recorded(record, state, opt_state)
 
 
 _compiled_record = eqx.filter_jit(_recorded)
 
 
 def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
-    losses, recs = [], [_compiled_record(record, state)]
+    losses, recs = [], [_compiled_record(record, state, opt_state)]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(

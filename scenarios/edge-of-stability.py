@@ -20,7 +20,7 @@ threshold of GD, measured by bisection on eta from GD runs, against 2/lambda_max
 Metrics (per eta, keys are the learning rates as strings): ``sharpness_final`` (at the last
 step), ``ratio_to_2_over_eta`` (= sharpness_final * eta / 2), ``ratio_last_quarter_mean`` (mean
 sharpness over the last quarter of training * eta / 2), ``sharpness_initial``.
-Computed in float64 (inside ``jax.enable_x64(True)``).
+Computed in float64 (as every scenario is).
 
 Figure: loss and sharpness against step for each eta, with the 2/eta lines dashed.
 """
@@ -41,8 +41,8 @@ import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.nn import MLP, Minibatches
+from dynlearn.rules.credit import Backprop
 
 
 @dataclass(frozen=True)
@@ -110,15 +110,10 @@ def quadratic_threshold(eigenvalues, steps: int, seed: int) -> tuple[float, floa
 
 def run(config: Config) -> dict:
     _check(config)
-    with jax.enable_x64(True):
-        return _run(config)
-
-
-def _run(config: Config) -> dict:
     x, y = make_spiral(config.seed, config.n_per_class, num_classes=4, noise=config.noise)
     net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    args = batch_args(x, y)
+    args = Minibatches(x, y)  # full batch: GD is Euler at dt = eta
     v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), ravel_pytree(theta0)[0].shape)
     k = config.sharpness_every
 
@@ -199,7 +194,7 @@ def _run(config: Config) -> dict:
     return {"metrics": metrics, "runs": runs}
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     runs, m = results["runs"], results["metrics"]

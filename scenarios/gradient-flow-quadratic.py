@@ -90,22 +90,23 @@ def run(config: Config) -> dict:
     exact = exact_flow(H, theta0, ts)
 
     gd_ts = config.eta * np.arange(num_steps + 1)
-    try:
-        gd = dynlearn.solve(
-            _gradient_field,
-            jnp.asarray(theta0),
-            t1,
-            method="euler",
-            dt=config.eta,
-            saveat=gd_ts,
-            args=Hj,
-        )
-        gd_theta = np.asarray(gd.ys)
-        overflowed = False
-    except dynlearn.SolveError:  # the iterates overflowed: divergence, shown as far as finite
-        overflowed = True
-        gd_theta = _gd_until_overflow(H, theta0, config.eta, num_steps)
-        gd_ts = gd_ts[: len(gd_theta)]
+    gd = dynlearn.solve(
+        _gradient_field,
+        jnp.asarray(theta0),
+        t1,
+        method="euler",
+        dt=config.eta,
+        saveat=gd_ts,
+        args=Hj,
+        throw=False,
+    )
+    gd_theta = np.asarray(gd.ys)
+    # the iterates overflowed: divergence, shown as far as they are finite
+    overflowed = gd.result != dynlearn.RESULTS.successful
+    if overflowed:
+        finite = np.all(np.isfinite(gd_theta), axis=1)
+        num_finite = len(finite) if finite.all() else int(np.argmin(finite))
+        gd_theta, gd_ts = gd_theta[:num_finite], gd_ts[:num_finite]
     norms = np.linalg.norm(gd_theta, axis=1)
     rate = np.inf if overflowed else growth_rate(norms)
     gd_error = np.linalg.norm(gd_theta - exact_flow(H, theta0, gd_ts), axis=1)
@@ -138,23 +139,10 @@ def run(config: Config) -> dict:
         "rk45": np.asarray(flow["RK45"].ys),
         "loss_exact": loss(exact),
         "loss_gd": loss(gd_theta),
-        "eta": config.eta,
-        "lambda1": config.lambda1,
     }
 
 
-def _gd_until_overflow(H, theta0, eta, num_steps):
-    thetas = [theta0]
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(num_steps):
-            nxt = thetas[-1] - eta * H @ thetas[-1]
-            if not np.all(np.isfinite(nxt)):
-                break
-            thetas.append(nxt)
-    return np.array(thetas)
-
-
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     fig, axes = figure(1, 2, width=4.6, height=3.8)
@@ -171,7 +159,7 @@ def plot(results: dict):
     ax.plot(results["tsit5"][:, 0], results["tsit5"][:, 1], "C0--", lw=1.2, label="tsit5")
     ax.plot(results["rk45"][::8, 0], results["rk45"][::8, 1], "C2x", ms=4, label="RK45")
     inside = np.all(np.abs(gd) <= span, axis=1)
-    ax.plot(gd[inside, 0], gd[inside, 1], "C3o-", ms=3, lw=0.8, label=f"GD, eta={results['eta']:g}")
+    ax.plot(gd[inside, 0], gd[inside, 1], "C3o-", ms=3, lw=0.8, label=f"GD, eta={config.eta:g}")
     ax.set(
         xlim=(-span, span),
         ylim=(-span, span),

@@ -11,8 +11,8 @@ dynamics from the same start theta0:
 
 Backward error analysis predicts ||theta_GD(t1) - theta_flow(t1)|| = O(eta) and
 ||theta_GD(t1) - theta_modified(t1)|| = O(eta^2) at fixed flow time t1; the scenario fits the
-exponents on a log-log plot. The errors are as small as 1e-6, so ``run`` computes in float64
-(inside ``jax.enable_x64(True)``, whatever the global setting) with rtol = atol = 1e-10.
+exponents on a log-log plot. The errors are as small as 1e-6, so the scenario computes in
+float64 (as every scenario does) with rtol = atol = 1e-10.
 
 ``max_eta_times_sharpness`` is max over the learning rates and over GD's saved iterates of
 eta * lambda_max(H(theta_n)) (Lanczos on Hessian-vector products, ``lambda_max``; per eta in
@@ -40,8 +40,8 @@ import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.nn import MLP, Minibatches
+from dynlearn.rules.credit import Backprop
 from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
@@ -56,10 +56,10 @@ class Config:
     rtol: Annotated[float, positive(max=1.0)] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-10
     # saved times per trajectory (on each GD grid)
-    num_save: Annotated[int, positive(max=100_000)] = 25
+    num_saves: Annotated[int, positive(max=100_000)] = 25
 
 
-QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_save": 10}
+QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_saves": 10}
 
 
 def fitted_slope(etas, errors) -> float:
@@ -67,11 +67,11 @@ def fitted_slope(etas, errors) -> float:
     return float(np.polyfit(np.log(etas), np.log(errors), 1)[0])
 
 
-def _save_times(eta: float, t1: float, num_save: int) -> np.ndarray:
-    """``num_save + 1`` increasing grid points n*eta spread over [0, t1]."""
-    n = np.unique(np.rint(np.linspace(0.0, t1 / eta, num_save + 1)).astype(int))
-    if len(n) != num_save + 1:
-        raise ValueError(f"num_save={num_save} exceeds the t1/eta = {t1 / eta:g} GD steps")
+def _save_times(eta: float, t1: float, num_saves: int) -> np.ndarray:
+    """``num_saves + 1`` increasing grid points n*eta spread over [0, t1]."""
+    n = np.unique(np.rint(np.linspace(0.0, t1 / eta, num_saves + 1)).astype(int))
+    if len(n) != num_saves + 1:
+        raise ValueError(f"num_saves={num_saves} exceeds the t1/eta = {t1 / eta:g} GD steps")
     return n * eta
 
 
@@ -82,23 +82,19 @@ def _check(config: Config) -> None:
         steps = config.t1 / eta
         if abs(steps - round(steps)) > 1e-9 * steps:
             raise ValueError(f"t1={config.t1} must be a whole number of steps of eta={eta}")
-    if config.num_save > round(config.t1 / max(config.etas)):
+    if config.num_saves > round(config.t1 / max(config.etas)):
         raise ValueError(
-            f"num_save={config.num_save} must be <= t1/max(etas) = {config.t1 / max(config.etas):g}"
+            f"num_saves={config.num_saves} must be <= t1/max(etas) = "
+            f"{config.t1 / max(config.etas):g}"
         )
 
 
 def run(config: Config) -> dict:
     _check(config)
-    with jax.enable_x64(True):
-        return _run(config)
-
-
-def _run(config: Config) -> dict:
     x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
     net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    args = batch_args(x, y)
+    args = Minibatches(x, y)  # full batch: GD below is Euler at dt = eta
     rule = Backprop(net)
     tol = {"rtol": config.rtol, "atol": config.atol}
 
@@ -128,7 +124,7 @@ def _run(config: Config) -> dict:
     members = {
         "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
         "eta": np.asarray(config.etas, dtype=float),
-        "ts": np.stack([_save_times(eta, config.t1, config.num_save) for eta in config.etas]),
+        "ts": np.stack([_save_times(eta, config.t1, config.num_saves) for eta in config.etas]),
         "mod": jax.tree.map(
             lambda *a: np.stack(a), *[ModifiedFlow(rule, eta) for eta in config.etas]
         ),
@@ -181,10 +177,10 @@ def _run(config: Config) -> dict:
         "nfev_flow": [r["nfev_flow"] for r in runs],
         "nfev_modified_flow": [r["nfev_mod"] for r in runs],
     }
-    return {"metrics": metrics, "runs": runs, "t1": config.t1}
+    return {"metrics": metrics, "runs": runs}
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     m, runs = results["metrics"], results["runs"]
@@ -246,7 +242,7 @@ def plot(results: dict):
         )
     ax_err.set(
         xlabel="learning rate eta",
-        ylabel=rf"$\|\theta_{{GD}} - \theta\|$ at t1 = {results['t1']:g}",
+        ylabel=rf"$\|\theta_{{GD}} - \theta\|$ at t1 = {config.t1:g}",
         title="(d) global error at fixed flow time (fits: O(eta), O(eta^2))",
     )
     ax_err.set_xticks(etas, [f"{e:g}" for e in etas])

@@ -46,9 +46,9 @@ from dynlearn.analysis.convergence import fit_order
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
 from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam, sgd
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.nn import MLP, Minibatches, adam, sgd
+from dynlearn.rules.credit import Backprop
+from dynlearn.rules.linear.quadratic import QuadraticBowl
 from dynlearn.rules.optimiser.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
 from dynlearn.rules.optimiser.momentum_flow import (
     MomentumFlow,
@@ -56,6 +56,7 @@ from dynlearn.rules.optimiser.momentum_flow import (
     heavy_ball_hyperparameters,
     velocity_from_momentum,
 )
+from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -113,35 +114,28 @@ QUICK = {
 }
 
 
-def run(config: Config) -> dict:
-    with jax.enable_x64(True):
-        return _run(config)
+def _flat_and_state(theta, opt_state):
+    return ravel_pytree(theta)[0], opt_state
 
 
-def _trajectory(net, opt, theta0, x, y, num_steps):
-    """theta_n and the optimiser state after each of ``num_steps`` full-batch steps of ``opt``
-    (the practitioner's loop: gradient by the hand-written backward pass, then opt.step)."""
-
-    def step(carry, _):
-        theta, state = carry
-        theta, state = opt.step(theta, net.grad(theta, x, y), state)
-        return (theta, state), (ravel_pytree(theta)[0], state)
-
-    _, (thetas, states) = jax.lax.scan(step, (theta0, opt.init(theta0)), None, length=num_steps)
-    return thetas, states
+def _trajectory(rule, opt, theta0, data, num_steps):
+    """theta_n (flat) and the optimiser state after each of ``num_steps`` full-batch steps of
+    ``opt`` with the rule's gradient (the training loop, recording both at every step)."""
+    run = train(
+        rule,
+        theta0,
+        data,
+        opt,
+        num_steps=num_steps,
+        record_every=1,
+        record=_flat_and_state,
+        record_opt_state=True,
+    )
+    return jax.tree.map(lambda r: r[1:], run.records)  # entry 0 is the start
 
 
 def _quadratic_field(t, theta, H):
     return -(H @ theta)
-
-
-def _quadratic_adam(opt, H, theta0, num_steps):
-    def step(carry, _):
-        theta, state = carry
-        return opt.step(theta, H @ theta, state), None
-
-    (theta, _), _ = jax.lax.scan(step, (theta0, opt.init(theta0)), None, length=num_steps)
-    return theta
 
 
 def _flat(tree):
@@ -153,12 +147,12 @@ def _max_rel(a, b):
     return float(np.max(np.linalg.norm(a - b, axis=-1) / np.linalg.norm(b, axis=-1)))
 
 
-def _run(config: Config) -> dict:
+def run(config: Config) -> dict:
     x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
     net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     flat0, unravel = ravel_pytree(theta0)
-    args = batch_args(x, y)
+    args = Minibatches(x, y)  # full batch
     rule = Backprop(net)
     tol = {"rtol": config.rtol, "atol": config.atol, "max_steps": 1_000_000}
     zeros = jax.tree.map(jnp.zeros_like, theta0)
@@ -198,7 +192,7 @@ def _run(config: Config) -> dict:
         # heavy ball at beta = 1 - a h, and the semi-implicit Euler scheme of the damped flow
         n_m = round(config.t1_momentum / h)
         eta_m, beta_m = heavy_ball_hyperparameters(h, a)
-        hb, hb_states = _trajectory(net, sgd(eta_m, momentum=beta_m), theta0, x, y, n_m)
+        hb, hb_states = _trajectory(rule, sgd(eta_m, momentum=beta_m), theta0, args, n_m)
         scheme = dynlearn.solve(
             MomentumFlow(rule, a),
             (theta0, zeros),
@@ -218,12 +212,12 @@ def _run(config: Config) -> dict:
 
         # heavy ball at fixed beta against the rescaled flow
         n = round(config.t1 / eta)
-        hb_fixed, _ = _trajectory(net, sgd(eta, momentum=config.beta), theta0, x, y, n)
+        hb_fixed, _ = _trajectory(rule, sgd(eta, momentum=config.beta), theta0, args, n)
         err_fixed.append(float(np.linalg.norm(np.asarray(hb_fixed[-1]) - th_r1)))
 
         # Adam with beta1 = 1 - a eta, beta2 = 1 - b eta against the Adam flow
         b1, b2 = adam_hyperparameters(eta, a, b)
-        ad, ad_states = _trajectory(net, adam(eta, b1, b2, config.eps), theta0, x, y, n)
+        ad, ad_states = _trajectory(rule, adam(eta, b1, b2, config.eps), theta0, args, n)
         err_adam.append(float(np.linalg.norm(np.asarray(ad[-1]) - th_a1)))
         # its moment updates against Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v)
         thetas_prev = jnp.concatenate([flat0[None], ad[:-1]])
@@ -258,10 +252,11 @@ def _run(config: Config) -> dict:
         SignLikeFlow(_quadratic_field, config.eps_sign), th_sign0, config.t1_sign, args=H, **tol
     )
     sign_flow_error = float(np.linalg.norm(np.asarray(sign_flow.ys[-1]) - th_s1))
+    bowl, centre = QuadraticBowl(H), Minibatches(jnp.zeros((1, 2)), jnp.zeros((1, 1)))
     err_sign = []
     for eta in config.etas_sign:
         opt = adam(eta, config.fixed_beta1, config.fixed_beta2, config.eps_sign)
-        th = _quadratic_adam(opt, H, th_sign0, round(config.t1_sign / eta))
+        th = train(bowl, th_sign0, centre, opt, num_steps=round(config.t1_sign / eta)).state
         err_sign.append(float(np.linalg.norm(np.asarray(th) - th_s1)))
 
     s_mom, se_mom = fit_order(hs, err_mom)
@@ -299,14 +294,13 @@ def _run(config: Config) -> dict:
         "loss_rescaled_flow": loss(_flat(rescaled.ys)),
         "per_step_rel": {"heavy ball vs scheme": rel_hb, "Adam m": rel_m, "Adam v": rel_v},
     }
-    return {"metrics": metrics, "runs": runs, "curves": curves, "config": config}
+    return {"metrics": metrics, "runs": runs, "curves": curves}
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     m, runs, c = results["metrics"], results["runs"], results["curves"]
-    config = results["config"]
     fig, axes = figure(2, 2, width=5.0, height=3.7)
     (ax_hb, ax_adam), (ax_err, ax_id) = axes
     colors = [f"C{i}" for i in range(len(runs))]

@@ -61,9 +61,11 @@ from dynlearn.analysis.sgd_moments import (
 )
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.backprop import Backprop, batch_args
+from dynlearn.nn import MLP, Minibatches
+from dynlearn.rules.credit import Backprop
+from dynlearn.rules.linear.quadratic import QuadraticBowl
 from dynlearn.rules.optimiser.sgd_sme import StochasticModifiedEquation
+from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,11 @@ QUICK = {
 }
 
 
-def run(config: Config) -> dict:
-    with jax.enable_x64(True):
-        return _run(config)
+def _with_replacement(key, num_steps: int, num_examples: int, batch_size: int) -> jax.Array:
+    """The index table of SGD drawing ``batch_size`` of ``num_examples`` rows uniformly with
+    replacement at each step (step n from the n-th of ``num_steps`` keys split from ``key``)."""
+    keys = jax.random.split(key, num_steps)
+    return jax.vmap(lambda k: jax.random.randint(k, (batch_size,), 0, num_examples))(keys)
 
 
 # ---------------------------------------------------------------- 1. least squares, exact
@@ -170,7 +174,7 @@ def _network(config: Config) -> dict:
     x = jnp.linspace(-2.0, 2.0, config.net_examples)[:, None]
     y = jnp.sin(1.5 * x) + 0.3 * jax.random.normal(k_data, x.shape)
     theta0 = net.init(k_init, "xavier_normal")
-    args = batch_args(x, y)
+    args = Minibatches(x, y)  # full batch, for the flows
     rule = Backprop(net)
     # theta*: the end of a long gradient flow (a minimiser), for phi = ||theta - theta*||^2
     theta_star = dynlearn.solve(rule, theta0, 50.0, args=args, rtol=1e-10, atol=1e-10).y1
@@ -190,13 +194,8 @@ def _network(config: Config) -> dict:
         n = round(config.net_t1 / eta)
 
         def sgd_path(key, eta=eta, n=n):
-            def step(theta, k):
-                idx = jax.random.randint(k, (B,), 0, N)
-                g = net.grad(theta, x[idx], y[idx])
-                return jax.tree.map(lambda p, gg: p - eta * gg, theta, g), None
-
-            theta, _ = jax.lax.scan(step, theta0, jax.random.split(key, n))
-            return phis(theta)
+            data = Minibatches(x, y, _with_replacement(key, n, N, B), eta=eta)
+            return phis(train(rule, theta0, data).state)
 
         sgd = np.asarray(jax.jit(jax.vmap(sgd_path))(keys))
         sme = StochasticModifiedEquation(rule, eta, B, order=2)
@@ -247,14 +246,14 @@ def _stationary(config: Config) -> dict:
     Hj, cj = jnp.asarray(H), jnp.asarray(centres)
     N, B = config.num_examples, config.batch_size
 
-    def chain(key):
-        def step(theta, k):
-            idx = jax.random.randint(k, (B,), 0, N)
-            return theta - eta * (Hj @ (theta - cj[idx].mean(0))), theta
+    bowl, no_targets = QuadraticBowl(Hj), jnp.zeros((N, 1))
 
-        keys = jax.random.split(key, burn + thin * config.stationary_samples)
-        _, thetas = jax.lax.scan(step, jnp.asarray(a_bar), keys)
-        return thetas[burn::thin]
+    def chain(key):
+        """theta after burn, burn + thin, ... SGD steps on the bowl with centres a_i."""
+        index = _with_replacement(key, burn + thin * config.stationary_samples, N, B)
+        data = Minibatches(cj, no_targets, index, eta=eta)
+        run = train(bowl, jnp.asarray(a_bar), data, record_every=thin, record=_identity)
+        return run.records[burn // thin : -1]  # entry k is theta after k * thin steps
 
     keys = jax.random.split(jax.random.PRNGKey(config.seed + 2), config.num_paths)
     samples = np.asarray(jax.jit(jax.vmap(chain))(keys))  # (paths, samples, 2)
@@ -314,7 +313,11 @@ def _stationary(config: Config) -> dict:
     }
 
 
-def _run(config: Config) -> dict:
+def _identity(theta):
+    return theta
+
+
+def run(config: Config) -> dict:
     etas = np.asarray(config.etas, dtype=float)
     ls = _least_squares(config)
     nw = _network(config)
@@ -347,9 +350,6 @@ def _run(config: Config) -> dict:
         "least_squares": ls,
         "network": nw,
         "stationary": st,
-        "t1": config.t1,
-        "net_t1": config.net_t1,
-        "stationary_eta": config.stationary_eta,
     }
 
 
@@ -360,7 +360,7 @@ def _ellipse(ax, C, centre, **kw):
     ax.plot(pts[:, 0], pts[:, 1], **kw)
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from dynlearn.plotting import figure
 
     m, ls, st = results["metrics"], results["least_squares"], results["stationary"]
@@ -409,7 +409,7 @@ def plot(results: dict):
             )
     ax_exact.set(
         xlabel="learning rate eta",
-        ylabel=f"|E φ(θ_n) - E φ(Θ(t1))|, t1 = {results['t1']:g}",
+        ylabel=f"|E φ(θ_n) - E φ(Θ(t1))|, t1 = {config.t1:g}",
         title="(b) least squares, exact weak errors",
     )
     ax_exact.legend(fontsize=7)
@@ -437,7 +437,7 @@ def plot(results: dict):
     ax_net.set(
         xlabel="learning rate eta",
         ylabel="|E φ(SGD) - E φ(.)| (bars: 2 s.e.)",
-        title=f"(c) tanh net, Monte Carlo, t1 = {results['net_t1']:g} (SME: EM + Richardson)",
+        title=f"(c) tanh net, Monte Carlo, t1 = {config.net_t1:g} (SME: EM + Richardson)",
     )
     ax_net.legend(fontsize=7)
 
@@ -467,7 +467,7 @@ def plot(results: dict):
     ax_stat.set(
         xlabel="θ₁",
         ylabel="θ₂",
-        title=f"(d) stationary SGD, eta = {results['stationary_eta']:g}: 2σ ellipses (rel. error)",
+        title=f"(d) stationary SGD, eta = {config.stationary_eta:g}: 2σ ellipses (rel. error)",
     )
     ax_stat.legend(fontsize=7, loc="upper left")
     return fig

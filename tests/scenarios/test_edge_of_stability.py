@@ -4,11 +4,12 @@ import pytest
 
 from dynlearn.app.scenario import load_scenario
 
+SCENARIO = "edge-of-stability"
+
 
 @pytest.fixture(scope="module")
-def metrics():
-    sc = load_scenario("edge-of-stability")
-    return sc.run(sc.make_config(quick=True))["metrics"]
+def metrics(quick):
+    return quick.metrics
 
 
 def test_quadratic_divergence_threshold_is_two_over_lambda_max(metrics):

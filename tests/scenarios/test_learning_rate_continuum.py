@@ -6,11 +6,12 @@ import pytest
 
 from dynlearn.app.scenario import load_scenario
 
+SCENARIO = "learning-rate-continuum"
+
 
 @pytest.fixture(scope="module")
-def metrics():
-    sc = load_scenario("learning-rate-continuum")
-    return sc.run(sc.make_config(quick=True))["metrics"]
+def metrics(quick):
+    return quick.metrics
 
 
 def test_fitted_exponents_are_one_and_two(metrics):

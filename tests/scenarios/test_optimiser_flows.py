@@ -6,11 +6,12 @@ import pytest
 
 from dynlearn.app.scenario import load_scenario
 
+SCENARIO = "optimiser-flows"
+
 
 @pytest.fixture(scope="module")
-def metrics():
-    sc = load_scenario("optimiser-flows")
-    return sc.run(sc.make_config(quick=True))["metrics"]
+def metrics(quick):
+    return quick.metrics
 
 
 def test_discrete_rules_are_the_schemes_to_rounding(metrics):

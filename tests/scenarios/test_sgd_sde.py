@@ -8,11 +8,12 @@ import pytest
 
 from dynlearn.app.scenario import load_scenario
 
+SCENARIO = "sgd-sde"
+
 
 @pytest.fixture(scope="module")
-def results():
-    sc = load_scenario("sgd-sde")
-    return sc.run(sc.make_config(quick=True))
+def results(quick):
+    return quick.results
 
 
 def test_exact_weak_orders_on_least_squares(results):
