@@ -37,6 +37,7 @@ from dynlearn.rules.linear.init import (
     decoupled_init,
     small_random_init,
 )
+from dynlearn.rules.linear.quadratic import QuadraticBowl
 from dynlearn.rules.linear.theory import (
     SingularValueFlow,
     SVDState,
@@ -54,6 +55,7 @@ from dynlearn.rules.linear.theory import (
 
 __all__ = [
     "DeepLinearFlow",
+    "QuadraticBowl",
     "RegressionLoss",
     "QuadraticLoss",
     "MatrixCompletionLoss",

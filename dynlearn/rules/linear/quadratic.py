@@ -33,6 +33,12 @@ class QuadraticBowl(eqx.Module):
 
     H: jax.Array = eqx.field(converter=jnp.asarray)
 
+    def init(self, theta: jax.Array) -> jax.Array:
+        return theta
+
+    def params(self, state: jax.Array) -> jax.Array:
+        return state
+
     def direction(self, theta: jax.Array, x: jax.Array, y: jax.Array, key: jax.Array):
         """grad L on the batch: H (theta - mean of the centres x)."""
         return self.H @ (theta - x.mean(0))
@@ -41,3 +47,10 @@ class QuadraticBowl(eqx.Module):
         r = theta - x
         loss = 0.5 * jnp.mean(jnp.einsum("bi,ij,bj->b", r, self.H, r))
         return loss, self.direction(theta, x, y, key)
+
+    def vector_field(self, t, theta: jax.Array, args) -> jax.Array:
+        """d theta/dt = -grad L_n(theta) on the batch active at t (``Minibatches`` args)."""
+        from dynlearn.rules.credit._base import check_schedule
+
+        x, y, key = check_schedule(args).at(t)
+        return -self.direction(theta, x, y, key)
