@@ -39,6 +39,7 @@ from dynlearn.analysis.spectra import effective_rank, singular_values
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
+    ScenarioConfig,
     Seed,
     checkpointed_map,
     in_range,
@@ -54,7 +55,7 @@ from dynlearn.rules.linear import (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n: Annotated[int, positive(max=2000)] = 100  # W* is n x n
     rank: Annotated[int, positive()] = 5

@@ -41,7 +41,15 @@ import numpy as np
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, checked_elsewhere, in_range, nonnegative, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    checked_elsewhere,
+    in_range,
+    nonnegative,
+    positive,
+)
 from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
 from dynlearn.rules.linear import (
     DeepLinearFlow,
@@ -55,7 +63,7 @@ BUILT_IN_TARGETS = ("semantic", "random-rank-K (e.g. random-rank-3)", "path/to/S
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     # "semantic", "random-rank-K", or a path to a .npy matrix
     target: Annotated[
@@ -73,6 +81,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.depths or any(N < 1 for N in self.depths):
             raise ValueError(
                 f"depths must be positive numbers of weight matrices, got {self.depths}"

@@ -38,7 +38,7 @@ import numpy as np
 import optimistix as optx
 
 import dynlearn
-from dynlearn.app.scenario import Scenario, Seed, in_range, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, positive
 from dynlearn.rules.linear import (
     balanced_mode_rate,
     t_half_balanced,
@@ -48,7 +48,7 @@ from dynlearn.rules.linear import (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0  # the grid is deterministic; kept for the scenario protocol
     depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
     n_s: Annotated[int, in_range(2, 256)] = 32
@@ -64,6 +64,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-14
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.depths or any(N < 1 for N in self.depths):
             raise ValueError(
                 f"depths must be positive numbers of weight matrices, got {self.depths}"

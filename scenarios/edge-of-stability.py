@@ -39,14 +39,14 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
-from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n_per_class: Annotated[int, positive(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2

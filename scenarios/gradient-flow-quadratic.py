@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.app.scenario import Scenario, Seed, in_range, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, positive
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     lambda1: Annotated[float, positive()] = 1.0
     lambda2: Annotated[float, positive()] = 0.2
@@ -37,6 +37,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.lambda1 > self.lambda2 > 0:
             raise ValueError(f"need lambda1 > lambda2 > 0, got {self.lambda1}, {self.lambda2}")
         if not (self.eta > 0 and self.t1 > 0):

@@ -38,7 +38,7 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
-from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -46,7 +46,7 @@ from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n_per_class: Annotated[int, positive(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2

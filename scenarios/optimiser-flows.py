@@ -44,7 +44,15 @@ from jax.flatten_util import ravel_pytree
 import dynlearn
 from dynlearn.analysis.convergence import fit_order
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    in_range,
+    nonnegative,
+    positive,
+    whole_steps,
+)
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches, adam, sgd
 from dynlearn.rules.credit import Backprop
@@ -60,7 +68,7 @@ from dynlearn.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n_per_class: Annotated[int, positive(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
@@ -87,6 +95,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
+        super().__post_init__()
         if len(self.etas) < 2 or min(self.etas) <= 0:
             raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
         if not (self.a > 0 and self.b > 0 and self.a * max(self.etas) < 1):

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.progress import progress_callback
-from dynlearn.app.scenario import Scenario, Seed, nonnegative, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import MLP, adam, minibatches
 from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
@@ -46,7 +46,7 @@ SIDE = 8  # digits are 8x8
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     latent: Annotated[int, positive(max=4096)] = 16
     hidden: Annotated[int, positive(max=4096)] = 64

@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import spiral_split
@@ -84,7 +84,7 @@ RULES = ("bp", "pc", "pc_eq")  # pc: T steps (truncated); pc_eq: relaxed to eq_t
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     num_seeds: Annotated[int, positive(max=1000)] = 3
     hidden: Annotated[int, positive(max=4096)] = 64

@@ -47,7 +47,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, flag, one_of, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, flag, one_of, positive
 from dynlearn.core import SolveError, solve, steady_state
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
@@ -60,7 +60,7 @@ EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     batch_size: Annotated[int, positive(max=1000)] = 64
     hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32, 32)

@@ -36,7 +36,15 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import effective_mode_strength, first_crossing_time, mode_strengths
-from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive, require_memory
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    in_range,
+    one_of,
+    positive,
+    require_memory,
+)
 from dynlearn.rules.linear import (
     DeepLinearFlow,
     decoupled_init,
@@ -50,7 +58,7 @@ INITS = ("random", "decoupled")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     # the 512x512 image is block-averaged to size x size (size divides 512)
     size: Annotated[int, in_range(2, 512)] = 64
@@ -68,6 +76,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
+        super().__post_init__()
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
         if self.size < 2 or 512 % self.size:

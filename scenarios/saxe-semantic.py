@@ -40,7 +40,7 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
-from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, one_of, positive
 from dynlearn.data.semantic import (
     ITEMS,
     MODE_NAMES,
@@ -65,7 +65,7 @@ INITS = ("decoupled", "random")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     tau: Annotated[float, positive()] = 1.0
     u0: Annotated[float, positive()] = 1e-3  # decoupled start: every deep mode strength
@@ -78,6 +78,7 @@ class Config:
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
+        super().__post_init__()
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
         for name in ("tau", "u0", "scale", "t1"):

@@ -60,7 +60,15 @@ from dynlearn.analysis.sgd_moments import (
     stationary_covariances,
 )
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, in_range, nonnegative, positive, whole_steps
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    in_range,
+    nonnegative,
+    positive,
+    whole_steps,
+)
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
 from dynlearn.rules.linear.quadratic import QuadraticBowl
@@ -69,7 +77,7 @@ from dynlearn.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     etas: Annotated[tuple[float, ...], positive(max=1.0)] = (
         0.1,
@@ -103,6 +111,7 @@ class Config:
     stationary_samples: Annotated[int, positive(max=100_000)] = 20
 
     def __post_init__(self):
+        super().__post_init__()
         if len(self.etas) < 2 or min(self.etas) <= 0:
             raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
         for eta in self.etas:
