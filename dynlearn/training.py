@@ -13,7 +13,9 @@ rule's flow d state/dt = -d(t): ``solve(rule, state, t1=num_steps * eta, method=
 dt=eta, args=data)`` returns the same state (docs/references.md §8; tested step for step).
 
 ``record(state)`` (any pytree of arrays: a test loss, an accuracy, an angle) is evaluated
-before the first step and after every ``record_every`` steps. Without a ``callback`` the whole
+before the first step and after every ``record_every`` steps; with ``record_step=True`` it is
+called as ``record(state, n)``, n the number of steps taken (0, record_every, ...), e.g. to
+fold n into the key of a stochastic measurement. Without a ``callback`` the whole
 run is one compiled program that also runs inside ``jax.jit``, ``jax.vmap`` and
 ``dynlearn.sweep`` (the rule's hyperparameters and the schedule's eta are traced, so a sweep
 over them compiles once). With ``callback(steps_done, num_steps)`` the run is cut into
@@ -74,6 +76,7 @@ def train(
     record: Callable[[State], PyTree] | None = None,
     opt_state: PyTree = None,
     callback: Callable[[int, int], None] | None = None,
+    record_step: bool = False,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -82,7 +85,8 @@ def train(
     (the parameters themselves for every rule but Kolen-Pollack). ``optimizer``: an
     ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
     defaults to the schedule's table length; required for a full-batch schedule.
-    ``opt_state``: continue from a previous run's optimiser state.
+    ``opt_state``: continue from a previous run's optimiser state. ``record_step``: call
+    ``record(state, n)`` with n the steps taken so far (an int32 array after the first).
 
     Examples:
         >>> import jax
@@ -127,6 +131,8 @@ def train(
         )
     if opt_state is None:
         opt_state = optimizer.init(state)
+    if record is not None and not record_step:
+        record = _ignoring_step(record)
     if callback is None:
         return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
     return _train_with_callback(
@@ -148,17 +154,26 @@ def _chunk(rule, optimizer, data, state, opt_state, first, length):
     return jax.lax.scan(step, (state, opt_state), steps)
 
 
-def _recorded(record, state):
-    return None if record is None else record(state)
+class _ignoring_step(eqx.Module):
+    """``record(state)`` called as ``record(state, n)``."""
+
+    record: Callable
+
+    def __call__(self, state, n):
+        return self.record(state)
+
+
+def _recorded(record, state, n):
+    return None if record is None else record(state, n)
 
 
 @eqx.filter_jit
 def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
     def chunk(carry, c):
         carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
-        return carry, (losses, _recorded(record, carry[0]))
+        return carry, (losses, _recorded(record, carry[0], (c + 1) * every))
 
-    first = _recorded(record, state)
+    first = _recorded(record, state, 0)
     chunks = jnp.arange(total // every, dtype=jnp.int32)
     (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
     if record is not None:
@@ -169,14 +184,14 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
 @eqx.filter_jit
 def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
     (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
-    return state, opt_state, losses, _recorded(record, state)
+    return state, opt_state, losses, _recorded(record, state, first + every)
 
 
 _compiled_record = eqx.filter_jit(_recorded)
 
 
 def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
-    losses, recs = [], [_compiled_record(record, state)]
+    losses, recs = [], [_compiled_record(record, state, 0)]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(
