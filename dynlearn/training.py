@@ -86,7 +86,7 @@ def train(
     ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
     defaults to the schedule's table length; required for a full-batch schedule.
     ``opt_state``: continue from a previous run's optimiser state. ``record_step``: call
-    ``record(state, n)`` with n the steps taken so far (an int32 array after the first).
+    ``record(state, n)`` with n the steps taken so far (an int32 array).
 
     Examples:
         >>> import jax
@@ -173,7 +173,7 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
         carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
         return carry, (losses, _recorded(record, carry[0], (c + 1) * every))
 
-    first = _recorded(record, state, 0)
+    first = _recorded(record, state, jnp.int32(0))
     chunks = jnp.arange(total // every, dtype=jnp.int32)
     (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
     if record is not None:
@@ -191,7 +191,7 @@ _compiled_record = eqx.filter_jit(_recorded)
 
 
 def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
-    losses, recs = [], [_compiled_record(record, state, 0)]
+    losses, recs = [], [_compiled_record(record, state, jnp.int32(0))]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(
