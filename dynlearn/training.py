@@ -13,7 +13,9 @@ rule's flow d state/dt = -d(t): ``solve(rule, state, t1=num_steps * eta, method=
 dt=eta, args=data)`` returns the same state (docs/references.md §8; tested step for step).
 
 ``record(state)`` (any pytree of arrays: a test loss, an accuracy, an angle) is evaluated
-before the first step and after every ``record_every`` steps. Without a ``callback`` the whole
+before the first step and after every ``record_every`` steps; with ``record_step=True`` it is
+called as ``record(state, n)``, n the number of steps taken (0, record_every, ...), e.g. to
+fold n into the key of a stochastic measurement. Without a ``callback`` the whole
 run is one compiled program that also runs inside ``jax.jit``, ``jax.vmap`` and
 ``dynlearn.sweep`` (the rule's hyperparameters and the schedule's eta are traced, so a sweep
 over them compiles once). With ``callback(steps_done, num_steps)`` the run is cut into
@@ -78,6 +80,7 @@ def train(
     opt_state: PyTree = None,
     callback: Callable[[int, int], None] | None = None,
     record_opt_state: bool = False,
+    record_step: bool = False,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -86,9 +89,10 @@ def train(
     (the parameters themselves for every rule but Kolen-Pollack). ``optimizer``: an
     ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
     defaults to the schedule's table length; required for a full-batch schedule.
-    ``opt_state``: continue from a previous run's optimiser state. ``record_opt_state``: call
-    ``record(state, opt_state)`` instead of ``record(state)`` (to record a momentum buffer or
-    Adam's moments along the run).
+    ``opt_state``: continue from a previous run's optimiser state. ``record_opt_state`` and
+    ``record_step`` pass more to ``record``: ``record(state, opt_state)`` (a momentum buffer,
+    Adam's moments), ``record(state, n)`` with n the steps taken so far (an int32 array), or
+    with both ``record(state, opt_state, n)``.
 
     Examples:
         >>> import jax
@@ -133,8 +137,8 @@ def train(
         )
     if opt_state is None:
         opt_state = optimizer.init(state)
-    if record is not None and record_opt_state:
-        record = _WithOptState(record)
+    if record is not None:
+        record = _Recorder(record, record_opt_state, record_step)
     if callback is None:
         return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
     return _train_with_callback(
@@ -156,27 +160,29 @@ def _chunk(rule, optimizer, data, state, opt_state, first, length):
     return jax.lax.scan(step, (state, opt_state), steps)
 
 
-class _WithOptState(eqx.Module):
-    """Marks a ``record(state, opt_state)`` (``train(..., record_opt_state=True)``)."""
+class _Recorder(eqx.Module):
+    """The user's ``record`` with the arguments it asked for (state[, opt_state][, n])."""
 
-    fn: Callable = eqx.field(static=True)
+    fn: Callable  # a function (static under jit) or a Module whose arrays are traced
+    with_opt_state: bool = eqx.field(static=True)
+    with_step: bool = eqx.field(static=True)
+
+    def __call__(self, state, opt_state, n):
+        extra = ((opt_state,) if self.with_opt_state else ()) + ((n,) if self.with_step else ())
+        return self.fn(state, *extra)
 
 
-def _recorded(record, state, opt_state):
-    if record is None:
-        return None
-    if isinstance(record, _WithOptState):
-        return record.fn(state, opt_state)
-    return record(state)
+def _recorded(record, state, opt_state, n):
+    return None if record is None else record(state, opt_state, n)
 
 
 @eqx.filter_jit
 def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
     def chunk(carry, c):
         carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
-        return carry, (losses, _recorded(record, *carry))
+        return carry, (losses, _recorded(record, *carry, (c + 1) * every))
 
-    first = _recorded(record, state, opt_state)
+    first = _recorded(record, state, opt_state, jnp.int32(0))
     chunks = jnp.arange(total // every, dtype=jnp.int32)
     (state, opt_state), (losses, recs) = jax.lax.scan(chunk, (state, opt_state), chunks)
     if record is not None:
@@ -188,14 +194,14 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
 @eqx.filter_jit
 def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
     (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
-    return state, opt_state, losses, _recorded(record, state, opt_state)
+    return state, opt_state, losses, _recorded(record, state, opt_state, first + every)
 
 
 _compiled_record = eqx.filter_jit(_recorded)
 
 
 def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
-    losses, recs = [], [_compiled_record(record, state, opt_state)]
+    losses, recs = [], [_compiled_record(record, state, opt_state, jnp.int32(0))]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(

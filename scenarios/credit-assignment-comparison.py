@@ -25,10 +25,12 @@ rule's choice is interior; backprop on the digits chooses 1) by the mean validat
 at the end of training; a choice at either end of the grid is flagged in
 ``chosen_eta_on_grid_edge`` and with * in the figure (the optimum may then lie outside). The
 test accuracy of that choice is reported as mean and std
-over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each rule and
-data set is one jitted lax.scan run over all (learning rate, seed) members by one
-``dynlearn.sweep``.
-Spiral: train/validation/test are independent draws of the generator; digits: a stratified
+over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each run is
+``dynlearn.training.train`` (the rule's direction, SGD at the member's eta, a measurement after
+every epoch); each rule and data set is one compiled program over all (learning rate, seed)
+members by one ``dynlearn.sweep``.
+Spiral: train/validation/test are independent draws of the generator (``spiral_split``: train
+from the seed, test from seed + 10_000, validation from seed + 20_000); digits: a stratified
 60/15/25 % split.
 
 ``angle_to_bp_deg_mean_over_epochs_seeds_datasets``: for each rule, the angle between its
@@ -71,18 +73,21 @@ from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, checkpointed_map, nonnegative, one_of, positive
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
-from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import BackpropReference, add_weight_decay
-from dynlearn.rules.credit.direct_feedback_alignment import direct_feedback_alignment
-from dynlearn.rules.credit.feedback_alignment import feedback_alignment
-from dynlearn.rules.credit.forward_gradient import ForwardGradient
-from dynlearn.rules.credit.kolen_pollack import kolen_pollack
-from dynlearn.rules.credit.node_perturbation import NodePerturbation
-from dynlearn.rules.credit.sign_symmetry import SignSymmetry
-from dynlearn.rules.credit.weight_perturbation import WeightPerturbation
-from dynlearn.rules.pc.rule import PredictiveCodingRule
+from dynlearn.data.spiral import spiral_split
+from dynlearn.nn import MLP, Minibatches, minibatch_indices
+from dynlearn.rules.credit import (
+    Backprop,
+    ForwardGradient,
+    NodePerturbation,
+    SignSymmetry,
+    WeightPerturbation,
+    direct_feedback_alignment,
+    feedback_alignment,
+    kolen_pollack,
+)
+from dynlearn.rules.credit._base import add_weight_decay
+from dynlearn.rules.pc import PredictiveCodingRule
+from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ QUICK = {  # every rule, on the spiral only
 
 # name -> (mlp, key, cfg) -> rule. One entry per rule; the comparison loops over cfg.rules.
 RULES = {
-    "bp": lambda mlp, key, cfg: BackpropReference(mlp, weight_decay=cfg.weight_decay),
+    "bp": lambda mlp, key, cfg: Backprop(mlp, weight_decay=cfg.weight_decay),
     "fa": lambda mlp, key, cfg: feedback_alignment(mlp, key, weight_decay=cfg.weight_decay),
     "dfa": lambda mlp, key, cfg: direct_feedback_alignment(mlp, key, weight_decay=cfg.weight_decay),
     "kp": lambda mlp, key, cfg: kolen_pollack(mlp, key, weight_decay=cfg.weight_decay),
@@ -178,31 +183,31 @@ def labels(cfg: Config) -> dict:
 def load_data(name: str, cfg: Config):
     """(x_train, y_train, x_val, y_val, x_test, y_test) and the network sizes."""
     if name == "spiral":
-        tr, va, te = (
-            make_spiral(cfg.seed + k, n_per_class=n)
-            for k, n in ((0, 100), (1000, 100), (2000, 250))
-        )
-        return (*tr, *va, *te), (2, *cfg.spiral_hidden, 4), cfg.spiral_epochs, cfg.spiral_batch_size
+        data = spiral_split(cfg.seed, n_per_class=100, test_n_per_class=250, val_n_per_class=100)
+        return data, (2, *cfg.spiral_hidden, 4), cfg.spiral_epochs, cfg.spiral_batch_size
     if name == "digits":
         s = load_digits_split(seed=cfg.seed, test_fraction=0.25, val_fraction=0.15)
         return tuple(s), (64, *cfg.digits_hidden, 10), cfg.digits_epochs, cfg.digits_batch_size
     raise ValueError(f"unknown data set {name!r}; valid: spiral, digits")
 
 
-def train_one(rule_name, mlp, cfg, data, batches, eta, key):
-    """One run: SGD with the rule's update, recording per epoch (test acc, val acc, angle)."""
+def train_one(rule_name, mlp, cfg, data, batches, steps_per_epoch, eta, key):
+    """One run: ``train`` with the rule's direction at learning rate eta over the minibatch
+    table ``batches``, recording before training and after every epoch (test acc, val acc,
+    training loss, angle to backprop's gradient)."""
     x, y, xv, yv, xt, yt = data
     k_init, k_rule, k_noise = jax.random.split(key, 3)
     # each rule draws its own noise: WP and the forward gradient would otherwise share their
     # directions (both call sample_noise on the same parameter tree) and be one experiment
     k_noise = jax.random.fold_in(k_noise, list(RULES).index(rule_name))
     rule = RULES[rule_name](mlp, k_rule, cfg)
-    state = rule.init(mlp.init(k_init))
-    steps_per_epoch = batches.shape[1]
 
-    def record(state, epoch):
+    def record(state, n):
+        # n steps taken = e epochs: the angle's noise is fold_in(k_noise, -e) (step n's is
+        # fold_in(k_noise, n); before training both are fold_in(k_noise, 0))
         params = rule.params(state)
-        d = rule.params(rule.direction(state, x, y, jax.random.fold_in(k_noise, -1 - epoch)))
+        k_angle = jax.random.fold_in(k_noise, -(n // steps_per_epoch))
+        d = rule.params(rule.direction(state, x, y, k_angle))
         g_hat = add_weight_decay(d, params, -cfg.weight_decay)  # the rule's estimate of grad L
         return {
             "test_acc": mlp.accuracy(params, xt, yt),
@@ -211,22 +216,12 @@ def train_one(rule_name, mlp, cfg, data, batches, eta, key):
             "angle": angle_deg(g_hat, mlp.grad(params, x, y)),
         }
 
-    def epoch(state, e_idx):
-        e, idx = e_idx
-
-        def step(state, n_i):
-            n, i = n_i
-            d = rule.direction(state, x[i], y[i], jax.random.fold_in(k_noise, n))
-            return jax.tree_util.tree_map(lambda s, g: s - eta * g, state, d), None
-
-        steps = e * steps_per_epoch + jnp.arange(steps_per_epoch)
-        state, _ = jax.lax.scan(step, state, (steps, idx))
-        return state, record(state, e)
-
-    first = record(state, -1)
-    epochs = jnp.arange(batches.shape[0])
-    state, recs = jax.lax.scan(epoch, state, (epochs, batches))
-    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+    schedule = Minibatches(x, y, batches, eta=eta, key=k_noise)
+    state = rule.init(mlp.init(k_init))
+    run = train(
+        rule, state, schedule, record=record, record_every=steps_per_epoch, record_step=True
+    )
+    return run.records
 
 
 def run(cfg: Config) -> dict:
@@ -244,22 +239,23 @@ def run(cfg: Config) -> dict:
         n = data[0].shape[0]
         batches = jnp.stack(
             [
-                jnp.asarray(minibatch_indices(cfg.seed + s, n, batch_size, epochs)).reshape(
-                    epochs, -1, batch_size
-                )
+                jnp.asarray(minibatch_indices(cfg.seed + s, n, batch_size, epochs))
                 for s in range(cfg.num_seeds)
             ]
         )
+        steps_per_epoch = n // batch_size
 
         def member(m, rule_name=rule_name, mlp=mlp, data=data):
             key = jax.random.wrap_key_data(m["key"])
-            return train_one(rule_name, mlp, cfg, data, m["batches"], m["eta"], key)
+            return train_one(
+                rule_name, mlp, cfg, data, m["batches"], steps_per_epoch, m["eta"], key
+            )
 
         # the (eta, seed) members, eta-major, as one compiled sweep
         n_eta, n_seed = len(cfg.etas), cfg.num_seeds
         members = {
             "key": jnp.tile(jax.random.key_data(seeds), (n_eta, 1)),
-            "batches": jnp.tile(batches, (n_eta, 1, 1, 1)),
+            "batches": jnp.tile(batches, (n_eta, 1, 1)),
             "eta": jnp.repeat(etas, n_seed),
         }
         recs = sweep(member, members)
@@ -297,7 +293,7 @@ def run(cfg: Config) -> dict:
         "chosen_eta_on_grid_edge": on_edge,
         "chance_accuracy": {"spiral": 0.25, "digits": 0.1},
     }
-    return {"metrics": metrics, "curves": curves, "config": cfg}
+    return {"metrics": metrics, "curves": curves}
 
 
 COLORS = {
@@ -314,10 +310,10 @@ COLORS = {
 }
 
 
-def plot(results: dict):
+def plot(results: dict, cfg: Config):
     from dynlearn.plotting import figure
 
-    cfg, m, curves = results["config"], results["metrics"], results["curves"]
+    m, curves = results["metrics"], results["curves"]
     names = labels(cfg)
     fig, axes = figure(1, len(cfg.datasets) + 1, width=4.3, height=3.8)
     for ax, ds in zip(axes[0], cfg.datasets, strict=False):

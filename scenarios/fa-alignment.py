@@ -4,7 +4,8 @@ feedback alignment (B fixed) and Kolen-Pollack (B learns; Akrout et al. 2019).
 
 Task (after Lillicrap et al.): inputs x ~ N(0, I_30), targets y = T x with T a fixed random
 linear map (10 x 30, entries N(0, 1/30)); student 30-20-10, tanh hidden layer, linear output,
-MSE, small initial weights (He-normal times ``init_scale``), minibatch SGD at eta. The hidden
+MSE, small initial weights (He-normal times ``init_scale``), minibatch SGD at eta
+(``dynlearn.training.train``, recording every ``record_every`` steps). The hidden
 layer's update is delta_1 z_1^T with delta_1 = (B delta_2) * f'(a_1) (FA, KP) or
 (W_2^T delta_2) * f'(a_1) (BP); "update angle" = angle between the FA/KP and the BP hidden-layer
 weight update on the whole training set (docs/references.md §10). KP's flow dB/dt = -(delta_2
@@ -35,13 +36,11 @@ import numpy as np
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
 from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive, require_memory
 from dynlearn.core.sweep import sweep
+from dynlearn.nn import MLP, Minibatches, minibatch_indices
 from dynlearn.nn.activations import ACTIVATIONS
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit._base import BackpropReference, train_recorded
-from dynlearn.rules.credit.feedback_alignment import backward_with_feedback, feedback_alignment
-from dynlearn.rules.credit.kolen_pollack import kolen_pollack
+from dynlearn.rules.credit import Backprop, feedback_alignment, kolen_pollack
+from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
+from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,6 @@ def make_task(cfg: Config):
 def run(cfg: Config) -> dict:
     mlp = MLP((cfg.n_in, cfg.hidden, cfg.n_out), (cfg.activation, "identity"), "mse")
     x, y = make_task(cfg)
-    opt = sgd(cfg.eta)
     steps_per_epoch = cfg.num_examples // cfg.batch_size
     num_steps = cfg.epochs * steps_per_epoch
     if num_steps % cfg.record_every:
@@ -93,7 +91,7 @@ def run(cfg: Config) -> dict:
     def make_rule(name, key):
         decay = cfg.weight_decay_kp if name in ("kp", "bp_decay", "fa_decay") else 0.0
         if name.startswith("bp"):
-            return BackpropReference(mlp, weight_decay=decay)
+            return Backprop(mlp, weight_decay=decay)
         if name.startswith("fa"):
             return feedback_alignment(mlp, key, weight_decay=decay)
         return kolen_pollack(mlp, key, weight_decay=decay)
@@ -116,18 +114,10 @@ def run(cfg: Config) -> dict:
                 out["offset_norm"] = jnp.linalg.norm(B[0] - params[1]["W"].T)
             return out
 
-        _, recs = train_recorded(
-            rule,
-            opt,
-            rule.init(params0),
-            x,
-            y,
-            batches,
-            jax.random.key(0),
-            cfg.record_every,
-            record,
-        )
-        return recs
+        data = Minibatches(x, y, batches, eta=cfg.eta)
+        return train(
+            rule, rule.init(params0), data, record=record, record_every=cfg.record_every
+        ).records
 
     # the seeds (init, feedback matrix, minibatch order) of each rule as one compiled sweep
     members = {
@@ -174,7 +164,7 @@ def run(cfg: Config) -> dict:
         "initial_loss": float(records["bp"]["loss"][:, 0].mean()),
         "kp_offset_closed_form_max_rel_error": kp_err,
     }
-    return {"metrics": metrics, "steps": steps, "records": records, "config": cfg}
+    return {"metrics": metrics, "steps": steps, "records": records}
 
 
 COLORS = {"bp": "black", "fa": "tab:blue", "kp": "tab:orange"}
@@ -192,11 +182,11 @@ def _labels(cfg: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, cfg: Config):
     from dynlearn.plotting import figure
 
     steps, rec = results["steps"], results["records"]
-    labels = _labels(results["config"])
+    labels = _labels(cfg)
     fig, axes = figure(1, 3, width=4.0, height=3.3)
     panels = [
         ("update_angle", "(a) hidden-layer update vs backprop", "angle (deg)", ("fa", "kp")),
@@ -224,7 +214,6 @@ def plot(results: dict):
             ax.legend(loc="upper right")
         else:
             ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.87))
-    cfg = results["config"]
     fig.suptitle(
         f"Feedback alignment and Kolen-Pollack: {cfg.n_in}-{cfg.hidden}-{cfg.n_out} "
         f"{cfg.activation} "

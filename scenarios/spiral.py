@@ -6,12 +6,13 @@ x = r [cos phi, sin phi] with phi = theta + delta_theta + 2 pi k / K, delta_thet
 cross-entropy, He-normal initialisation. Training is the backprop flow
 d theta/dt = -grad L_n(theta) - lambda W (``dynlearn.rules.credit.backprop``) integrated by Euler's
 method at dt = eta, i.e. minibatch SGD at learning rate eta = 0.1 with L2 weight decay
-lambda = 1e-4 on the weights and batch 10, reshuffled each epoch. It runs as the compiled SGD
-loop (``train_steps``); the first epoch is also integrated with ``dynlearn.solve(..., "euler",
-dt=eta)`` and the metric ``euler_vs_sgd_max_abs_diff`` records that both give the same
-parameters.
+lambda = 1e-4 on the weights and batch 10, reshuffled each epoch. It runs as the training loop
+``dynlearn.training.train`` (Backprop's direction, SGD at eta); the first epoch is also
+integrated with ``dynlearn.solve(..., "euler", dt=eta)`` and the metric
+``euler_vs_sgd_max_abs_diff`` records that both give the same parameters.
 
-The test set is fresh points from the same generator with another seed (seed + 10_000).
+The test set is fresh points from the same generator with another seed (``spiral_split``:
+seed + 10_000).
 Figure: the decision regions of the trained network over the training (dots) and test
 (crosses) points; the train and test loss per epoch; train and test accuracy per epoch.
 Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses.
@@ -20,7 +21,6 @@ Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated
 
 import jax
@@ -37,14 +37,12 @@ from dynlearn.app.scenario import (
     positive,
     require_memory,
 )
-from dynlearn.data.spiral import make_spiral
-from dynlearn.nn.batches import minibatch_indices
+from dynlearn.data.spiral import spiral_split
+from dynlearn.nn import MLP, Minibatches, minibatch_indices
 from dynlearn.nn.init import INITIALISERS
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import sgd
-from dynlearn.rules.credit.backprop import Backprop, batch_args, train_steps
+from dynlearn.rules.credit import Backprop
+from dynlearn.training import train
 
-TEST_SEED_OFFSET = 10_000
 GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
 
 
@@ -72,42 +70,37 @@ def _evaluate(mlp: MLP, params, x, y):
     return mlp.loss_value(params, x, y), mlp.accuracy(params, x, y)
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _experiment(mlp: MLP, optimizer, init: str, key, x, y, batches, x_test, y_test, grid_x):
-    """He init, then epoch after epoch of the compiled SGD loop with train/test loss and
-    accuracy after each; the class predicted at each grid point at the end. One compile."""
-    params0 = mlp.init(key, init)
+def _experiment(mlp: MLP, rule: Backprop, config: Config, m: dict, grid_x):
+    """One seed: init, then ``train`` with train/test loss and accuracy after every epoch; the
+    class predicted at each grid point at the end; and the parameters after the first epoch
+    alone (for the check against ``dynlearn.solve``)."""
+    params0 = mlp.init(m["key"], config.init)
+    data = Minibatches(m["x"], m["y"], m["batches"], eta=config.eta)
+    steps_per_epoch = m["x"].shape[0] // config.batch_size
 
-    def epoch(carry, epoch_batches):
-        params, state = carry
-        params, state, _ = train_steps(mlp, optimizer, params, state, x, y, epoch_batches)
-        return (params, state), (
-            *_evaluate(mlp, params, x, y),
-            *_evaluate(mlp, params, x_test, y_test),
+    def record(params):
+        return (
+            *_evaluate(mlp, params, m["x"], m["y"]),
+            *_evaluate(mlp, params, m["x_test"], m["y_test"]),
         )
 
-    (params, _), curves = jax.lax.scan(epoch, (params0, optimizer.init(params0)), batches)
-    regions = jnp.argmax(mlp.predict(params, grid_x), -1)
-    first_epoch, _, _ = train_steps(
-        mlp, optimizer, params0, optimizer.init(params0), x, y, batches[0]
-    )
-    return params0, first_epoch, curves, regions, mlp.loss_value(params0, x, y)
+    run = train(rule, params0, data, record=record, record_every=steps_per_epoch)
+    curves = tuple(r[1:] for r in run.records)  # after each epoch
+    regions = jnp.argmax(mlp.predict(run.state, grid_x), -1)
+    first_epoch = train(rule, params0, data, num_steps=steps_per_epoch).state
+    return params0, first_epoch, curves, regions, run.records[0][0]
 
 
 def _seed_data(config: Config, seed: int) -> dict:
     """One seed's member of the sweep: its training and test sets, shuffles and init key."""
-    x, y = make_spiral(seed, config.n_per_class, config.num_classes, config.noise)
-    x_test, y_test = make_spiral(
-        seed + TEST_SEED_OFFSET, config.test_n_per_class, config.num_classes, config.noise
+    x, y, x_test, y_test = spiral_split(
+        seed, config.n_per_class, config.test_n_per_class, 0, config.num_classes, config.noise
     )
-    steps_per_epoch = x.shape[0] // config.batch_size
-    batches = minibatch_indices(seed, x.shape[0], config.batch_size, config.epochs)
-    batches = batches.reshape(config.epochs, steps_per_epoch, config.batch_size)
     return {
         "key": np.asarray(jax.random.PRNGKey(seed)),
         "x": np.asarray(x),
         "y": np.asarray(y),
-        "batches": batches,
+        "batches": minibatch_indices(seed, x.shape[0], config.batch_size, config.epochs),
         "x_test": np.asarray(x_test),
         "y_test": np.asarray(y_test),
     }
@@ -120,16 +113,13 @@ def run(config: Config) -> dict:
     members = [_seed_data(config, s) for s in seeds]
     K = config.num_classes
     mlp = MLP((2, config.hidden, K), ("relu", "softmax"), "softmax_cross_entropy")
-    optimizer = sgd(config.eta, weight_decay=config.weight_decay)
+    rule = Backprop(mlp, weight_decay=config.weight_decay)
     grid = np.linspace(-GRID_SPAN, GRID_SPAN, GRID_POINTS)
     gx, gy = np.meshgrid(grid, grid)
     grid_x = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1))
 
     def experiment(m):
-        return _experiment(
-            mlp, optimizer, config.init, m["key"], m["x"], m["y"], m["batches"],
-            m["x_test"], m["y_test"], grid_x,
-        )  # fmt: skip
+        return _experiment(mlp, rule, config, m, grid_x)
 
     # Every seed (new data, init and shuffles) in one compiled sweep.
     params0, first_epoch, curves, regions, initial_loss = dynlearn.sweep(
@@ -138,18 +128,17 @@ def run(config: Config) -> dict:
     train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
     test_accuracies = [float(a[-1]) for a in test_acc]
 
-    # The figure shows the run with config.seed. The SGD loop is the Euler scheme of the
+    # The figure shows the run with config.seed. The training loop is the Euler scheme of the
     # backprop flow: check it on that seed's first epoch.
     m = members[0]
-    steps_per_epoch = m["batches"].shape[1]
-    rule = Backprop(mlp, eta=config.eta, weight_decay=config.weight_decay)
+    steps_per_epoch = m["x"].shape[0] // config.batch_size
     sol = dynlearn.solve(
         rule,
         jax.tree.map(lambda a: a[0], params0),
         t1=steps_per_epoch * config.eta,
         method="euler",
         dt=config.eta,
-        args=batch_args(m["x"], m["y"], jnp.asarray(m["batches"][0])),
+        args=Minibatches(m["x"], m["y"], jnp.asarray(m["batches"]), eta=config.eta),
     )
     euler_vs_sgd = max(
         float(np.max(np.abs(np.asarray(a)[-1] - np.asarray(b)[0])))
@@ -183,16 +172,15 @@ def run(config: Config) -> dict:
         "test_loss": test_loss[0],
         "train_acc": train_acc[0],
         "test_acc": test_acc[0],
-        "config": config,
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     from matplotlib.colors import ListedColormap
 
     from dynlearn.plotting import figure
 
-    config, m = results["config"], results["metrics"]
+    m = results["metrics"]
     K = config.num_classes
     colors = [f"C{k}" for k in range(K)]
     fig, axes = figure(1, 3, width=4.2, height=3.9)

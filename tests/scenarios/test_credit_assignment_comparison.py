@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from dynlearn.app.scenario import load_scenario
+SCENARIO = "credit-assignment-comparison"
 
 # rule: (min test accuracy, min angle, max angle); quick seeds 0/1 in the comments
 BOUNDS = {
@@ -29,10 +29,8 @@ BOUNDS = {
 }
 
 
-def test_credit_assignment_comparison_quick():
-    sc = load_scenario("credit-assignment-comparison")
-    cfg = sc.make_config(quick=True)
-    m = sc.run(cfg)["metrics"]
+def test_credit_assignment_comparison_quick(quick):
+    cfg, m = quick.config, quick.metrics
     acc = m["test_accuracy"]["spiral"]
     angle = m["angle_to_bp_deg_mean_over_epochs_seeds_datasets"]
     # the quick comparison exercises every rule

@@ -1,12 +1,11 @@
 """Quick-mode fa-alignment: FA's hidden-layer update turns from ~90 deg (random B) to well below
 90 deg; Kolen-Pollack aligns further and B -> W^T with the exact (1 - eta lambda)^n law."""
 
-from dynlearn.app.scenario import load_scenario
+SCENARIO = "fa-alignment"
 
 
-def test_fa_alignment_quick():
-    sc = load_scenario("fa-alignment")
-    m = sc.run(sc.make_config(quick=True))["metrics"]
+def test_fa_alignment_quick(quick):
+    m = quick.metrics
     for r in ("fa", "kp"):
         # a random B is orthogonal to W^T in 200 dimensions up to ~1/sqrt(200) rad ~ 4 deg
         assert 75.0 < m["initial_update_angle_deg"][r] < 105.0

@@ -3,13 +3,12 @@ and the variance laws."""
 
 import numpy as np
 
-from dynlearn.app.scenario import load_scenario
+SCENARIO = "perturbation-estimators"
 
 
-def test_perturbation_estimators_quick():
-    sc = load_scenario("perturbation-estimators")
-    res = sc.run(sc.make_config(quick=True))
-    m = res["metrics"]
+def test_perturbation_estimators_quick(quick):
+    res = quick.results
+    m = quick.metrics
     # per-perturbation finite-difference error: O(sigma) one-sided, O(sigma^2) central
     assert abs(m["fd_error_slope_one_sided"] - 1.0) < 0.15
     assert abs(m["fd_error_slope_central"] - 2.0) < 0.15

@@ -12,22 +12,17 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from dynlearn.app.scenario import load_scenario
-from dynlearn.data.spiral import make_spiral
+from dynlearn.data.spiral import spiral_split
 
-
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("spiral")
-    cfg = sc.make_config(quick=True)
-    return cfg, sc.run(cfg)
+SCENARIO = "spiral"
 
 
 def test_quick_accuracy_beats_linear_model(quick):
-    cfg, results = quick
+    cfg, results = quick.config, quick.results
     m = results["metrics"]
-    x, y = make_spiral(cfg.seed, cfg.n_per_class, cfg.num_classes, cfg.noise)
-    xt, yt = make_spiral(cfg.seed + 10_000, cfg.test_n_per_class, cfg.num_classes, cfg.noise)
+    x, y, xt, yt = spiral_split(
+        cfg.seed, cfg.n_per_class, cfg.test_n_per_class, 0, cfg.num_classes, cfg.noise
+    )
     linear = LogisticRegression(max_iter=1000).fit(np.asarray(x), np.asarray(y).argmax(1))
     linear_acc = linear.score(np.asarray(xt), np.asarray(yt).argmax(1))
     assert linear_acc < 0.7
@@ -43,7 +38,7 @@ def test_quick_accuracy_beats_linear_model(quick):
 
 
 def test_quick_losses(quick):
-    _, results = quick
+    results = quick.results
     m = results["metrics"]
     assert m["test_loss"] < 0.2 * math.log(4)
     assert m["train_loss"] < 0.2 * math.log(4)
@@ -53,11 +48,11 @@ def test_quick_losses(quick):
 
 
 def test_sgd_loop_is_euler_on_the_backprop_flow(quick):
-    _, results = quick
+    results = quick.results
     assert results["metrics"]["euler_vs_sgd_max_abs_diff"] < 1e-12
     assert results["metrics"]["num_steps"] == 150 * 40
 
 
 def test_decision_regions_cover_every_class(quick):
-    _, results = quick
+    results = quick.results
     assert set(np.unique(results["regions"])) == {0, 1, 2, 3}
