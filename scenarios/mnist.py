@@ -37,9 +37,7 @@ from dynlearn.app.scenario import Scenario, positive
 from dynlearn.data.idx import ImageDataConfig
 from dynlearn.nn import MLP, adam, minibatches
 from dynlearn.rules.credit import Backprop
-from dynlearn.training import train
-
-loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
+from dynlearn.training import train_epochs
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),
@@ -76,24 +74,20 @@ def run(config: Config) -> dict:
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     mlp = MLP(sizes, ("relu",) * len(config.hidden) + ("softmax",), "softmax_cross_entropy")
     params = mlp.init(jax.random.PRNGKey(config.seed), "he_normal")
-    # learning curves, entry 0 at init on the whole sets; entry e: the mean of epoch e's
-    # minibatch losses (train), the whole test set after epoch e (test)
+    # learning curves (entry 0 at init; train: the mean of epoch e's minibatch losses)
     batches = minibatches(x, y, batch_size=batch_size, epochs=epochs, seed=config.seed)
-    fit = train(
+    curves = train_epochs(
         Backprop(mlp),
         params,
         batches,
         adam(config.eta),
-        record_every=batches.num_steps // epochs,
-        record=jax.tree_util.Partial(mlp.loss_value, x=x_test, y=y_test),
+        epochs=epochs,
+        x_test=x_test,
+        y_test=y_test,
         callback=progress_callback(f"mnist ({data.name}) epochs"),
     )
-    epoch_losses = fit.losses.reshape(epochs, -1)
-    train_loss = np.array(
-        [float(loss_value(mlp, params, x, y))] + [float(jnp.mean(l)) for l in epoch_losses]
-    )
-    test_loss = np.asarray(fit.records)
-    params = fit.state
+    params = curves.run.state
+    train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
     labels = np.asarray(jnp.argmax(y_test, axis=1))
     predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
