@@ -224,7 +224,23 @@ def train_epochs(
     """``train`` over a schedule of ``epochs`` passes (``minibatches(..., epochs=epochs)``)
     with the textbook learning curves (``EpochCurves``): the test loss is ``record``-ed after
     every epoch (``record_every`` = the steps per epoch). ``rule``: a rule with an ``mlp``
-    and ``params(state)`` (every rule of ``dynlearn.rules.credit``)."""
+    and ``params(state)`` (every rule of ``dynlearn.rules.credit``).
+
+    Examples:
+        >>> import jax
+        >>> from dynlearn.data.spiral import make_spiral
+        >>> from dynlearn.nn import MLP, adam, minibatches
+        >>> from dynlearn.rules.credit import Backprop
+        >>> x, y = make_spiral(seed=0, n_per_class=100, num_classes=3)
+        >>> mlp = MLP((2, 32, 3), ("relu", "softmax"), "softmax_cross_entropy")
+        >>> data = minibatches(x, y, batch_size=30, epochs=20)
+        >>> curves = train_epochs(Backprop(mlp), mlp.init(jax.random.key(0)), data, adam(1e-2),
+        ...                       epochs=20, x_test=x, y_test=y)
+        >>> curves.train_curve.shape, curves.test_curve.shape
+        ((21,), (21,))
+        >>> bool(curves.test_curve[-1] < curves.test_curve[0])
+        True
+    """
     if data.num_steps is None or data.num_steps % epochs:
         raise ValueError(
             f"epochs={epochs} must divide the schedule's {data.num_steps} steps (build it with "
