@@ -215,3 +215,72 @@ def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, 
         records = jax.tree_util.tree_map(lambda *r: jnp.stack(r), *recs)
     losses = jax.tree_util.tree_map(lambda *chunks: jnp.concatenate(chunks), *losses)
     return Trained(state, opt_state, losses, records)
+
+
+class EpochCurves(eqx.Module):
+    """What ``train_epochs`` returns: the ``Trained`` run and its two learning curves, each
+    of epochs + 1 entries. ``train_curve``: entry 0 the loss of the initial parameters on the
+    whole training set, entry e > 0 the mean of epoch e's minibatch losses; ``test_curve``:
+    the loss on the whole test set before training (entry 0) and after each epoch."""
+
+    run: Trained
+    train_curve: jax.Array
+    test_curve: jax.Array
+
+
+def _data_loss(rule, state, x, y):
+    """The rule's MLP's loss at ``state`` on (x, y)."""
+    return rule.mlp.loss_value(rule.params(state), x, y)
+
+
+_compiled_data_loss = eqx.filter_jit(_data_loss)
+
+
+def train_epochs(
+    rule: Any,
+    state: State,
+    data: Minibatches,
+    optimizer: Optimizer | None = None,
+    *,
+    epochs: int,
+    x_test: jax.Array,
+    y_test: jax.Array,
+    callback: Callable[[int, int], None] | None = None,
+) -> EpochCurves:
+    """``train`` over a schedule of ``epochs`` passes (``minibatches(..., epochs=epochs)``)
+    with the textbook learning curves (``EpochCurves``): the test loss is ``record``-ed after
+    every epoch (``record_every`` = the steps per epoch). ``rule``: a rule with an ``mlp``
+    and ``params(state)`` (every rule of ``dynlearn.rules.credit``).
+
+    Examples:
+        >>> import jax
+        >>> from dynlearn.data.spiral import make_spiral
+        >>> from dynlearn.nn import MLP, adam, minibatches
+        >>> from dynlearn.rules.credit import Backprop
+        >>> x, y = make_spiral(seed=0, n_per_class=100, num_classes=3)
+        >>> mlp = MLP((2, 32, 3), ("relu", "softmax"), "softmax_cross_entropy")
+        >>> data = minibatches(x, y, batch_size=30, epochs=20)
+        >>> curves = train_epochs(Backprop(mlp), mlp.init(jax.random.key(0)), data, adam(1e-2),
+        ...                       epochs=20, x_test=x, y_test=y)
+        >>> curves.train_curve.shape, curves.test_curve.shape
+        ((21,), (21,))
+        >>> bool(curves.test_curve[-1] < curves.test_curve[0])
+        True
+    """
+    if data.num_steps is None or data.num_steps % epochs:
+        raise ValueError(
+            f"epochs={epochs} must divide the schedule's {data.num_steps} steps (build it with "
+            f"minibatches(..., epochs={epochs}))"
+        )
+    run = train(
+        rule,
+        state,
+        data,
+        optimizer,
+        record_every=data.num_steps // epochs,
+        record=jax.tree_util.Partial(_data_loss, rule, x=x_test, y=y_test),
+        callback=callback,
+    )
+    epoch_means = [jnp.mean(losses) for losses in run.losses.reshape(epochs, -1)]
+    initial = _compiled_data_loss(rule, state, data.x, data.y)
+    return EpochCurves(run, jnp.stack([initial, *epoch_means]), run.records)

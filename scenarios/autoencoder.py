@@ -29,20 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.app.scenario import (
-    Scenario,
-    Seed,
-    checked_elsewhere,
-    in_range,
-    nonnegative,
-    one_of,
-    positive,
-)
-from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.rules.credit.backprop import train_epochs
+from dynlearn.app.progress import progress_callback
+from dynlearn.app.scenario import Scenario, in_range, positive
+from dynlearn.data.idx import ImageDataConfig
+from dynlearn.nn import MLP, adam, minibatches
+from dynlearn.rules.credit import Backprop
+from dynlearn.training import train_epochs
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
 
@@ -54,21 +46,12 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 
 @dataclass(frozen=True)
-class Config:
-    seed: Seed = 0
-    # "auto" | "digits" | "mnist" | "fashion-mnist"
-    data: Annotated[str, one_of(*DATA_CHOICES)] = "auto"
-    # "" -> $DYNLEARN_DATA
-    data_dir: Annotated[str, checked_elsewhere("empty or a data folder", "/nonexistent/data")] = ""
+class Config(ImageDataConfig):
+    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test; batch_size
+    # / epochs = 0: DEFAULTS, 200 / 20 on MNIST files, 32 / 300 on the digits)
     hidden: Annotated[int, positive(max=4096)] = 128
     latent: Annotated[int, positive(max=4096)] = 2
     eta: Annotated[float, positive()] = 1e-3
-    # 0: 200 on MNIST files, 32 on the digits
-    batch_size: Annotated[int, nonnegative(max=100_000)] = 0
-    epochs: Annotated[int, nonnegative(max=100_000)] = 0  # 0: 20 on MNIST files, 300 on the digits
-    # > 0: a seeded random subset of the training set (0: all)
-    max_train: Annotated[int, nonnegative()] = 0
-    max_test: Annotated[int, nonnegative()] = 0
     # the two classes whose mean codes are joined
     interpolate: Annotated[tuple[int, ...], in_range(0, 9, length=2)] = (0, 1)
     steps: Annotated[int, in_range(2, 100)] = 10  # images along the interpolation
@@ -84,13 +67,7 @@ def bce(x_hat: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def run(config: Config) -> dict:
-    data = load_image_data(
-        config.data,
-        config.data_dir or None,
-        seed=config.seed,
-        max_train=config.max_train,
-        max_test=config.max_test,
-    )
+    data, batch_size, epochs = config.load(DEFAULTS)
     split = data.split
     x, x_test = jnp.asarray(split.x_train), jnp.asarray(split.x_test)
     labels_test = np.asarray(split.y_test).argmax(axis=1)
@@ -100,25 +77,25 @@ def run(config: Config) -> dict:
             raise ValueError(f"interpolate classes must lie in 0..{num_classes - 1}, got {k}")
     if len(config.interpolate) != 2:
         raise ValueError(f"interpolate needs two classes, got {config.interpolate}")
-    batch_size = min(config.batch_size or DEFAULTS[data.name][0], len(x))
-    epochs = config.epochs or DEFAULTS[data.name][1]
 
     D, h, d = x.shape[1], config.hidden, config.latent
     mlp = MLP((D, h, d, h, D), ("tanh", "identity", "tanh", "sigmoid"), "bce")
     decoder = MLP((d, h, D), ("tanh", "sigmoid"), "bce")
     params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    batches = minibatch_indices(config.seed, len(x), batch_size, epochs)
-    params, train_curve, test_curve = train_epochs(
-        mlp,
-        adam(config.eta),
+    # learning curves (entry 0 at init; train: the mean of epoch e's minibatch losses)
+    batches = minibatches(x, x, batch_size=batch_size, epochs=epochs, seed=config.seed)
+    curves = train_epochs(
+        Backprop(mlp),
         params,
-        x,
-        x,
-        batches.reshape(epochs, -1, batch_size),
-        x_test,
-        x_test,
-        desc=f"autoencoder ({data.name}) epochs",
+        batches,
+        adam(config.eta),
+        epochs=epochs,
+        x_test=x_test,
+        y_test=x_test,
+        callback=progress_callback(f"autoencoder ({data.name}) epochs"),
     )
+    params = curves.run.state
+    train_curve, test_curve = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
     zs = mlp.forward(params, x_test)
     codes, x_hat = np.asarray(zs[2]), zs[-1]
@@ -167,7 +144,7 @@ def _image(ax, image: np.ndarray) -> None:
         spine.set_visible(False)
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from dynlearn.plotting import image_data_label  # (and the house style)
@@ -228,7 +205,7 @@ def plot(results: dict):
 
 def check(config: Config) -> list[str]:
     """The data set must be there (an explicit data_dir is never replaced by the digits)."""
-    resolve_image_data(config.data, config.data_dir or None)
+    config.check_data()
     if config.interpolate[0] == config.interpolate[1]:
         raise ValueError(f"interpolate needs two different classes, got {config.interpolate}")
     return []

@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Annotated
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,10 +51,9 @@ from dynlearn.analysis.spectra import effective_rank_of_spectrum, latent_covaria
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive
 from dynlearn.data.digits import load_digits_split
+from dynlearn.nn import MLP, Minibatches, adam, minibatches
 from dynlearn.nn import init as nn_init
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
+from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,28 @@ def linear_init(config: Config, key: jax.Array) -> jax.Array:
     )
 
 
-def train(config: Config, l: int, x_train: jax.Array, batches: jax.Array) -> dict:
-    """Adam on the MSE over the minibatch table ``batches`` (one row per step), as a scan."""
+class AutoencoderMSE(eqx.Module):
+    """The training rule of this composed autoencoder, for ``dynlearn.training.train``: the
+    direction is the exact gradient of the minibatch MSE, by reverse-mode autodiff (jax.grad)
+    through encoder, extra linear layers and decoder. The state is the parameter dict itself;
+    the target is the input (the schedule's y is not used)."""
+
+    encoder: MLP = eqx.field(static=True)
+    decoder: MLP = eqx.field(static=True)
+
+    def init(self, params: dict) -> dict:
+        return params
+
+    def params(self, state: dict) -> dict:
+        return state
+
+    def loss_and_direction(self, state: dict, x: jax.Array, y: jax.Array, key: jax.Array):
+        """(MSE on the batch x, its gradient)."""
+        return jax.value_and_grad(mse)(state, x, self.encoder, self.decoder)
+
+
+def fit(config: Config, l: int, batches: Minibatches) -> dict:
+    """Adam on the MSE over the schedule ``batches`` (one compiled ``train`` run)."""
     encoder, decoder = encoder_decoder(config)
     k_enc, k_dec, k_lin = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     params = {
@@ -120,21 +140,8 @@ def train(config: Config, l: int, x_train: jax.Array, batches: jax.Array) -> dic
         "linear": [linear_init(config, k) for k in jax.random.split(k_lin, l)] if l else [],
         "decoder": decoder.init(k_dec, "he_normal"),
     }
-    opt = adam(config.eta)
-
-    @jax.jit
-    def run_steps(params, state, batches):
-        def step(carry, idx):
-            params, state = carry
-            loss, grads = jax.value_and_grad(mse)(params, x_train[idx], encoder, decoder)
-            params, state = opt.step(params, grads, state)
-            return (params, state), loss
-
-        (params, state), losses = jax.lax.scan(step, (params, state), batches)
-        return params, state, losses
-
-    params, _, losses = run_steps(params, opt.init(params), batches)
-    return {"params": params, "train_loss": np.asarray(losses)}
+    run = train(AutoencoderMSE(encoder, decoder), params, batches, adam(config.eta))
+    return {"params": run.state, "train_loss": np.asarray(run.losses)}
 
 
 def run(config: Config) -> dict:
@@ -146,14 +153,14 @@ def run(config: Config) -> dict:
         )
     data = load_digits_split(seed=config.seed)
     x_train, x_test = jnp.asarray(data.x_train), jnp.asarray(data.x_test)
-    batches = jnp.asarray(
-        minibatch_indices(config.seed, x_train.shape[0], config.batch_size, config.epochs)
+    batches = minibatches(
+        x_train, x_train, batch_size=config.batch_size, epochs=config.epochs, seed=config.seed
     )
     metrics, spectra, recon, curves = {}, {}, {}, {}
 
     def fit_and_measure(name: str, cfg: Config, l: int) -> None:
         encoder, decoder = encoder_decoder(cfg)
-        out = train(cfg, l, x_train, batches)
+        out = fit(cfg, l, batches)
         params = out["params"]
         C = latent_covariance(latents(params, x_test, encoder))
         spectrum = np.sort(np.linalg.eigvalsh(np.asarray(C)))[::-1].clip(min=0.0)
@@ -183,17 +190,16 @@ def run(config: Config) -> dict:
         "reconstructions": recon,
         "originals": np.asarray(x_test[: config.num_shown]),
         "train_loss": curves,
-        "config": config,
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from dynlearn.plotting import STYLE
 
     plt.rcParams.update(STYLE)
-    m, config = results["metrics"], results["config"]
+    m = results["metrics"]
     k = config.num_shown
     labels = {
         "ae": f"AE, d = {config.latent}",

@@ -32,12 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.app.scenario import Scenario, Seed, checked_elsewhere, nonnegative, one_of, positive
-from dynlearn.data.idx import DATA_CHOICES, load_image_data, resolve_image_data
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.rules.credit.backprop import train_epochs
+from dynlearn.app.progress import progress_callback
+from dynlearn.app.scenario import Scenario, positive
+from dynlearn.data.idx import ImageDataConfig
+from dynlearn.nn import MLP, adam, minibatches
+from dynlearn.rules.credit import Backprop
+from dynlearn.training import train_epochs
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),
@@ -47,20 +47,11 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 
 @dataclass(frozen=True)
-class Config:
-    seed: Seed = 0
-    # "auto" | "digits" | "mnist" | "fashion-mnist"
-    data: Annotated[str, one_of(*DATA_CHOICES)] = "auto"
-    # "" -> $DYNLEARN_DATA
-    data_dir: Annotated[str, checked_elsewhere("empty or a data folder", "/nonexistent/data")] = ""
+class Config(ImageDataConfig):
+    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test; batch_size
+    # / epochs = 0: DEFAULTS, 200 / 10 on MNIST files, 32 / 100 on the digits)
     hidden: Annotated[tuple[int, ...], positive(max=4096)] = (128, 64)
     eta: Annotated[float, positive()] = 1e-3
-    # 0: 200 on MNIST files, 32 on the digits
-    batch_size: Annotated[int, nonnegative(max=100_000)] = 0
-    epochs: Annotated[int, nonnegative(max=100_000)] = 0  # 0: 10 on MNIST files, 100 on the digits
-    # > 0: a seeded random subset of the training set (0: all)
-    max_train: Annotated[int, nonnegative()] = 0
-    max_test: Annotated[int, nonnegative()] = 0
     n_filters: Annotated[int, positive(max=256)] = 32  # first-layer filters shown
 
 
@@ -75,35 +66,28 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.nd
 
 
 def run(config: Config) -> dict:
-    data = load_image_data(
-        config.data,
-        config.data_dir or None,
-        seed=config.seed,
-        max_train=config.max_train,
-        max_test=config.max_test,
-    )
+    data, batch_size, epochs = config.load(DEFAULTS)
     split = data.split
     x, y = jnp.asarray(split.x_train), jnp.asarray(split.y_train)
     x_test, y_test = jnp.asarray(split.x_test), jnp.asarray(split.y_test)
-    batch_size = config.batch_size or DEFAULTS[data.name][0]
-    epochs = config.epochs or DEFAULTS[data.name][1]
-    batch_size = min(batch_size, len(x))
 
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     mlp = MLP(sizes, ("relu",) * len(config.hidden) + ("softmax",), "softmax_cross_entropy")
     params = mlp.init(jax.random.PRNGKey(config.seed), "he_normal")
-    batches = minibatch_indices(config.seed, len(x), batch_size, epochs)
-    params, train_loss, test_loss = train_epochs(
-        mlp,
-        adam(config.eta),
+    # learning curves (entry 0 at init; train: the mean of epoch e's minibatch losses)
+    batches = minibatches(x, y, batch_size=batch_size, epochs=epochs, seed=config.seed)
+    curves = train_epochs(
+        Backprop(mlp),
         params,
-        x,
-        y,
-        batches.reshape(epochs, -1, batch_size),
-        x_test,
-        y_test,
-        desc=f"mnist ({data.name}) epochs",
+        batches,
+        adam(config.eta),
+        epochs=epochs,
+        x_test=x_test,
+        y_test=y_test,
+        callback=progress_callback(f"mnist ({data.name}) epochs"),
     )
+    params = curves.run.state
+    train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
     labels = np.asarray(jnp.argmax(y_test, axis=1))
     predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
@@ -146,7 +130,7 @@ def mosaic(filters: np.ndarray, shape: tuple[int, int], cols: int = 8) -> np.nda
     return out
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from dynlearn.plotting import image_data_label  # (and the house style)
@@ -197,7 +181,7 @@ def plot(results: dict):
 
 def check(config: Config) -> list[str]:
     """The data set must be there (an explicit data_dir is never replaced by the digits)."""
-    resolve_image_data(config.data, config.data_dir or None)
+    config.check_data()
     if config.n_filters > config.hidden[0]:
         raise ValueError(
             f"n_filters={config.n_filters} must be <= the first hidden width {config.hidden[0]}"

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.app.progress import progress
+from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
     Scenario,
     Seed,
@@ -70,10 +70,9 @@ from dynlearn.app.scenario import (
     require_memory,
 )
 from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
-from dynlearn.nn.batches import minibatch_indices
-from dynlearn.nn.mlp import MLP
-from dynlearn.nn.optim import adam
-from dynlearn.rules.credit.backprop import train_steps
+from dynlearn.nn import MLP, adam, minibatches
+from dynlearn.rules.credit import Backprop
+from dynlearn.training import train_epochs
 
 EYE_CODE = checked_elsewhere(
     "2 (linear units) or a multiple of 4 that is >= 8 (ramps)", "0", "3", "4", "-8", "4100"
@@ -89,7 +88,7 @@ class Config:
     eta: Annotated[float, positive()] = 1e-4
     batch_size: Annotated[int, positive()] = 100
     epochs: Annotated[int, positive(max=100_000)] = 2000
-    eval_every: Annotated[int, positive()] = 20  # epochs between test-loss evaluations
+    eval_every: Annotated[int, positive()] = 20  # epochs between the test curve's points
     width: Annotated[float, positive()] = 15.0  # 1/e full width of the stimulus, degrees
     position_range: Annotated[float, positive()] = 30.0  # |r|, |h| <= this, degrees
     eye_range: Annotated[float, positive()] = 20.0  # |e| <= this, degrees
@@ -133,22 +132,28 @@ def train_and_probe(config: Config, eye_units: int) -> dict:
     mlp = MLP((za.n_inputs, config.hidden, za.n_outputs), ("sigmoid", "sigmoid"), "bce")
     params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     params_init = params
-    optimizer = adam(config.eta)
-    state = optimizer.init(params)
     x, y = jnp.asarray(train.x), jnp.asarray(train.y)
     x_test, y_test = jnp.asarray(test.x), jnp.asarray(test.y)
-    batches = minibatch_indices(config.seed, config.n_train, config.batch_size, config.epochs)
-    batches = batches.reshape(config.epochs, -1, config.batch_size)
-
-    train_curve, test_epochs, test_curve = [], [], []
-    for epoch in progress(
-        range(config.epochs), desc=f"zipser-andersen epochs ({eye_units} eye units)"
-    ):
-        params, state, losses = train_steps(mlp, optimizer, params, state, x, y, batches[epoch])
-        train_curve.append(float(jnp.mean(losses)))
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            test_epochs.append(epoch + 1)
-            test_curve.append(float(mlp.loss_value(params, x_test, y_test)))
+    batches = minibatches(
+        x, y, batch_size=config.batch_size, epochs=config.epochs, seed=config.seed
+    )
+    curves = train_epochs(
+        Backprop(mlp),
+        params,
+        batches,
+        adam(config.eta),
+        epochs=config.epochs,
+        x_test=x_test,
+        y_test=y_test,
+        callback=progress_callback(f"zipser-andersen steps ({eye_units} eye units)"),
+    )
+    params = curves.run.state
+    train_curve = np.asarray(curves.train_curve)[1:].tolist()  # epoch means (no init entry)
+    # the test loss every eval_every epochs and after the last
+    test_epochs = [
+        e for e in range(1, config.epochs + 1) if e % config.eval_every == 0 or e == config.epochs
+    ]
+    test_curve = np.asarray(curves.test_curve)[test_epochs].tolist()
 
     out = np.asarray(mlp.predict(params, x_test))
     errors = np.linalg.norm(za.decode(out) - za.decode(test.y), axis=1)
@@ -180,7 +185,7 @@ def train_and_probe(config: Config, eye_units: int) -> dict:
         "train_curve": train_curve,
         "test_epochs": test_epochs,
         "test_curve": test_curve,
-        "steps": int(batches.shape[0] * batches.shape[1]),
+        "steps": int(batches.num_steps),
     }
 
 
@@ -254,7 +259,7 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict):
+def plot(results: dict, config: Config):
     import matplotlib.pyplot as plt
 
     import dynlearn.plotting  # noqa: F401  (house style)

@@ -16,15 +16,12 @@ def bce(x_hat, x):
     return float(np.mean(-np.sum(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat), axis=1)))
 
 
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("autoencoder")
-    cfg = sc.make_config(quick=True, overrides={"data": "digits"})
-    return cfg, sc.run(cfg)
+SCENARIO = "autoencoder"
+QUICK_OVERRIDES = {"data": "digits"}
 
 
 def test_beats_mean_image(quick):
-    cfg, results = quick
+    cfg, results = quick.config, quick.results
     m = results["metrics"]
     split = load_digits_split(seed=cfg.seed)
     x_tr, x_te = np.asarray(split.x_train), np.asarray(split.x_test)
@@ -38,7 +35,7 @@ def test_beats_mean_image(quick):
 
 
 def test_figure_data(quick):
-    cfg, results = quick
+    cfg, results = quick.config, quick.results
     labels, codes = results["labels"], results["codes"]
     assert codes.shape == (len(labels), 2)
     a, b = cfg.interpolate

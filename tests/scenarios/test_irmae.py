@@ -4,18 +4,11 @@ latent spectrum (Jing, Zbontar & LeCun 2020), at the error of a plain AE of that
 import numpy as np
 import pytest
 
-from dynlearn.app.scenario import load_scenario
-
-
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("irmae")
-    config = sc.make_config(quick=True)
-    return config, sc.run(config)
+SCENARIO = "irmae"
 
 
 def test_irmae_latent_rank_is_clearly_lower(quick):
-    config, results = quick
+    config, results = quick.config, quick.results
     m = results["metrics"]
     for name in ("ae", "irmae", "ae_small"):
         assert 1.0 <= m[f"effective_rank_{name}"] <= config.latent
@@ -28,7 +21,7 @@ def test_irmae_latent_rank_is_clearly_lower(quick):
 
 
 def test_irmae_error_is_comparable(quick):
-    _, results = quick
+    results = quick.results
     m = results["metrics"]
     # both reconstruct far better than the mean training image (test MSE 0.074)
     assert max(m["test_mse_ae"], m["test_mse_irmae"]) < 0.02
@@ -40,7 +33,7 @@ def test_irmae_error_is_comparable(quick):
 
 
 def test_metrics_match_the_spectra(quick):
-    _, results = quick
+    results = quick.results
     spectrum = results["spectra"]["irmae"]
     p = spectrum / spectrum.sum()
     p = p[p > 0]

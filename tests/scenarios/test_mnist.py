@@ -11,16 +11,13 @@ import pytest
 from dynlearn.app.scenario import load_scenario
 from dynlearn.data.idx import write_idx
 
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario("mnist")
+SCENARIO = "mnist"
+QUICK_OVERRIDES = {"data": "digits"}
 
 
-def test_digits_quick(scenario):
-    cfg = scenario.make_config(quick=True, overrides={"data": "digits"})
-    results = scenario.run(cfg)
-    m = results["metrics"]
+def test_digits_quick(quick):
+    cfg, results = quick.config, quick.results
+    m = quick.metrics
     assert m["dataset"] == "digits" and m["sizes"] == [64, 128, 64, 10]
     assert m["n_train"] + m["n_test"] == 1797
     assert m["test_accuracy"] >= 0.95  # full run (100 epochs): >= 0.97
@@ -41,7 +38,7 @@ def synthetic_mnist(directory, n, seed):
     return images.astype(np.uint8), labels.astype(np.uint8)
 
 
-def test_mnist_files_end_to_end(scenario, tmp_path, monkeypatch):
+def test_mnist_files_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("DYNLEARN_DATA", raising=False)
     data = tmp_path / "data" / "mnist"
     data.mkdir(parents=True)
@@ -52,7 +49,7 @@ def test_mnist_files_end_to_end(scenario, tmp_path, monkeypatch):
     write_idx(data / "t10k-images-idx3-ubyte", x_te)
     write_idx(data / "t10k-labels-idx1-ubyte", y_te)
     overrides = {"data_dir": str(tmp_path / "data"), "epochs": 5, "batch_size": 50}
-    record = scenario.execute(tmp_path / "out", quick=True, overrides=overrides)
+    record = load_scenario("mnist").execute(tmp_path / "out", quick=True, overrides=overrides)
     m = record["metrics"]
     assert m["dataset"] == "mnist" and m["sizes"] == [784, 128, 64, 10]
     assert m["n_train"] == 300 and m["n_test"] == 100 and m["batch_size"] == 50
@@ -63,8 +60,8 @@ def test_mnist_files_end_to_end(scenario, tmp_path, monkeypatch):
     )
 
 
-def test_missing_files_named_before_the_run(scenario, tmp_path):
+def test_missing_files_named_before_the_run(tmp_path):
     with pytest.raises(ValueError, match="t10k-images-idx3-ubyte"):  # a ConfigError: exit 2
-        scenario.make_config(
+        load_scenario("mnist").make_config(
             quick=True, overrides={"data": "fashion-mnist", "data_dir": str(tmp_path)}
         )

@@ -9,9 +9,7 @@ emerging would fail this test."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from dynlearn.app.scenario import load_scenario
 from dynlearn.data.zipser_andersen import ZipserAndersen
 
 
@@ -20,15 +18,11 @@ def bce(y_hat, y):
     return float(np.mean(-np.sum(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat), axis=1)))
 
 
-@pytest.fixture(scope="module")
-def quick():
-    sc = load_scenario("zipser-andersen")
-    cfg = sc.make_config(quick=True)
-    return cfg, sc.run(cfg)
+SCENARIO = "zipser-andersen"
 
 
 def test_metrics(quick):
-    cfg, results = quick
+    cfg, results = quick.config, quick.results
     m = results["metrics"]
     za = ZipserAndersen()
     train = za.sample([cfg.seed, 0], cfg.n_train)
@@ -55,7 +49,7 @@ def test_metrics(quick):
 
 
 def test_example_and_curves(quick):
-    cfg, results = quick
+    cfg, results = quick.config, quick.results
     # the figure's example: head position = retinal + eye, and the decoded output near it
     np.testing.assert_allclose(
         results["example_head"], results["example_retinal"] + results["example_eye"], atol=1e-12
