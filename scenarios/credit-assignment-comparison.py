@@ -70,7 +70,15 @@ import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, checkpointed_map, nonnegative, one_of, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    checkpointed_map,
+    nonnegative,
+    one_of,
+    positive,
+)
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import spiral_split
@@ -91,7 +99,7 @@ from dynlearn.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     datasets: Annotated[tuple[str, ...], one_of("spiral", "digits")] = ("spiral", "digits")
     rules: Annotated[tuple[str, ...], one_of(*RULES)] = (

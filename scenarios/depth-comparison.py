@@ -81,13 +81,7 @@ class Config(ScenarioConfig):
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
-        super().__post_init__()
-        if not self.depths or any(N < 1 for N in self.depths):
-            raise ValueError(
-                f"depths must be positive numbers of weight matrices, got {self.depths}"
-            )
-        if not self.u0 > 0:
-            raise ValueError(f"u0 must be positive, got {self.u0}")
+        super().__post_init__()  # the declared ranges (depths, u0, ...)
         load_target(self.target, self.seed)  # raises ValueError for an unusable target
 
 

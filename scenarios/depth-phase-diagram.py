@@ -64,22 +64,14 @@ class Config(ScenarioConfig):
     atol: Annotated[float, positive(max=1.0)] = 1e-14
 
     def __post_init__(self):
-        super().__post_init__()
-        if not self.depths or any(N < 1 for N in self.depths):
-            raise ValueError(
-                f"depths must be positive numbers of weight matrices, got {self.depths}"
-            )
-        if self.n_s < 2 or self.n_u0 < 2:
-            raise ValueError(f"n_s and n_u0 must be >= 2, got {self.n_s}, {self.n_u0}")
-        if not 0 < self.s_min < self.s_max:
+        super().__post_init__()  # the declared ranges; below, those between fields
+        if not self.s_min < self.s_max:
             raise ValueError(f"need 0 < s_min < s_max, got {self.s_min}, {self.s_max}")
         if not 0 < self.u0_min < self.u0_max < self.s_min / 2:
             raise ValueError(
                 f"need 0 < u0_min < u0_max < s_min/2 = {self.s_min / 2} (every start below "
                 f"half its singular value), got u0_min={self.u0_min}, u0_max={self.u0_max}"
             )
-        if not (self.tau > 0 and self.t_max > 0 and self.rtol > 0 and self.atol > 0):
-            raise ValueError("tau, t_max, rtol and atol must be positive")
 
 
 QUICK = {"n_s": 6, "n_u0": 6}

@@ -34,7 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
-from dynlearn.app.scenario import Scenario, Seed, nonnegative, one_of, positive, require_memory
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    nonnegative,
+    one_of,
+    positive,
+    require_memory,
+)
 from dynlearn.core.sweep import sweep
 from dynlearn.nn import MLP, Minibatches, minibatch_indices
 from dynlearn.nn.activations import ACTIVATIONS
@@ -44,7 +52,7 @@ from dynlearn.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n_in: Annotated[int, positive(max=4096)] = 30
     hidden: Annotated[int, positive(max=4096)] = 20

@@ -37,13 +37,9 @@ class Config(ScenarioConfig):
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
-        super().__post_init__()
-        if not self.lambda1 > self.lambda2 > 0:
-            raise ValueError(f"need lambda1 > lambda2 > 0, got {self.lambda1}, {self.lambda2}")
-        if not (self.eta > 0 and self.t1 > 0):
-            raise ValueError(f"eta and t1 must be positive, got {self.eta}, {self.t1}")
-        if len(self.theta0) != 2:
-            raise ValueError(f"theta0 must have two entries, got {self.theta0}")
+        super().__post_init__()  # the declared ranges; below, those between fields
+        if not self.lambda1 > self.lambda2:
+            raise ValueError(f"need lambda1 > lambda2, got {self.lambda1}, {self.lambda2}")
 
 
 QUICK = {"t1": 10.0}

@@ -49,7 +49,7 @@ import numpy as np
 
 from dynlearn.analysis.spectra import effective_rank_of_spectrum, latent_covariance
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, Seed, in_range, one_of, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, one_of, positive
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import MLP, Minibatches, adam, minibatches
 from dynlearn.nn import init as nn_init
@@ -57,7 +57,7 @@ from dynlearn.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     latent: Annotated[int, in_range(2, 4096)] = 32  # latent dimension d
     # width of the encoder's and decoder's hidden layer

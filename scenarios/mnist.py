@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.app.image_data import ImageDataConfig
 from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import Scenario, positive
-from dynlearn.data.idx import ImageDataConfig
 from dynlearn.nn import MLP, adam, minibatches
 from dynlearn.rules.credit import Backprop
 from dynlearn.training import train_epochs

@@ -95,15 +95,15 @@ class Config(ScenarioConfig):
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
-        super().__post_init__()
-        if len(self.etas) < 2 or min(self.etas) <= 0:
-            raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
-        if not (self.a > 0 and self.b > 0 and self.a * max(self.etas) < 1):
-            raise ValueError("need a, b > 0 and a * max(etas) < 1, b * max(etas) < 1")
+        super().__post_init__()  # the declared ranges; below, those between fields
+        if len(self.etas) < 2:
+            raise ValueError(f"etas must hold at least two learning rates: {self.etas}")
+        if not self.a * max(self.etas) < 1:
+            raise ValueError(f"need a * max(etas) < 1 (beta1 > 0), got a={self.a}")
         if self.b * max(self.etas) >= 1:
             raise ValueError(f"need b * max(etas) < 1 (beta2 > 0), got b={self.b}")
-        if not 0 <= self.beta < 1 or not 0 <= self.fixed_beta1 < 1 or not 0 < self.fixed_beta2 < 1:
-            raise ValueError("beta, fixed_beta1, fixed_beta2 must lie in [0, 1)")
+        if not (self.beta < 1 and self.fixed_beta1 < 1 and 0 < self.fixed_beta2 < 1):
+            raise ValueError("beta, fixed_beta1 must lie in [0, 1) and fixed_beta2 in (0, 1)")
         for eta in self.etas:
             if not (whole_steps(self.t1, eta) and whole_steps(self.t1_momentum, np.sqrt(eta))):
                 raise ValueError(

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.app.scenario import Scenario, Seed, positive, require_memory
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, require_memory
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit.forward_gradient import forward_gradient_estimate
@@ -52,7 +52,7 @@ from dynlearn.rules.credit.weight_perturbation import weight_perturbation_estima
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     sizes: Annotated[tuple[int, ...], positive(max=4096)] = (10, 32, 32, 5)
     batch_size: Annotated[int, positive(max=10_000)] = 8

@@ -111,20 +111,16 @@ class Config(ScenarioConfig):
     stationary_samples: Annotated[int, positive(max=100_000)] = 20
 
     def __post_init__(self):
-        super().__post_init__()
-        if len(self.etas) < 2 or min(self.etas) <= 0:
-            raise ValueError(f"etas must hold at least two positive learning rates: {self.etas}")
+        super().__post_init__()  # the declared ranges; below, those between fields
+        if len(self.etas) < 2:
+            raise ValueError(f"etas must hold at least two learning rates: {self.etas}")
         for eta in self.etas:
             if not whole_steps(self.t1, eta):
                 raise ValueError(f"t1={self.t1} must be a whole number of steps eta={eta}")
         if len(self.net_etas) < 2 or not all(whole_steps(self.net_t1, e) for e in self.net_etas):
             raise ValueError(f"net_etas (>= 2) must divide net_t1={self.net_t1}: {self.net_etas}")
-        if self.batch_size < 1 or self.num_paths < 10 or self.sde_substeps < 1:
-            raise ValueError("batch_size >= 1, num_paths >= 10 and sde_substeps >= 1 required")
-        if len(self.stationary_lambdas) != 2 or min(self.stationary_lambdas) <= 0:
-            raise ValueError(
-                f"stationary_lambdas: two positive eigenvalues, got {self.stationary_lambdas}"
-            )
+        if len(self.stationary_lambdas) != 2:
+            raise ValueError(f"stationary_lambdas: two eigenvalues, got {self.stationary_lambdas}")
         if not 0 < self.stationary_eta * max(self.stationary_lambdas) < 2:
             raise ValueError("stationary_eta * max(stationary_lambdas) must lie in (0, 2)")
 

@@ -30,6 +30,7 @@ import numpy as np
 import dynlearn
 from dynlearn.app.scenario import (
     Scenario,
+    ScenarioConfig,
     Seed,
     in_range,
     nonnegative,
@@ -47,7 +48,7 @@ GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     num_classes: Annotated[int, in_range(2, 100)] = 4
     n_per_class: Annotated[int, positive(max=100_000)] = 100

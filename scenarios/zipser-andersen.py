@@ -63,6 +63,7 @@ import numpy as np
 from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
     Scenario,
+    ScenarioConfig,
     Seed,
     checked_elsewhere,
     nonnegative,
@@ -80,7 +81,7 @@ EYE_CODE = checked_elsewhere(
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     n_train: Annotated[int, positive(max=1_000_000)] = 5000
     n_test: Annotated[int, positive(max=1_000_000)] = 1000

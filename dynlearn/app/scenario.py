@@ -375,8 +375,10 @@ class Scenario:
     check: Callable[[Any], list[str]] | None = None
 
     def __post_init__(self):
-        if not dataclasses.is_dataclass(self.config):
-            raise TypeError(f"{self.name}: config must be a dataclass")
+        if not (dataclasses.is_dataclass(self.config) and issubclass(self.config, ScenarioConfig)):
+            raise TypeError(
+                f"{self.name}: config must be a frozen dataclass deriving from ScenarioConfig"
+            )
         if "seed" not in self.field_types():
             raise TypeError(f"{self.name}: its Config needs a `seed: int` field")
         if self.name != self.name.lower() or " " in self.name or "_" in self.name:
@@ -441,14 +443,8 @@ class Scenario:
         values.update(self._validate_overrides(overrides or {}))
         if seed is not None:
             values["seed"] = _coerce("seed", types["seed"], seed)
-        for f in dataclasses.fields(self.config):
-            value = values.get(f.name, f.default)
-            valid = declared(types[f.name])
-            problem = valid.problem(f.name, value) if valid and value is not MISSING else None
-            if problem:
-                raise ConfigError(f"invalid config for scenario {self.name!r}: {problem}")
         try:
-            config = self.config(**values)
+            config = self.config(**values)  # ScenarioConfig checks every declared range
             self.warnings(config)
         except ConfigError as err:
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None

@@ -135,3 +135,16 @@ def test_unusual_but_legal_values_run_with_a_warning(tmp_path, capsys):
         "eta=2.5 is at or above the stability limit 2/lambda1 = 2: gradient descent diverges"
     ]
     assert record["metrics"]["gd_diverges"] is True
+
+
+def test_a_config_built_directly_checks_its_declarations():
+    """The declared ranges hold for ``Config(...)`` in Python too, not only for the CLI."""
+    from dynlearn.app.scenario import ConfigError, ScenarioConfig
+
+    for name in scenario_names():
+        config = load_scenario(name).config
+        assert issubclass(config, ScenarioConfig), name
+    spiral = load_scenario("spiral").config
+    with pytest.raises(ConfigError, match="hidden=-1 is not valid"):
+        spiral(hidden=-1)
+    assert spiral(hidden=8).hidden == 8
