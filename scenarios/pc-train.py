@@ -92,7 +92,7 @@ class Config(ScenarioConfig):
     T: Annotated[int, nonnegative(max=10_000)] = 20  # PC inference steps per minibatch
     gamma: Annotated[float, positive()] = 0.1  # PC inference rate
     # PC hidden-state start: feedforward or zeros
-    init: Annotated[str, one_of("feedforward", "zeros")] = "feedforward"
+    pc_start: Annotated[str, one_of("feedforward", "zeros")] = "feedforward"
     # PC output clamping strength; the update is weight_gradient / beta
     beta: Annotated[float, positive()] = 0.1
     # equilibrium PC: relax until rms(dx/dt) < eq_tol ...
@@ -139,11 +139,11 @@ def _rule(config: Config, mlp: MLP, rule: str):
         return Backprop(mlp)
     if rule == "pc_eq":
         return PredictiveCodingRule(
-            mlp, config.eq_max_steps, config.eq_gamma, config.beta, init=config.init,
+            mlp, config.eq_max_steps, config.eq_gamma, config.beta, start=config.pc_start,
             tol=config.eq_tol, report=True,
         )  # fmt: skip
     return PredictiveCodingRule(
-        mlp, config.T, config.gamma, config.beta, init=config.init, report=True
+        mlp, config.T, config.gamma, config.beta, start=config.pc_start, report=True
     )
 
 

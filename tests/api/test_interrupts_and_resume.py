@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Annotated
 import os
 
-from dynlearn.app.scenario import Scenario, Seed, checkpointed_map, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, checkpointed_map, positive
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ScenarioConfig):
     seed: Seed = 0
     members: Annotated[int, positive(max=10)] = 3
 
@@ -49,7 +49,7 @@ def run(config):
     return {"metrics": {"total": sum(v["x"] for v in values) + config.seed}}
 
 
-def plot(results):
+def plot(results, config):
     from dynlearn.plotting import figure
 
     fig, axes = figure()

@@ -160,8 +160,8 @@ def test_report_and_equilibrium_options():
     eq = PredictiveCodingRule(mlp, T=5000, gamma=0.1, beta=0.1, tol=1e-8, report=True)
     (_, _, _, eq_steps), _ = eq.loss_and_direction(params, x, y, None)
     assert 20 < int(eq_steps) < 5000
-    zeros = PredictiveCodingRule(mlp, T=5000, gamma=0.1, beta=0.1, tol=1e-8, init="zeros")
+    zeros = PredictiveCodingRule(mlp, T=5000, gamma=0.1, beta=0.1, tol=1e-8, start="zeros")
     # the equilibrium does not depend on the start (the energy is convex near it here)
     assert _max_diff(zeros.direction(params, x, y, None), eq.direction(params, x, y, None)) < 1e-5
     with pytest.raises(ValueError, match="valid: feedforward, zeros"):
-        PredictiveCodingRule(mlp, init="random")
+        PredictiveCodingRule(mlp, start="random")

@@ -62,8 +62,8 @@ class PredictiveCodingRule(AbstractParamsRule):
 
     ``T``: relaxation steps (with ``tol``: the most steps). ``tol``: None for the truncated rule
     (exactly T steps); a number for equilibrium PC, relaxing until rms(dx/dt) < tol
-    (``relax_until``). ``init``: the states' start, "feedforward" (every hidden error zero) or
-    "zeros". ``beta``: output clamping strength (small: weak clamping, d close to backprop's
+    (``relax_until``). ``start``: where the states start, "feedforward" (every hidden error
+    zero) or "zeros". ``beta``: output clamping strength (small: weak clamping, d close to backprop's
     gradient). ``fixed_prediction``: relax under the fixed prediction assumption (not a
     gradient flow). ``report``: ``loss_and_direction`` returns a ``Relaxation`` (loss, energy,
     raised, steps) in place of the loss.
@@ -74,7 +74,7 @@ class PredictiveCodingRule(AbstractParamsRule):
     gamma: jax.Array = hyperparameter(default=0.1)
     beta: jax.Array = hyperparameter(default=0.1)
     fixed_prediction: bool = eqx.field(static=True, default=False)
-    init: str = eqx.field(static=True, default="feedforward", kw_only=True)
+    start: str = eqx.field(static=True, default="feedforward", kw_only=True)
     tol: float | None = eqx.field(static=True, default=None, kw_only=True)
     report: bool = eqx.field(static=True, default=False, kw_only=True)
     weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
@@ -84,8 +84,8 @@ class PredictiveCodingRule(AbstractParamsRule):
             raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
         check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
         check_number("beta (output clamping strength)", self.beta, "> 0", lambda v: v > 0)
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; valid: {', '.join(INITS)}")
+        if self.start not in INITS:
+            raise ValueError(f"unknown start {self.start!r}; valid: {', '.join(INITS)}")
         if self.tol is not None:
             check_number("tol (residual rms(dx/dt))", self.tol, "> 0 or None", lambda v: v > 0)
 
@@ -94,7 +94,7 @@ class PredictiveCodingRule(AbstractParamsRule):
             self.mlp, state, beta=self.beta, fixed_prediction=self.fixed_prediction
         )
         args = Clamped(x, y)
-        xs0 = pc.initial_states(x, self.init)
+        xs0 = pc.initial_states(x, self.start)
         if self.tol is None:
             xs, steps = relax(pc, xs0, args, self.gamma, self.T), jnp.asarray(self.T)
         else:
