@@ -30,11 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.image_data import ImageDataConfig
-from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import Scenario, in_range, positive
-from dynlearn.nn import MLP, adam, minibatches
-from dynlearn.rules.credit import Backprop
-from dynlearn.training import train_epochs
+from dynlearn.nn import MLP
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
 
@@ -47,11 +44,10 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 @dataclass(frozen=True)
 class Config(ImageDataConfig):
-    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test; batch_size
-    # / epochs = 0: DEFAULTS, 200 / 20 on MNIST files, 32 / 300 on the digits)
+    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test, eta;
+    # batch_size / epochs = 0: DEFAULTS, 200 / 20 on MNIST files, 32 / 300 on the digits)
     hidden: Annotated[int, positive(max=4096)] = 128
     latent: Annotated[int, positive(max=4096)] = 2
-    eta: Annotated[float, positive()] = 1e-3
     # the two classes whose mean codes are joined
     interpolate: Annotated[tuple[int, ...], in_range(0, 9, length=2)] = (0, 1)
     steps: Annotated[int, in_range(2, 100)] = 10  # images along the interpolation
@@ -83,16 +79,8 @@ def run(config: Config) -> dict:
     decoder = MLP((d, h, D), ("tanh", "sigmoid"), "bce")
     params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     # learning curves (entry 0 at init; train: the mean of epoch e's minibatch losses)
-    batches = minibatches(x, x, batch_size=batch_size, epochs=epochs, seed=config.seed)
-    curves = train_epochs(
-        Backprop(mlp),
-        params,
-        batches,
-        adam(config.eta),
-        epochs=epochs,
-        x_test=x_test,
-        y_test=x_test,
-        callback=progress_callback(f"autoencoder ({data.name}) epochs"),
+    curves = config.train(
+        mlp, params, x, x, x_test, x_test, batch_size, epochs, f"autoencoder ({data.name}) epochs"
     )
     params = curves.run.state
     train_curve, test_curve = np.asarray(curves.train_curve), np.asarray(curves.test_curve)

@@ -33,11 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.image_data import ImageDataConfig
-from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import Scenario, positive
-from dynlearn.nn import MLP, adam, minibatches
-from dynlearn.rules.credit import Backprop
-from dynlearn.training import train_epochs
+from dynlearn.nn import MLP
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 100),
@@ -48,10 +45,9 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 
 @dataclass(frozen=True)
 class Config(ImageDataConfig):
-    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test; batch_size
-    # / epochs = 0: DEFAULTS, 200 / 10 on MNIST files, 32 / 100 on the digits)
+    # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test, eta;
+    # batch_size / epochs = 0: DEFAULTS, 200 / 10 on MNIST files, 32 / 100 on the digits)
     hidden: Annotated[tuple[int, ...], positive(max=4096)] = (128, 64)
-    eta: Annotated[float, positive()] = 1e-3
     n_filters: Annotated[int, positive(max=256)] = 32  # first-layer filters shown
 
 
@@ -75,16 +71,8 @@ def run(config: Config) -> dict:
     mlp = MLP(sizes, ("relu",) * len(config.hidden) + ("softmax",), "softmax_cross_entropy")
     params = mlp.init(jax.random.PRNGKey(config.seed), "he_normal")
     # learning curves (entry 0 at init; train: the mean of epoch e's minibatch losses)
-    batches = minibatches(x, y, batch_size=batch_size, epochs=epochs, seed=config.seed)
-    curves = train_epochs(
-        Backprop(mlp),
-        params,
-        batches,
-        adam(config.eta),
-        epochs=epochs,
-        x_test=x_test,
-        y_test=y_test,
-        callback=progress_callback(f"mnist ({data.name}) epochs"),
+    curves = config.train(
+        mlp, params, x, y, x_test, y_test, batch_size, epochs, f"mnist ({data.name}) epochs"
     )
     params = curves.run.state
     train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)

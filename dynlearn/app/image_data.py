@@ -1,13 +1,25 @@
-"""The config fields shared by the scenarios trained on image data (``mnist``,
-``autoencoder``): which data set, where, how much of it, batch size and epochs."""
+"""The config fields and the training shared by the scenarios trained on image data
+(``mnist``, ``autoencoder``): which data set, where, how much of it, batch size, epochs and
+Adam's learning rate, and ``ImageDataConfig.train``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from dynlearn.app.scenario import ScenarioConfig, Seed, checked_elsewhere, nonnegative, one_of
+from dynlearn.app.progress import progress_callback
+from dynlearn.app.scenario import (
+    ScenarioConfig,
+    Seed,
+    checked_elsewhere,
+    nonnegative,
+    one_of,
+    positive,
+)
 from dynlearn.data.idx import DATA_CHOICES, ImageData, load_image_data, resolve_image_data
+from dynlearn.nn import adam, minibatches
+from dynlearn.rules.credit import Backprop
+from dynlearn.training import EpochCurves, train_epochs
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class ImageDataConfig(ScenarioConfig):
     # > 0: a seeded random subset of the training set (0: all)
     max_train: Annotated[int, nonnegative()] = 0
     max_test: Annotated[int, nonnegative()] = 0
+    eta: Annotated[float, positive()] = 1e-3  # Adam's learning rate
 
     def load(self, defaults: dict[str, tuple[int, int]]) -> tuple[ImageData, int, int]:
         """(the data, batch size, epochs): ``defaults`` maps the data set's name to the
@@ -51,3 +64,19 @@ class ImageDataConfig(ScenarioConfig):
         """The data set that ``load`` will use; FileNotFoundError before any work if its files
         are missing (an explicit ``data_dir`` is never replaced by the digits)."""
         return resolve_image_data(self.data, self.data_dir or None)
+
+    def train(self, mlp, params, x, y, x_test, y_test, batch_size, epochs, label) -> EpochCurves:
+        """Backprop with Adam at ``eta`` on shuffled minibatches (``minibatches`` seeded with
+        the config's seed), with the epoch learning curves on (x_test, y_test) and a progress
+        bar labelled ``label``: the training of both image scenarios."""
+        data = minibatches(x, y, batch_size=batch_size, epochs=epochs, seed=self.seed)
+        return train_epochs(
+            Backprop(mlp),
+            params,
+            data,
+            adam(self.eta),
+            epochs=epochs,
+            x_test=x_test,
+            y_test=y_test,
+            callback=progress_callback(label),
+        )

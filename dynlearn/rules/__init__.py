@@ -12,48 +12,18 @@
 """
 
 from dynlearn.rules import credit, linear, optimiser, pc
-from dynlearn.rules.credit import (
-    Backprop,
-    DirectFeedbackAlignment,
-    FeedbackAlignment,
-    ForwardGradient,
-    KolenPollack,
-    NodePerturbation,
-    SignSymmetry,
-    WeightPerturbation,
-    direct_feedback_alignment,
-    feedback_alignment,
-    kolen_pollack,
-)
-from dynlearn.rules.optimiser import (
-    AdamFlow,
-    ModifiedFlow,
-    MomentumFlow,
-    StochasticModifiedEquation,
-)
-from dynlearn.rules.pc import GenerativePC, PredictiveCoding, PredictiveCodingRule
+from dynlearn.rules.credit import *  # noqa: F403  (each family's public names, re-exported)
+from dynlearn.rules.linear import *  # noqa: F403
+from dynlearn.rules.optimiser import *  # noqa: F403
+from dynlearn.rules.pc import *  # noqa: F403
 
 __all__ = [
     "credit",
     "pc",
     "linear",
     "optimiser",
-    "Backprop",
-    "FeedbackAlignment",
-    "feedback_alignment",
-    "DirectFeedbackAlignment",
-    "direct_feedback_alignment",
-    "KolenPollack",
-    "kolen_pollack",
-    "SignSymmetry",
-    "WeightPerturbation",
-    "NodePerturbation",
-    "ForwardGradient",
-    "PredictiveCoding",
-    "PredictiveCodingRule",
-    "GenerativePC",
-    "MomentumFlow",
-    "AdamFlow",
-    "ModifiedFlow",
-    "StochasticModifiedEquation",
+    *credit.__all__,
+    *pc.__all__,
+    *linear.__all__,
+    *optimiser.__all__,
 ]

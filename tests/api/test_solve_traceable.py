@@ -79,12 +79,3 @@ def test_scipy_methods_refuse_tracing_with_a_clear_message():
 def test_euler_without_dt_says_what_to_give():
     with pytest.raises(ValueError, match="method='euler' takes fixed steps: give dt"):
         dynlearn.solve(decay, jnp.ones(2), 1.0, args=1.0, method="euler")
-
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    for name in ("dynlearn.core.solve", "dynlearn.core.events"):
-        result = doctest.testmod(importlib.import_module(name))
-        assert result.attempted > 0 and result.failed == 0, name

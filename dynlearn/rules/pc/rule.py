@@ -63,8 +63,8 @@ class PredictiveCodingRule(AbstractParamsRule):
     ``T``: relaxation steps (with ``tol``: the most steps). ``tol``: None for the truncated rule
     (exactly T steps); a number for equilibrium PC, relaxing until rms(dx/dt) < tol
     (``relax_until``). ``start``: where the states start, "feedforward" (every hidden error
-    zero) or "zeros". ``beta``: output clamping strength (small: weak clamping, d close to backprop's
-    gradient). ``fixed_prediction``: relax under the fixed prediction assumption (not a
+    zero) or "zeros". ``beta``: output clamping strength (small: weak clamping, d close to
+    backprop's gradient). ``fixed_prediction``: relax under the fixed prediction assumption (not a
     gradient flow). ``report``: ``loss_and_direction`` returns a ``Relaxation`` (loss, energy,
     raised, steps) in place of the loss.
     """
