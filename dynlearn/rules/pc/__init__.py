@@ -2,7 +2,7 @@
 training rule (``rule``), and generative PC with only the data clamped (``generative``)."""
 
 from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
-from dynlearn.rules.pc.generative import GenerativePC, Observed
+from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
 from dynlearn.rules.pc.inference import RELAX_METHODS, Inference, infer, relax, relax_until
 from dynlearn.rules.pc.rule import PredictiveCodingRule
 
@@ -11,6 +11,7 @@ __all__ = [
     "Clamped",
     "PredictiveCodingRule",
     "GenerativePC",
+    "GenerativePCRule",
     "Observed",
     "relax",
     "relax_until",

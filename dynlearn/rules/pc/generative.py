@@ -166,3 +166,10 @@ class GenerativePCRule(eqx.Module):
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         """dF/dtheta / B after T relaxation steps on the data batch y."""
         return self.loss_and_direction(state, x, y, key)[1]
+
+    def vector_field(self, t: jax.Array, state: Params, args) -> Params:
+        """d theta/dt = -direction on the batch active at t (``Minibatches`` args)."""
+        from dynlearn.rules.credit._base import check_schedule
+
+        x, y, key = check_schedule(args).at(t)
+        return jax.tree_util.tree_map(jnp.negative, self.direction(state, x, y, key))
