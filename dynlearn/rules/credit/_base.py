@@ -35,7 +35,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn._hyperparameters import check_number, is_zero
+from dynlearn._hyperparameters import check_number, hyperparameter, is_zero
 from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.mlp import MLP
 from dynlearn.types import Params, State
@@ -131,6 +131,23 @@ class AbstractSampledRule(AbstractParamsRule):
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         g_hat = average_samples(lambda k: self.sample(state, x, y, k), key, self.num_samples)
         return add_weight_decay(g_hat, state, self.weight_decay)
+
+
+class AbstractPerturbationRule(AbstractSampledRule):
+    """The fields every perturbation estimator shares (weight and node perturbation): the
+    perturbation size sigma (traced), the number of draws averaged, the noise ("gaussian" or
+    "rademacher") and the finite difference ("one_sided" or "central"); subclasses supply
+    ``sample``."""
+
+    mlp: MLP = eqx.field(static=True)
+    sigma: jax.Array = hyperparameter(default=1e-3)
+    num_samples: int = eqx.field(static=True, default=1)
+    noise: str = eqx.field(static=True, default="gaussian")
+    difference: str = eqx.field(static=True, default="one_sided")
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
+
+    def __check_init__(self):
+        check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)
 
 
 def check_feedback(mlp: MLP, B: list, shapes: list[tuple[int, int]], name: str) -> list:

@@ -21,14 +21,11 @@ times too small): here the step is (Delta L / sigma) u with u of unit variance.
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 
-from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
-    AbstractSampledRule,
-    check_perturbation,
+    AbstractPerturbationRule,
     finite_difference,
     sample_noise,
 )
@@ -70,18 +67,8 @@ def weight_perturbation_sample(
     return weight_perturbation_estimate(mlp, params, x, y, u, sigma, difference)
 
 
-class WeightPerturbation(AbstractSampledRule):
+class WeightPerturbation(AbstractPerturbationRule):
     """Weight perturbation: g_hat = mean over samples of (Delta L / sigma) u, plus lambda W."""
-
-    mlp: MLP = eqx.field(static=True)
-    sigma: jax.Array = hyperparameter(default=1e-3)
-    num_samples: int = eqx.field(static=True, default=1)
-    noise: str = eqx.field(static=True, default="gaussian")
-    difference: str = eqx.field(static=True, default="one_sided")
-    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
-
-    def __check_init__(self):
-        check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)
 
     def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         return weight_perturbation_sample(
