@@ -109,3 +109,13 @@ def test_angles_closed_form_and_errors():
     with pytest.raises(ValueError, match="shapes"):
         angle_deg([jnp.ones(2)], [jnp.ones(3)])
     assert random_feedback(jax.random.key(0), [(3, 2)])[0].shape == (3, 2)
+
+
+def test_euler_dt_other_than_the_schedules_eta_is_refused():
+    """dt = eta/2 would use every batch (and noise draw) for two steps: a clear error."""
+    x, y, batches, params = setup()
+    data = Minibatches(x, y, batches, eta=ETA)
+    with pytest.raises(ValueError, match=r"differs from the schedule's eta=0.05"):
+        solve(RULES["fa"](), params, 4 * ETA, method="euler", dt=ETA / 2, args=data)
+    # the full-batch flow does not switch over time: any dt is a discretisation of it
+    solve(RULES["fa"](), params, 4 * ETA, method="euler", dt=ETA / 2, args=Minibatches(x, y))
