@@ -96,7 +96,7 @@ class Minibatches(eqx.Module):
     def batch(self, n: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(x_n, y_n, key_n) of step n: rows ``index[n]`` (all rows without a table) and
         ``fold_in(key, n)`` (a fixed dummy key when there is no key)."""
-        key = _NO_KEY() if self.key is None else jax.random.fold_in(self.key, n)
+        key = _no_key() if self.key is None else jax.random.fold_in(self.key, n)
         if self.index is None:
             return self.x, self.y, key
         idx = self.index[n]
@@ -127,11 +127,12 @@ class Minibatches(eqx.Module):
                 "key=jax.random.key(seed))"
             )
         if self.index is None and not noise:
-            return self.x, self.y, _NO_KEY()
+            return self.x, self.y, _no_key()
         return self.batch(self.step_at(t))
 
 
-def _NO_KEY() -> jax.Array:
+def _no_key() -> jax.Array:
+    """The key handed to rules without noise (they ignore it); a fixed one keeps shapes."""
     return jax.random.key(0)
 
 
