@@ -29,15 +29,15 @@ training loop. The rules themselves hold no learning rate.
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from dynlearn._hyperparameters import check_number, hyperparameter, is_zero
-from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.mlp import MLP
+from dynlearn.rules._rule import AbstractRule
 from dynlearn.types import Params, State
 
 
@@ -52,26 +52,13 @@ def add_weight_decay(grads: Params, params: Params, weight_decay: float | jax.Ar
     ]
 
 
-def check_schedule(args: Any) -> Minibatches:
-    """The flow's args must be the schedule; a clear error for the dict of earlier versions."""
-    if not isinstance(args, Minibatches):
-        raise TypeError(
-            f"a training rule's args must be dynlearn.nn.batches.Minibatches (data, index table, "
-            f"eta), got {type(args).__name__}; build it with minibatches(x, y, batch_size=..., "
-            f"eta=...) or Minibatches(x, y) for the full-batch flow"
-        )
-    return args
-
-
-class AbstractCreditRule(eqx.Module):
-    """Base of every training rule: ``direction`` is the rule, the rest is shared.
+class AbstractCreditRule(AbstractRule):
+    """Base of the rules on an ``MLP``: ``direction`` is the rule, the rest is shared.
 
     ``weight_decay`` is lambda in d = g_hat + lambda W (weights only). Numeric hyperparameters
     are traced leaves (``dynlearn._hyperparameters``): a sweep over them reuses one compiled
     program.
     """
-
-    stochastic: ClassVar[bool] = False  # True: direction uses its key (noise per step)
 
     mlp: eqx.AbstractVar[MLP]
     weight_decay: eqx.AbstractVar[jax.Array]
@@ -81,29 +68,12 @@ class AbstractCreditRule(eqx.Module):
             raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(self.mlp).__name__}")
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
 
-    @abc.abstractmethod
-    def init(self, params: Params) -> State:
-        """The rule's state for the forward parameters ``params``."""
-
-    @abc.abstractmethod
-    def params(self, state: State) -> Params:
-        """The forward parameters held in ``state``."""
-
-    @abc.abstractmethod
-    def direction(self, state: State, x: jax.Array, y: jax.Array, key: jax.Array) -> State:
-        """The rule's estimate of grad L on the batch (x, y), a pytree like ``state``."""
-
     def loss_and_direction(
         self, state: State, x: jax.Array, y: jax.Array, key: jax.Array
     ) -> tuple[jax.Array, State]:
         """(the batch loss at ``state``, without weight decay; ``direction``)."""
         loss = self.mlp.loss_value(self.params(state), x, y)
         return loss, self.direction(state, x, y, key)
-
-    def vector_field(self, t: jax.Array, state: State, args: Minibatches) -> State:
-        """d state/dt = -direction(state, batch n, key_n) for t in [n eta, (n+1) eta)."""
-        x, y, key = check_schedule(args).at(t, noise=self.stochastic)
-        return jax.tree_util.tree_map(jnp.negative, self.direction(state, x, y, key))
 
 
 class AbstractParamsRule(AbstractCreditRule):

@@ -16,8 +16,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn.rules._rule import AbstractRule
 
-class QuadraticBowl(eqx.Module):
+
+class QuadraticBowl(AbstractRule):
     """L = mean over the batch rows a_i of 1/2 (theta - a_i)^T H (theta - a_i).
 
     Examples:
@@ -47,10 +49,3 @@ class QuadraticBowl(eqx.Module):
         r = theta - x
         loss = 0.5 * jnp.mean(jnp.einsum("bi,ij,bj->b", r, self.H, r))
         return loss, self.direction(theta, x, y, key)
-
-    def vector_field(self, t, theta: jax.Array, args) -> jax.Array:
-        """d theta/dt = -grad L_n(theta) on the batch active at t (``Minibatches`` args)."""
-        from dynlearn.rules.credit._base import check_schedule
-
-        x, y, key = check_schedule(args).at(t)
-        return -self.direction(theta, x, y, key)

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
+from dynlearn.rules._rule import AbstractRule
 from dynlearn.rules.pc.energy import (
     Params,
     check_params,
@@ -126,7 +127,7 @@ class GenerativePC(eqx.Module):
         return y_hat if args.mask is None else jnp.where(args.mask > 0, args.y, y_hat)
 
 
-class GenerativePCRule(eqx.Module):
+class GenerativePCRule(AbstractRule):
     """Generative PC as a training rule: T Euler relaxation steps at rate gamma from the zero
     states with the minibatch y clamped at the bottom, then d = dF/dtheta / B.
 
@@ -166,10 +167,3 @@ class GenerativePCRule(eqx.Module):
     def direction(self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         """dF/dtheta / B after T relaxation steps on the data batch y."""
         return self.loss_and_direction(state, x, y, key)[1]
-
-    def vector_field(self, t: jax.Array, state: Params, args) -> Params:
-        """d theta/dt = -direction on the batch active at t (``Minibatches`` args)."""
-        from dynlearn.rules.credit._base import check_schedule
-
-        x, y, key = check_schedule(args).at(t)
-        return jax.tree_util.tree_map(jnp.negative, self.direction(state, x, y, key))
