@@ -16,6 +16,7 @@ MODULES = [
     "dynlearn.rules.credit.backprop",
     "dynlearn.rules.credit.feedback_alignment",
     "dynlearn.rules.linear",
+    "dynlearn.analysis.target_alignment",
     "dynlearn.plotting",
 ]
 
