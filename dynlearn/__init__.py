@@ -24,6 +24,7 @@ from dynlearn.core import (
     steady_state,
     step_index,
 )
+from dynlearn.compilation import CompileStats, count_compilations
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.batches import Minibatches, minibatches
 from dynlearn.training import Trained, train
@@ -44,6 +45,8 @@ __all__ = [
     "SolveError",
     "RESULTS",
     "METHODS",
+    "count_compilations",
+    "CompileStats",
     "__version__",
     "rules",
     "nn",

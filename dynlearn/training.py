@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from dynlearn.nn.batches import Minibatches
-from dynlearn.nn.optim import Optimizer
+from dynlearn.nn.optim import SGD, Optimizer
 from dynlearn.types import PyTree, State
 
 
@@ -55,32 +55,20 @@ class Trained(eqx.Module):
     records: PyTree = None
 
 
-class _SGDAtEta(eqx.Module):
-    """Plain SGD at the schedule's (traced) eta: theta <- theta - eta d. The default optimiser;
-    an ``Optimizer`` carries its eta as a static number, this one lets eta be swept."""
-
-    eta: jax.Array
-
-    def init(self, state):
-        return None
-
-    def step(self, state, d, opt_state):
-        return jax.tree_util.tree_map(lambda p, g: p - self.eta * g, state, d), opt_state
-
-
 def train(
     rule: Any,
     state: State,
     data: Minibatches,
     optimizer: Optimizer | None = None,
     *,
-    num_steps: int | None = None,
+    num_steps: int | jax.Array | None = None,
     record_every: int | None = None,
     record: Callable[[State], PyTree] | None = None,
     opt_state: PyTree = None,
     callback: Callable[[int, int], None] | None = None,
     record_opt_state: bool = False,
     record_step: bool = False,
+    max_steps: int | None = None,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -93,6 +81,14 @@ def train(
     ``record_step`` pass more to ``record``: ``record(state, opt_state)`` (a momentum buffer,
     Adam's moments), ``record(state, n)`` with n the steps taken so far (an int32 array), or
     with both ``record(state, opt_state, n)``.
+
+    ``max_steps`` (static) makes the number of steps a traced quantity: the compiled program
+    has room for ``max_steps`` steps, and ``num_steps`` (default ``max_steps``; a Python int
+    or an int array, e.g. ``round(t1 / eta)`` inside a sweep over learning rates) says how
+    many of them act. Steps past ``num_steps`` leave the state and the optimiser's state
+    unchanged and have loss NaN; records after ``num_steps`` repeat the final state's. A
+    sweep over learning rates at a fixed flow time then compiles one program, not one per
+    step count.
 
     Examples:
         >>> import jax
@@ -123,8 +119,23 @@ def train(
                 "no optimizer and no eta: give the schedule a learning rate "
                 "(minibatches(..., eta=0.1)) or pass an optimizer (dynlearn.nn.optim.sgd(0.1))"
             )
-        optimizer = _SGDAtEta(data.eta)
-    total = data.num_steps if num_steps is None else num_steps
+        optimizer = SGD(data.eta)
+    limit = None
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+        total = max_steps
+        if num_steps is not None:
+            limit = jnp.asarray(num_steps, jnp.int32)
+            if not isinstance(limit, jax.core.Tracer) and not 0 <= int(limit) <= max_steps:
+                raise ValueError(f"num_steps={num_steps} must lie in [0, max_steps={max_steps}]")
+    else:
+        total = data.num_steps if num_steps is None else num_steps
+        if isinstance(total, jax.Array):
+            raise ValueError(
+                "num_steps is an array (traced, e.g. in a sweep): give the static bound "
+                "max_steps= as well (the compiled loop's length)"
+            )
     if total is None:
         raise ValueError("a full-batch schedule (no index table) needs num_steps=")
     if data.num_steps is not None and total > data.num_steps:
@@ -139,25 +150,43 @@ def train(
         opt_state = optimizer.init(state)
     if record is not None:
         record = _Recorder(record, record_opt_state, record_step)
+    stepper = _Stepper(rule, optimizer, data, limit)
     if callback is None:
-        return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
-    return _train_with_callback(
-        rule, state, opt_state, data, optimizer, total, every, record, callback
-    )
+        return _train_compiled(stepper, state, opt_state, total, every, record)
+    return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
 
 
-def _chunk(rule, optimizer, data, state, opt_state, first, length):
-    """Steps first, ..., first + length - 1 as one ``lax.scan``; returns the carry and losses."""
+class _Stepper(eqx.Module):
+    """One training step n: the batch, the rule's direction, the optimiser's update; with a
+    ``limit``, steps n >= limit leave everything unchanged and report a NaN loss."""
 
-    def step(carry, n):
+    rule: Any
+    optimizer: Any
+    data: Minibatches
+    limit: jax.Array | None
+
+    def __call__(self, carry, n):
         state, opt_state = carry
-        x, y, key = data.batch(n)
-        loss, d = rule.loss_and_direction(state, x, y, key)
-        state, opt_state = optimizer.step(state, d, opt_state)
-        return (state, opt_state), loss
+        x, y, key = self.data.batch(n)
+        loss, d = self.rule.loss_and_direction(state, x, y, key)
+        new = self.optimizer.step(state, d, opt_state)
+        if self.limit is None:
+            return new, loss
+        active = n < self.limit
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, carry)
+        loss = jax.tree_util.tree_map(
+            lambda v: jnp.where(active, v, jnp.nan)
+            if jnp.issubdtype(jnp.result_type(v), jnp.floating)
+            else v,
+            loss,
+        )
+        return new, loss
 
+
+def _chunk(stepper, state, opt_state, first, length):
+    """Steps first, ..., first + length - 1 as one ``lax.scan``; returns the carry and losses."""
     steps = first + jnp.arange(length, dtype=jnp.int32)
-    return jax.lax.scan(step, (state, opt_state), steps)
+    return jax.lax.scan(lambda carry, n: stepper(carry, n), (state, opt_state), steps)
 
 
 class _Recorder(eqx.Module):
@@ -177,9 +206,9 @@ def _recorded(record, state, opt_state, n):
 
 
 @eqx.filter_jit
-def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
+def _train_compiled(stepper, state, opt_state, total, every, record):
     def chunk(carry, c):
-        carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
+        carry, losses = _chunk(stepper, *carry, c * every, every)
         return carry, (losses, _recorded(record, *carry, (c + 1) * every))
 
     first = _recorded(record, state, opt_state, jnp.int32(0))
@@ -192,20 +221,20 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
 
 
 @eqx.filter_jit
-def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
-    (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
+def _compiled_chunk(stepper, state, opt_state, first, every, record):
+    (state, opt_state), losses = _chunk(stepper, state, opt_state, first, every)
     return state, opt_state, losses, _recorded(record, state, opt_state, first + every)
 
 
 _compiled_record = eqx.filter_jit(_recorded)
 
 
-def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
+def _train_with_callback(stepper, state, opt_state, total, every, record, callback):
     losses, recs = [], [_compiled_record(record, state, opt_state, jnp.int32(0))]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(
-            rule, optimizer, data, state, opt_state, jnp.int32(first), every, record
+            stepper, state, opt_state, jnp.int32(first), every, record
         )
         losses.append(chunk_losses)
         recs.append(rec)

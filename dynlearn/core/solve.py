@@ -10,6 +10,7 @@ eager call raises :class:`SolveError` (the message gives the time), a traced one
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -26,19 +27,26 @@ from dynlearn.core._semi_implicit import check_split, semi_implicit_step
 from dynlearn.core.counting import check_field_output
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.solution import RESULTS, Solution, SolveError
+from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
-# Relative slack when checking that times lie on the Euler grid t0 + n*dt.
+# Relative slack when checking that times lie in [t0, t1].
 _GRID_SLACK = 1e-9
+# A time lies on the Euler grid if it is within this fraction of a step of t0 + n*dt (the
+# tolerance of ``step_index``), plus a few rounding errors of the time in the state's dtype.
+_STEP_SLACK = 1e-6
 
 
 def step_index(t, dt, t0=0.0) -> jax.Array:
     """The step n whose interval [t0 + n dt, t0 + (n+1) dt) contains t.
 
-    ``floor((t - t0)/dt)`` computed with a small tolerance (1e-6 of a step), so that
+    ``floor((t - t0)/dt)`` computed with a tolerance of 1e-6 of a step plus a few rounding
+    errors of the quotient (which matter in float32 after many steps), so that
     t_n = t0 + n*dt, whatever its rounding, maps back to n. Minibatch rules read batch
     ``step_index(t, eta)`` from their args: Euler with dt = eta then replays an SGD loop.
     """
-    return jnp.floor((t - t0) / dt + 1e-6).astype(jnp.int32)
+    q = (t - t0) / dt
+    eps = jnp.finfo(jnp.result_type(q)).eps
+    return jnp.floor(q + 1e-6 + 4 * eps * jnp.abs(q)).astype(jnp.int32)
 
 
 def _traced(tree) -> bool:
@@ -80,11 +88,31 @@ def _check_schedule_dt(dt, args):
     if _traced((dt, args.eta)):
         return
     eta = float(args.eta)
-    if not math.isclose(float(dt), eta, rel_tol=1e-9):
+    # dt and eta agree if they are the same number in the precision they are stored in: a
+    # float32 schedule's eta=0.1 is 0.10000000149, and dt=0.1 means the same step.
+    eps = max(float(jnp.finfo(jnp.result_type(args.eta)).eps), 1e-12)
+    if not math.isclose(float(dt), eta, rel_tol=4 * eps):
         raise ValueError(
             f"dt={float(dt)!r} differs from the schedule's eta={eta!r}: each minibatch is "
             f"active for eta, so a step of dt would use batch n for {float(dt) / eta:.3g} "
             f"steps; pass dt=eta (the SGD loop) or build the schedule with eta=dt"
+        )
+
+
+def _check_schedule_covers(args, t0: float, t1: float) -> None:
+    """A minibatch schedule in ``args`` has batches for [0, len(index) * eta): refuse a
+    concrete [t0, t1] beyond it here, where the message can say so (the field's own check
+    would otherwise fire inside the compiled loop)."""
+    index = getattr(args, "index", None)
+    eta = getattr(args, "eta", None)
+    if index is None or eta is None or not hasattr(args, "step_at") or _traced(eta):
+        return
+    end = index.shape[0] * float(eta)
+    if t0 < 0 or t1 > end * (1 + 1e-6):
+        raise ValueError(
+            f"[t0, t1] = [{t0:g}, {t1:g}] lies outside the minibatch table, which has "
+            f"{index.shape[0]} steps of eta={float(eta):g} (t in [0, {end:g}]): integrate to "
+            f"t1 <= {end:g} or build a longer schedule (more epochs)"
         )
 
 
@@ -147,10 +175,17 @@ def _check_times(t0, t1, saveat, dt):
     return t0, t1, np.clip(ts, t0, t1)
 
 
-def _euler_grid(t0, t1, dt, ts):
+def _euler_grid(t0, t1, dt, ts, dtype=np.float64):
+    """(number of steps, save indices) of the Euler grid t0 + n*dt through t1 and ``ts``.
+
+    A time t is a grid point if |t - t0 - n dt| <= 1e-6 dt plus four rounding errors of t in
+    the state's dtype: float32 times such as ``jnp.linspace(0, 2, 21)[3]`` = 0.30000001 are
+    grid points of dt = 0.1."""
     span = t1 - t0
+    eps = float(np.finfo(dtype).eps)
+    slack = _STEP_SLACK * dt + 4 * eps * max(abs(t0), abs(t1))
     num_steps = round(span / dt)
-    if num_steps < 1 or abs(num_steps * dt - span) > _GRID_SLACK * max(span, dt):
+    if num_steps < 1 or abs(num_steps * dt - span) > slack:
         raise ValueError(
             f"t1 - t0 = {span} is not a whole number of Euler steps dt = {dt}; "
             f"choose t1 = t0 + n*dt (for n steps of gradient descent at eta = dt, t1 = n*eta)"
@@ -158,7 +193,7 @@ def _euler_grid(t0, t1, dt, ts):
     if ts is None:
         return num_steps, None
     idx = np.rint((ts - t0) / dt).astype(np.int64)
-    off = np.abs(idx * dt - (ts - t0)) > _GRID_SLACK * max(span, dt)
+    off = np.abs(idx * dt - (ts - t0)) > slack
     if np.any(off):
         raise ValueError(
             f"with method='euler' the saved times must be grid points t0 + n*dt; "
@@ -256,6 +291,8 @@ def solve(
         )
     if method == "euler" or backend == "split":
         _check_schedule_dt(dt, args)
+    if not _traced((t0, t1)):
+        _check_schedule_covers(args, float(t0), float(t1))
     if dt is None and not _traced((rtol, atol)) and not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     dtype = jax.tree.leaves(y0)[0].dtype
@@ -315,6 +352,7 @@ def solve(
             max_steps,
             until,
             method,
+            times_concrete,
         )
     return _check_result(sol, throw, t1, dt, max_steps)
 
@@ -372,18 +410,20 @@ def _message(sol: Solution, t1, dt, max_steps) -> str:
 def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method):
     check_field_output(f, t0, y0, args)
     split = method != "euler"  # semi-implicit Euler: f at (q_n, p_n) and at (q_n, p_{n+1})
-    ys, y_final, n, bad, fired, nfev = euler_loop(
-        f,
-        y0,
-        args,
-        t0,
-        dt,
-        num_steps,
-        save_idx,
-        max_steps,
-        until,
-        semi_implicit_step if split else None,
-    )
+    # without a stopping condition the trip count is num_steps: a sweep may vmap the loop
+    with jax.named_scope(FIXED_STEPS_SCOPE) if until is None else contextlib.nullcontext():
+        ys, y_final, n, bad, fired, nfev = euler_loop(
+            f,
+            y0,
+            args,
+            t0,
+            dt,
+            num_steps,
+            save_idx,
+            max_steps,
+            until,
+            semi_implicit_step if split else None,
+        )
     nfev = 2 * nfev if split else nfev
     t_final = t0 + n.astype(dt.dtype) * dt
     if ts is None:  # until with the default saveat: t0 and the stop time
@@ -401,7 +441,7 @@ def _solve_euler(
 ):
     if times_concrete:
         dt = float(dt)
-        num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
+        num_steps, save_idx = _euler_grid(t0, t1, dt, ts, dtype)
         if num_steps > max_steps:
             raise ValueError(
                 f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
