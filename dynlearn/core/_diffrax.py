@@ -18,7 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.core.counting import call_field, check_field_output
+from dynlearn.core.counting import all_finite, call_field, check_field_output
 from dynlearn.core.events import SteadyState
 from dynlearn.core.solution import RESULTS, Solution
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
@@ -194,7 +194,10 @@ def diffrax_solve(
     scope = jax.named_scope(FIXED_STEPS_SCOPE) if fixed else contextlib.nullcontext()
     with scope, checked_eagerly(checked):
         sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps)
-    return _solution(sol, ts, solver, until, method)
+    solution = _solution(sol, ts, solver, until, method)
+    bad_start = ~all_finite(y0)  # checked here, not on the host: no transfer per call
+    result = RESULTS.where(bad_start, RESULTS.initial_state_nonfinite, solution.result)
+    return eqx.tree_at(lambda s: s.result, solution, result)
 
 
 def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps):

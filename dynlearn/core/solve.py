@@ -24,7 +24,7 @@ from dynlearn.core._diffrax import diffrax_solve
 from dynlearn.core._euler import euler_loop
 from dynlearn.core._scipy import not_traceable, scipy_solve
 from dynlearn.core._semi_implicit import check_split, semi_implicit_step
-from dynlearn.core.counting import check_field_output
+from dynlearn.core.counting import all_finite, check_field_output
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.solution import RESULTS, Solution, SolveError
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
@@ -56,18 +56,23 @@ def _traced(tree) -> bool:
 def _strong(x):
     """An array with a fixed (not weak) dtype: jnp.full(3, 0.5) is weakly typed, jnp.ones(3)
     is not, and mixing them would retrace the compiled solve."""
+    if isinstance(x, jax.Array) and not x.weak_type:
+        return x  # the common case, without a conversion per call
     x = jnp.asarray(x)
     return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
 
 
 def _prepare_args(args):
-    """Arrays get a fixed dtype; Python and NumPy numbers become arrays (Python numbers stay
-    weakly typed, so they promote as before), so that a new value reuses the compiled solve
-    instead of compiling a new one. Booleans and other objects are left as they are."""
+    """Python and NumPy numbers become arrays (Python numbers weakly typed, so they promote
+    as before; NumPy arrays keep their dtype), so that a new value reuses the compiled solve
+    instead of compiling a new one. JAX arrays pass as they are (no conversion per call);
+    booleans and other objects are left as they are."""
 
     def prepare(a):
-        if isinstance(a, (jax.Array, np.ndarray)):
-            return _strong(a)
+        if isinstance(a, jax.Array):
+            return a
+        if isinstance(a, np.ndarray):
+            return jnp.asarray(a)
         if isinstance(a, (bool, np.bool_)):
             return a
         if isinstance(a, (int, float, np.integer, np.floating)):
@@ -132,19 +137,27 @@ def _check_tolerance_resolvable(rtol, dtype):
         )
 
 
-def _check_tree(y0):
+def _check_tree(y0, finite_on_device: bool = False):
+    """y0 as arrays of fixed dtype; ValueError for an empty or non-floating state, or for
+    NaN/inf in a leaf that is on the host (NumPy, Python numbers). A leaf already on the
+    device is checked there, inside the compiled solve (``finite_on_device``: the result code
+    ``RESULTS.initial_state_nonfinite``), not pulled to the host on every call; otherwise
+    (scipy, SDEs) it is checked here too."""
     leaves = jax.tree.leaves(y0)
     if not leaves:
         raise ValueError("y0 is an empty pytree: give at least one array as the state")
+    on_host = [not isinstance(x, jax.Array) for x in leaves]
     y0 = jax.tree.map(_strong, y0)
-    for x in jax.tree.leaves(y0):
+    leaves = jax.tree.leaves(y0)
+    for x in leaves:
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(
                 f"state leaves must be floating point, got dtype {x.dtype}: "
                 f"convert y0 with jnp.asarray(y0, dtype=float)"
             )
-    if not _traced(y0) and not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(y0)):
-        raise ValueError("y0 contains NaN or inf")
+    for x, host in zip(leaves, on_host, strict=True):
+        if (host or not finite_on_device) and not _traced(x) and not np.all(np.isfinite(x)):
+            raise ValueError("y0 contains NaN or inf")
     return y0
 
 
@@ -278,7 +291,7 @@ def solve(
         check_split(y0)
         if dt is None or until is not None:
             raise ValueError(f"method={method!r} takes fixed steps: give dt (e.g. dt=h), no until")
-    y0 = _check_tree(y0)
+    y0 = _check_tree(y0, finite_on_device=backend != "scipy")
     args = _prepare_args(args)
     if isinstance(max_steps, bool) or not (
         isinstance(max_steps, (int, np.integer)) and max_steps > 0
@@ -378,6 +391,8 @@ def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
 def _message(sol: Solution, t1, dt, max_steps) -> str:
     t = float(sol.stats["t_final"])
     method, result = sol.method, sol.result
+    if bool(result == RESULTS.initial_state_nonfinite):
+        return "y0 contains NaN or inf: give a finite initial state"
     if method in ("euler", "semi-implicit-euler") and bool(result == RESULTS.state_nonfinite):
         n = int(sol.stats["num_steps"])
         return (
@@ -432,6 +447,7 @@ def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts,
     result = RESULTS.where(bad, RESULTS.state_nonfinite, RESULTS.successful)
     if until is not None:
         result = RESULTS.where(fired, RESULTS.event_occurred, result)
+    result = RESULTS.where(all_finite(y0), result, RESULTS.initial_state_nonfinite)
     stats = {"num_steps": n, "nfev": nfev, "t_final": t_final, "event": fired}
     return Solution(ts, ys, stats, result, method)
 
