@@ -14,6 +14,7 @@ yourself). Equations and sources: docs/references.md.
 """
 
 from dynlearn import analysis, data, nn, rules  # noqa: E402  (the subpackages, as attributes)
+from dynlearn.compilation import CompileStats, count_compilations
 from dynlearn.core import (
     METHODS,
     RESULTS,
@@ -24,7 +25,6 @@ from dynlearn.core import (
     steady_state,
     step_index,
 )
-from dynlearn.compilation import CompileStats, count_compilations
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.batches import Minibatches, minibatches
 from dynlearn.training import Trained, train

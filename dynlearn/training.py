@@ -25,6 +25,7 @@ the app layer passes a progress bar (``dynlearn.app.progress.progress_callback``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import is_traced
 from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.optim import SGD, Optimizer
 from dynlearn.types import PyTree, State
@@ -113,6 +115,7 @@ def train(
             f"rule must have loss_and_direction(state, x, y, key) (a rule of "
             f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
         )
+    _check_one_learning_rate(data, optimizer)
     if optimizer is None:
         if data.eta is None:
             raise ValueError(
@@ -154,6 +157,23 @@ def train(
     if callback is None:
         return _train_compiled(stepper, state, opt_state, total, every, record)
     return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
+
+
+def _check_one_learning_rate(data: Minibatches, optimizer) -> None:
+    """The schedule's eta is the flow time of one step (what ``solve(method="euler", dt=eta)``
+    integrates); an optimiser with a different learning rate would train at its own while the
+    schedule's time still counts eta per step. Refuse the pair where both are concrete, as
+    ``solve`` refuses a dt other than the schedule's eta."""
+    opt_eta = getattr(optimizer, "eta", None)
+    if data.eta is None or opt_eta is None or is_traced(data.eta) or is_traced(opt_eta):
+        return
+    if not math.isclose(float(data.eta), float(opt_eta), rel_tol=1e-6):
+        raise ValueError(
+            f"the schedule's eta={float(data.eta):g} (the flow time of one step) differs from "
+            f"the optimizer's learning rate {float(opt_eta):g}: give the learning rate once, "
+            f"either on the schedule (minibatches(..., eta=...), no optimizer: SGD at that "
+            f"eta) or on the optimizer (a schedule without eta)"
+        )
 
 
 class _Stepper(eqx.Module):

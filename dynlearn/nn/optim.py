@@ -52,6 +52,21 @@ def decay_mask(params: PyTree, decay_keys: tuple[str, ...] = ("W",)) -> PyTree:
     return jax.tree_util.tree_map_with_path(is_decayed, params)
 
 
+def add_weight_decay(
+    grads: PyTree, params: PyTree, weight_decay: Any, decay_keys: tuple[str, ...] = ("W",)
+) -> PyTree:
+    """g + lambda theta on the leaves under ``decay_keys`` (the weights "W"), g elsewhere
+    (biases): the gradient of L + (lambda/2) sum_l ||W_l||^2, the coupled L2 penalty. The one
+    weight decay of the library: the optimisers and the rules (``weight_decay=``) use it.
+    A lambda that is the number 0 adds nothing; a traced one always adds the term."""
+    if is_zero(weight_decay):
+        return grads
+    mask = decay_mask(params, decay_keys)
+    return jax.tree_util.tree_map(
+        lambda g, p, decayed: g + weight_decay * p if decayed else g, grads, params, mask
+    )
+
+
 def _as_keys(decay_keys) -> tuple[str, ...]:
     # a bare string is refused: tuple("W") would be its characters, and ("W") is no tuple
     if isinstance(decay_keys, str) or not all(isinstance(k, str) for k in decay_keys):
@@ -79,10 +94,7 @@ class Optimizer(eqx.Module):
         elsewhere: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
         if not self.decays:
             return grads
-        mask = decay_mask(params, self.decay_keys)
-        return jax.tree_util.tree_map(
-            lambda g, p, decayed: g + self.weight_decay * p if decayed else g, grads, params, mask
-        )
+        return add_weight_decay(grads, params, self.weight_decay, self.decay_keys)
 
 
 def _check_common(eta, weight_decay) -> None:

@@ -191,3 +191,15 @@ def test_float32_euler_grid_and_schedule_accept_the_same_numbers():
         np.testing.assert_allclose(np.asarray(a[-1]), np.asarray(b), rtol=1e-6)
     with pytest.raises(ValueError, match="differs from the schedule's eta"):
         dynlearn.solve(RULE, p32, t1=0.4, method="euler", dt=0.2, args=data)
+
+
+def test_one_learning_rate_per_run():
+    """The learning rate has one home: a schedule's eta and a different optimiser rate are
+    refused by train as by solve (they were silently trained at the optimiser's rate)."""
+    data = minibatches(X, Y, batch_size=10, epochs=1, eta=0.1)
+    with pytest.raises(ValueError, match="differs from the optimizer's learning rate 0.01"):
+        dynlearn.train(RULE, P0, data, sgd(0.01))
+    same = dynlearn.train(RULE, P0, data, sgd(0.1)).state
+    default = dynlearn.train(RULE, P0, data).state  # SGD at the schedule's eta
+    for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(default), strict=True):
+        np.testing.assert_array_equal(a, b)
