@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.core._checks import check_times, check_tree, euler_grid, prepare_args, traced
 from dynlearn.core._diffrax import checked_eagerly
 from dynlearn.core.solution import RESULTS, Solution
-from dynlearn.core.solve import _check_times, _check_tree, _euler_grid, _prepare_args, _traced
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 SDE_SOLVERS = {
@@ -201,17 +201,17 @@ def solve_sde(
         isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1
     ):
         raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    y0 = _check_tree(y0)
-    args = _prepare_args(args)
+    y0 = check_tree(y0)
+    args = prepare_args(args)
     dtype = jax.tree.leaves(y0)[0].dtype
     if dt is None:
         raise ValueError("solve_sde takes fixed steps: give dt, a positive number")
-    if not _traced((t0, t1, dt, saveat)):
+    if not traced((t0, t1, dt, saveat)):
         if not (float(dt) > 0 and math.isfinite(float(dt))):
             raise ValueError(f"solve_sde takes fixed steps: dt must be a positive number, got {dt}")
-        t0, t1, ts = _check_times(t0, t1, saveat, dt)
+        t0, t1, ts = check_times(t0, t1, saveat, dt)
         ts = np.array([t0, t1]) if ts is None else ts
-        num_steps, idx = _euler_grid(t0, t1, float(dt), ts, dtype)
+        num_steps, idx = euler_grid(t0, t1, float(dt), ts, dtype)
         if max_steps is not None and num_steps > max_steps:
             raise ValueError(f"{num_steps} steps of dt={dt} exceed max_steps={max_steps}")
         bound = _max_steps_for(num_steps) if max_steps is None else int(max_steps)
@@ -223,7 +223,7 @@ def solve_sde(
         grid_ts = t0 + jnp.rint((ts - t0) / dt) * dt
         bound = _MIN_MAX_STEPS if max_steps is None else int(max_steps)
     noise_dim = _noise_dim(diffusion, t0, y0, args)
-    if method in ADDITIVE_ONLY and not _traced((y0, args)):
+    if method in ADDITIVE_ONLY and not traced((y0, args)):
         _check_additive(diffusion, t0, y0, args, method)
     ts, ys = _sde_solve(
         drift,
@@ -238,7 +238,7 @@ def solve_sde(
         key,
         noise_dim,
         bound,
-        not _traced((t0, t1, dt, saveat)),
+        not traced((t0, t1, dt, saveat)),
     )
     stats = {"num_steps": jnp.asarray(num_steps), "t_final": ts[-1]}
     return Solution(ts, ys, stats, RESULTS.successful, method)
