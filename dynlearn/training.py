@@ -71,6 +71,7 @@ def train(
     record_opt_state: bool = False,
     record_step: bool = False,
     max_steps: int | None = None,
+    progress: bool = False,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -91,6 +92,11 @@ def train(
     unchanged and have loss NaN; records after ``num_steps`` repeat the final state's. A
     sweep over learning rates at a fixed flow time then compiles one program, not one per
     step count.
+
+    ``callback(steps_done, num_steps)`` is called on the host before the first step and after
+    every ``record_every`` steps (the run is then a sequence of compiled chunks, so it cannot
+    run inside jit or vmap). ``progress=True`` shows a progress bar (tqdm, in a notebook or
+    on stderr): a callback over chunks of about 1/50 of the run.
 
     Examples:
         >>> import jax
@@ -149,6 +155,12 @@ def train(
             f"record_every={record_every!r} must be a positive integer dividing the number of "
             f"steps {total}"
         )
+    if progress:
+        if callback is not None:
+            raise ValueError("give progress=True or a callback, not both")
+        if record_every is None and record is None:
+            every = _chunk_length(total)
+        callback = _ProgressBar()
     if opt_state is None:
         opt_state = optimizer.init(state)
     if record is not None:
@@ -157,6 +169,29 @@ def train(
     if callback is None:
         return _train_compiled(stepper, state, opt_state, total, every, record)
     return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
+
+
+def _chunk_length(total: int, parts: int = 50) -> int:
+    """The largest divisor of ``total`` that is at most total / parts (at least 1): chunks
+    for a progress bar that moves about ``parts`` times."""
+    target = max(1, total // parts)
+    return next(d for d in range(target, 0, -1) if total % d == 0)
+
+
+class _ProgressBar:
+    """``callback(done, total)`` driving a tqdm bar (closed when done reaches total)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="train", unit="step", leave=False)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
 
 
 def _check_one_learning_rate(data: Minibatches, optimizer) -> None:

@@ -62,5 +62,7 @@ class Solution(eqx.Module):
 
     @property
     def y1(self):
-        """The state at the last saved time."""
+        """The state at the last saved time, ``ys`` without its time axis (a pytree like y0):
+        ``sol.y1`` is ``jax.tree.map(lambda y: y[-1], sol.ys)``, the end state for the default
+        ``saveat`` (t0 and t1)."""
         return jax.tree.map(lambda y: y[-1], self.ys)

@@ -203,3 +203,12 @@ def test_one_learning_rate_per_run():
     default = dynlearn.train(RULE, P0, data).state  # SGD at the schedule's eta
     for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(default), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_runs_in_chunks_and_gives_the_same_numbers(capsys):
+    plain = dynlearn.train(RULE, P0, DATA, sgd(0.1))
+    shown = dynlearn.train(RULE, P0, DATA, sgd(0.1), progress=True)
+    np.testing.assert_array_equal(plain.losses, shown.losses)
+    for a, b in zip(jax.tree.leaves(plain.state), jax.tree.leaves(shown.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "step" in capsys.readouterr().err  # tqdm's bar on stderr
