@@ -14,6 +14,7 @@ yourself). Equations and sources: docs/references.md.
 """
 
 from dynlearn import analysis, data, nn, rules  # noqa: E402  (the subpackages, as attributes)
+from dynlearn.compilation import CompileStats, count_compilations
 from dynlearn.core import (
     METHODS,
     RESULTS,
@@ -44,6 +45,8 @@ __all__ = [
     "SolveError",
     "RESULTS",
     "METHODS",
+    "count_compilations",
+    "CompileStats",
     "__version__",
     "rules",
     "nn",

@@ -41,7 +41,11 @@ def style():
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.2, **kwargs):
-    """``plt.subplots`` sized per panel, with constrained layout, in the house style."""
+    """``plt.subplots`` sized per panel, with constrained layout, in the house style.
+
+    Returns ``(fig, axes)`` with ``axes`` always a 2-D array (``squeeze=False``): index it
+    ``axes[row, col]`` whatever the grid, so code does not change with the panel count (pass
+    ``squeeze=True`` for ``plt.subplots``' own shapes)."""
     kwargs.setdefault("layout", "constrained")
     kwargs.setdefault("squeeze", False)
     with style():

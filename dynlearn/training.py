@@ -25,6 +25,7 @@ the app layer passes a progress bar (``dynlearn.app.progress.progress_callback``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +33,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import is_traced
 from dynlearn.nn.batches import Minibatches
-from dynlearn.nn.optim import Optimizer
+from dynlearn.nn.optim import SGD, Optimizer
 from dynlearn.types import PyTree, State
 
 
@@ -55,32 +57,21 @@ class Trained(eqx.Module):
     records: PyTree = None
 
 
-class _SGDAtEta(eqx.Module):
-    """Plain SGD at the schedule's (traced) eta: theta <- theta - eta d. The default optimiser;
-    an ``Optimizer`` carries its eta as a static number, this one lets eta be swept."""
-
-    eta: jax.Array
-
-    def init(self, state):
-        return None
-
-    def step(self, state, d, opt_state):
-        return jax.tree_util.tree_map(lambda p, g: p - self.eta * g, state, d), opt_state
-
-
 def train(
     rule: Any,
     state: State,
     data: Minibatches,
     optimizer: Optimizer | None = None,
     *,
-    num_steps: int | None = None,
+    num_steps: int | jax.Array | None = None,
     record_every: int | None = None,
     record: Callable[[State], PyTree] | None = None,
     opt_state: PyTree = None,
     callback: Callable[[int, int], None] | None = None,
     record_opt_state: bool = False,
     record_step: bool = False,
+    max_steps: int | None = None,
+    progress: bool = False,
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
@@ -93,6 +84,19 @@ def train(
     ``record_step`` pass more to ``record``: ``record(state, opt_state)`` (a momentum buffer,
     Adam's moments), ``record(state, n)`` with n the steps taken so far (an int32 array), or
     with both ``record(state, opt_state, n)``.
+
+    ``max_steps`` (static) makes the number of steps a traced quantity: the compiled program
+    has room for ``max_steps`` steps, and ``num_steps`` (default ``max_steps``; a Python int
+    or an int array, e.g. ``round(t1 / eta)`` inside a sweep over learning rates) says how
+    many of them act. Steps past ``num_steps`` leave the state and the optimiser's state
+    unchanged and have loss NaN; records after ``num_steps`` repeat the final state's. A
+    sweep over learning rates at a fixed flow time then compiles one program, not one per
+    step count.
+
+    ``callback(steps_done, num_steps)`` is called on the host before the first step and after
+    every ``record_every`` steps (the run is then a sequence of compiled chunks, so it cannot
+    run inside jit or vmap). ``progress=True`` shows a progress bar (tqdm, in a notebook or
+    on stderr): a callback over chunks of about 1/50 of the run.
 
     Examples:
         >>> import jax
@@ -117,14 +121,30 @@ def train(
             f"rule must have loss_and_direction(state, x, y, key) (a rule of "
             f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
         )
+    _check_one_learning_rate(data, optimizer)
     if optimizer is None:
         if data.eta is None:
             raise ValueError(
                 "no optimizer and no eta: give the schedule a learning rate "
                 "(minibatches(..., eta=0.1)) or pass an optimizer (dynlearn.nn.optim.sgd(0.1))"
             )
-        optimizer = _SGDAtEta(data.eta)
-    total = data.num_steps if num_steps is None else num_steps
+        optimizer = SGD(data.eta)
+    limit = None
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+        total = max_steps
+        if num_steps is not None:
+            limit = jnp.asarray(num_steps, jnp.int32)
+            if not isinstance(limit, jax.core.Tracer) and not 0 <= int(limit) <= max_steps:
+                raise ValueError(f"num_steps={num_steps} must lie in [0, max_steps={max_steps}]")
+    else:
+        total = data.num_steps if num_steps is None else num_steps
+        if isinstance(total, jax.Array):
+            raise ValueError(
+                "num_steps is an array (traced, e.g. in a sweep): give the static bound "
+                "max_steps= as well (the compiled loop's length)"
+            )
     if total is None:
         raise ValueError("a full-batch schedule (no index table) needs num_steps=")
     if data.num_steps is not None and total > data.num_steps:
@@ -135,29 +155,93 @@ def train(
             f"record_every={record_every!r} must be a positive integer dividing the number of "
             f"steps {total}"
         )
+    if progress:
+        if callback is not None:
+            raise ValueError("give progress=True or a callback, not both")
+        if record_every is None and record is None:
+            every = _chunk_length(total)
+        callback = _ProgressBar()
     if opt_state is None:
         opt_state = optimizer.init(state)
     if record is not None:
         record = _Recorder(record, record_opt_state, record_step)
+    stepper = _Stepper(rule, optimizer, data, limit)
     if callback is None:
-        return _train_compiled(rule, state, opt_state, data, optimizer, total, every, record)
-    return _train_with_callback(
-        rule, state, opt_state, data, optimizer, total, every, record, callback
-    )
+        return _train_compiled(stepper, state, opt_state, total, every, record)
+    return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
 
 
-def _chunk(rule, optimizer, data, state, opt_state, first, length):
-    """Steps first, ..., first + length - 1 as one ``lax.scan``; returns the carry and losses."""
+def _chunk_length(total: int, parts: int = 50) -> int:
+    """The largest divisor of ``total`` that is at most total / parts (at least 1): chunks
+    for a progress bar that moves about ``parts`` times."""
+    target = max(1, total // parts)
+    return next(d for d in range(target, 0, -1) if total % d == 0)
 
-    def step(carry, n):
+
+class _ProgressBar:
+    """``callback(done, total)`` driving a tqdm bar (closed when done reaches total)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="train", unit="step", leave=False)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
+
+
+def _check_one_learning_rate(data: Minibatches, optimizer) -> None:
+    """The schedule's eta is the flow time of one step (what ``solve(method="euler", dt=eta)``
+    integrates); an optimiser with a different learning rate would train at its own while the
+    schedule's time still counts eta per step. Refuse the pair where both are concrete, as
+    ``solve`` refuses a dt other than the schedule's eta."""
+    opt_eta = getattr(optimizer, "eta", None)
+    if data.eta is None or opt_eta is None or is_traced(data.eta) or is_traced(opt_eta):
+        return
+    if not math.isclose(float(data.eta), float(opt_eta), rel_tol=1e-6):
+        raise ValueError(
+            f"the schedule's eta={float(data.eta):g} (the flow time of one step) differs from "
+            f"the optimizer's learning rate {float(opt_eta):g}: give the learning rate once, "
+            f"either on the schedule (minibatches(..., eta=...), no optimizer: SGD at that "
+            f"eta) or on the optimizer (a schedule without eta)"
+        )
+
+
+class _Stepper(eqx.Module):
+    """One training step n: the batch, the rule's direction, the optimiser's update; with a
+    ``limit``, steps n >= limit leave everything unchanged and report a NaN loss."""
+
+    rule: Any
+    optimizer: Any
+    data: Minibatches
+    limit: jax.Array | None
+
+    def __call__(self, carry, n):
         state, opt_state = carry
-        x, y, key = data.batch(n)
-        loss, d = rule.loss_and_direction(state, x, y, key)
-        state, opt_state = optimizer.step(state, d, opt_state)
-        return (state, opt_state), loss
+        x, y, key = self.data.batch(n)
+        loss, d = self.rule.loss_and_direction(state, x, y, key)
+        new = self.optimizer.step(state, d, opt_state)
+        if self.limit is None:
+            return new, loss
+        active = n < self.limit
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, carry)
+        loss = jax.tree_util.tree_map(
+            lambda v: jnp.where(active, v, jnp.nan)
+            if jnp.issubdtype(jnp.result_type(v), jnp.floating)
+            else v,
+            loss,
+        )
+        return new, loss
 
+
+def _chunk(stepper, state, opt_state, first, length):
+    """Steps first, ..., first + length - 1 as one ``lax.scan``; returns the carry and losses."""
     steps = first + jnp.arange(length, dtype=jnp.int32)
-    return jax.lax.scan(step, (state, opt_state), steps)
+    return jax.lax.scan(lambda carry, n: stepper(carry, n), (state, opt_state), steps)
 
 
 class _Recorder(eqx.Module):
@@ -177,9 +261,9 @@ def _recorded(record, state, opt_state, n):
 
 
 @eqx.filter_jit
-def _train_compiled(rule, state, opt_state, data, optimizer, total, every, record):
+def _train_compiled(stepper, state, opt_state, total, every, record):
     def chunk(carry, c):
-        carry, losses = _chunk(rule, optimizer, data, *carry, c * every, every)
+        carry, losses = _chunk(stepper, *carry, c * every, every)
         return carry, (losses, _recorded(record, *carry, (c + 1) * every))
 
     first = _recorded(record, state, opt_state, jnp.int32(0))
@@ -192,20 +276,20 @@ def _train_compiled(rule, state, opt_state, data, optimizer, total, every, recor
 
 
 @eqx.filter_jit
-def _compiled_chunk(rule, optimizer, data, state, opt_state, first, every, record):
-    (state, opt_state), losses = _chunk(rule, optimizer, data, state, opt_state, first, every)
+def _compiled_chunk(stepper, state, opt_state, first, every, record):
+    (state, opt_state), losses = _chunk(stepper, state, opt_state, first, every)
     return state, opt_state, losses, _recorded(record, state, opt_state, first + every)
 
 
 _compiled_record = eqx.filter_jit(_recorded)
 
 
-def _train_with_callback(rule, state, opt_state, data, optimizer, total, every, record, callback):
+def _train_with_callback(stepper, state, opt_state, total, every, record, callback):
     losses, recs = [], [_compiled_record(record, state, opt_state, jnp.int32(0))]
     callback(0, total)
     for first in range(0, total, every):
         state, opt_state, chunk_losses, rec = _compiled_chunk(
-            rule, optimizer, data, state, opt_state, jnp.int32(first), every, record
+            stepper, state, opt_state, jnp.int32(first), every, record
         )
         losses.append(chunk_losses)
         recs.append(rec)

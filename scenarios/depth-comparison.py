@@ -23,9 +23,10 @@ modes from numpy's SVD; with repeated singular values the basis is numpy's, and 
 built in that same basis, so the measured mode strengths still follow the theory).
 
 Metrics per depth (keys "1", "2", ...): `t_half` (first time u_r reaches s_r/2, from the
-simulation, linearly interpolated) and `t_half_theory` (tau int_{u0}^{s/2} du / (N (u^2)^{1-1/N}
-(s - u)) by quadrature); `transition_width` t(0.9 s) - t(0.1 s) and `relative_width`
-(width / t_half: smaller = sharper); `max_rel_error_vs_theory` over the whole curve.
+simulation, linearly interpolated) and `t_half_theory` (tau int_{u0}^{s/2} du /
+(N (u^2)^{1-1/N} (s - u)), elementary for every N: ``t_half_balanced``); `transition_width`
+t(0.9 s) - t(0.1 s) and `relative_width` (width / t_half: smaller = sharper);
+`max_rel_error_vs_theory` over the whole curve.
 
 Not a ``dynlearn.sweep``: each depth is a single solve (one start), and the depths differ in
 pytree structure (N factor matrices), so there is no member axis; ``depth-phase-diagram``
@@ -225,7 +226,7 @@ def plot(results: dict, config):
         ax_t.plot(x, [m["t_half_theory"][d][r] for d in depths], "kx", ms=6)
         ax_w.plot(x, [m["relative_width"][d][r] for d in depths], "o-", color=colors[r], lw=1.5)
     ax_t.plot([], [], "ko-", label="simulated")
-    ax_t.plot([], [], "kx", label="theory (quadrature)")
+    ax_t.plot([], [], "kx", label="theory (closed form)")
     ax_t.legend(fontsize=7)
     ax_t.set_ylabel("half-way time $t_{1/2}$")
     ax_t.set_title(f"same start $u_0$ = {config.u0:g}: deeper is later")

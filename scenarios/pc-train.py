@@ -55,7 +55,8 @@ relaxation at the loss), one row per data set, averaged over ``num_seeds`` seeds
 measured ``seconds_per_epoch_pc`` / ``seconds_per_epoch_bp`` (median wall time of an epoch
 after compilation, with the test-set evaluation, per seed: the seeds of a rule train
 together, one ``dynlearn.sweep`` per epoch, and the epoch's time is divided by their number;
-PC does T relaxation steps per minibatch).
+PC does T relaxation steps per minibatch) and their ratios ``epoch_cost_pc_over_bp``,
+``epoch_cost_pc_eq_over_bp``.
 """
 
 from __future__ import annotations
@@ -266,6 +267,12 @@ def run(config: Config) -> dict:
                 metrics.setdefault("pc_eq_unconverged_fraction", {})[name] = float(
                     np.mean(runs["pc_eq"]["relaxation_capped"])
                 )
+    # cost per epoch relative to backprop (same machine, same run)
+    epoch = {r: metrics[f"seconds_per_epoch_{r}"] for r in RULES}
+    for rule in RULES[1:]:
+        metrics[f"epoch_cost_{rule}_over_bp"] = {
+            name: epoch[rule][name] / epoch["bp"][name] for name in epoch[rule]
+        }
     metrics["seeds"] = seeds
     metrics["pc_eq_seeds"] = seeds[:n_eq]
     return {"metrics": metrics, "curves": curves}

@@ -15,7 +15,9 @@ The test set is fresh points from the same generator with another seed (``spiral
 seed + 10_000).
 Figure: the decision regions of the trained network over the training (dots) and test
 (crosses) points; the train and test loss per epoch; train and test accuracy per epoch.
-Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses.
+Metrics: ``train_accuracy``, ``test_accuracy`` (full run: >= 0.97), final losses; over the
+seeds ``test_accuracy_per_seed`` and its mean, min, max and ``test_accuracy_std_sample`` (the
+sample standard deviation, ddof = 1).
 """
 
 from __future__ import annotations
@@ -160,6 +162,11 @@ def run(config: Config) -> dict:
         "test_accuracy_per_seed": test_accuracies,
         "test_accuracy_mean": float(np.mean(test_accuracies)),
         "test_accuracy_min": float(np.min(test_accuracies)),
+        "test_accuracy_max": float(np.max(test_accuracies)),
+        # the sample standard deviation over the seeds (ddof = 1; None for a single seed)
+        "test_accuracy_std_sample": (
+            float(np.std(test_accuracies, ddof=1)) if len(test_accuracies) > 1 else None
+        ),
     }
     return {
         "metrics": metrics,

@@ -5,6 +5,7 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("DYNLEARN_NO_PROGRESS", "1")
+os.environ.setdefault("DYNLEARN_NO_CACHE", "1")  # the tests compile; they never reuse a cache
 # XLA's CPU backend at LLVM optimisation level 0: compiling is most of the suite's time (the
 # quick scenario runs spend 60-85 % of their time in XLA compilation) and level 0 halves it.
 # The tests compare with closed forms, references and bounds, never with the figures' bits;

@@ -13,6 +13,7 @@ from dynlearn.app.scenario import (
     prepare_out_dir,
     run_plans,
     scenario_names,
+    use_compilation_cache,
 )
 
 
@@ -57,6 +58,8 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     parser = _parser(_scenario_epilog(argv))
     ns = parser.parse_args(argv)
+    if ns.command == "run":
+        use_compilation_cache(ns)
     if ns.command == "list":
         try:
             for name in scenario_names():

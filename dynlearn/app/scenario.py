@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from dynlearn.compilation import count_compilations
+
 if os.environ.get("MPLBACKEND") is None and not os.environ.get("DISPLAY"):
     import matplotlib
 
@@ -487,8 +489,9 @@ class Scenario:
         _pause_point("run", self.name)
         token = _CHECKPOINT.set(store)
         try:
-            with heartbeat(self.name):
+            with heartbeat(self.name), count_compilations() as compiled:
                 results = self.run(config)
+                fig = self.plot(results, config)
         finally:
             _CHECKPOINT.reset(token)
         if "metrics" not in results:
@@ -502,8 +505,11 @@ class Scenario:
             "quick": quick,
             "versions": versions(),
             "wall_time_s": round(time.perf_counter() - start, 3),
+            # XLA programs compiled by run + plot, and tracing + lowering + compiling time
+            "compilations": compiled.compilations,
+            "compile_seconds": round(compiled.compile_seconds, 3),
+            "compile_cache_hits": compiled.cache_hits,
         }
-        fig = self.plot(results, config)
         with _signals_deferred():  # the pair, then the checkpoint it replaces
             write_figure_and_record(fig, record, out_dir, self.name)
             store.discard()
@@ -519,6 +525,7 @@ class Scenario:
         )
         add_run_flags(parser)
         ns = parser.parse_args(argv)
+        use_compilation_cache(ns)
         try:
             overrides = self._validate_overrides(parse_assignments(ns.set))
             self.make_config(ns.quick, overrides, ns.seed)
@@ -819,6 +826,23 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip scenarios whose JSON in --out is up to date; continue checkpointed ones",
     )
+    from dynlearn.app.cache import cache_dir
+
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"do not keep compiled programs between runs (default: kept in {cache_dir()}; "
+        "$DYNLEARN_CACHE_DIR moves them, DYNLEARN_NO_CACHE=1 also disables)",
+    )
+
+
+def use_compilation_cache(ns) -> None:
+    """The persistent compilation cache for a run from the command line, unless --no-cache
+    (or DYNLEARN_NO_CACHE=1) says not to."""
+    from dynlearn.app.cache import cache_disabled, enable_compilation_cache
+
+    if not (getattr(ns, "no_cache", False) or cache_disabled()):
+        enable_compilation_cache()
 
 
 def summary_line(record: dict) -> str:

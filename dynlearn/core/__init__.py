@@ -1,11 +1,12 @@
 """Integration core: one ``solve`` over diffrax and scipy, and Euler as the discrete rule."""
 
+from dynlearn.core._checks import step_index
 from dynlearn.core.counting import EvaluationCounter
 from dynlearn.core.events import SteadyState, steady_state
 from dynlearn.core.methods import DIFFRAX_SOLVERS, METHODS, SCIPY_METHODS
 from dynlearn.core.sde import SDE_SOLVERS, brownian_path, solve_sde
 from dynlearn.core.solution import RESULTS, Solution, SolveError
-from dynlearn.core.solve import solve, step_index
+from dynlearn.core.solve import solve
 
 __all__ = [
     "solve",

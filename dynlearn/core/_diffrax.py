@@ -11,14 +11,17 @@ Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
 
 from __future__ import annotations
 
+import contextlib
+
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.core.counting import call_field, check_field_output
+from dynlearn.core.counting import all_finite, call_field, check_field_output
 from dynlearn.core.events import SteadyState
 from dynlearn.core.solution import RESULTS, Solution
+from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 # The failing diffrax codes Guarded returns; solve() translates them into RESULTS.
 _NONFINITE = diffrax.RESULTS.nonlinear_divergence
@@ -143,13 +146,36 @@ def nfev(solver, num_steps, until) -> jax.Array:
     return count
 
 
+@contextlib.contextmanager
+def checked_eagerly(checked: bool):
+    """Inside: diffrax's own run-time checks of the times (t0 < t1, dt > 0, saveat increasing
+    and inside [t0, t1]) are left out of the traced program, where ``solve`` has already made
+    them on the concrete values (``checked``). Each would otherwise compile into a host
+    callback, and a program with host callbacks cannot be kept in JAX's persistent
+    compilation cache. The vector field's own checks are left out too: ``solve`` checks
+    eagerly the one the library's fields make (the minibatch table covers [t0, t1])."""
+    import equinox._errors as errors  # equinox's switch for error_if; absent: checks stay
+
+    if not checked or not hasattr(errors, "EQX_ON_ERROR"):
+        yield
+        return
+    old, errors.EQX_ON_ERROR = errors.EQX_ON_ERROR, "off"
+    try:
+        yield
+    finally:
+        errors.EQX_ON_ERROR = old
+
+
 @eqx.filter_jit
-def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, until, method):
+def diffrax_solve(
+    f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, until, method, checked=False
+):
     """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol.
 
     The arrays (y0, args, t0, t1, dt, ts, rtol, atol, and arrays inside an equinox-Module f)
     are traced, so new values of the same shapes reuse the compiled code. ``ts=None`` (only
-    with ``until``) saves t0 and the stop time. Returns a Solution whose result is not yet
+    with ``until``) saves t0 and the stop time. ``checked``: the times were checked eagerly
+    (see ``checked_eagerly``). Returns a Solution whose result is not yet
     checked (``solve`` raises or returns it).
     """
     check_field_output(f, t0, y0, args)
@@ -164,7 +190,18 @@ def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, un
     if dt is None and isinstance(solver, diffrax.AbstractImplicitSolver):
         solver = _with_stepsize_tols(solver, controller)
     event = None if until is None else diffrax.Event(until)
-    sol = diffrax.diffeqsolve(
+    fixed = dt is not None and until is None  # a trip count set by t1/dt alone
+    scope = jax.named_scope(FIXED_STEPS_SCOPE) if fixed else contextlib.nullcontext()
+    with scope, checked_eagerly(checked):
+        sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps)
+    solution = _solution(sol, ts, solver, until, method)
+    bad_start = ~all_finite(y0)  # checked here, not on the host: no transfer per call
+    result = RESULTS.where(bad_start, RESULTS.initial_state_nonfinite, solution.result)
+    return eqx.tree_at(lambda s: s.result, solution, result)
+
+
+def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps):
+    return diffrax.diffeqsolve(
         diffrax.ODETerm(lambda t, y, args: call_field(f, t, y, args)),
         Guarded(solver),
         t0=t0,
@@ -178,6 +215,9 @@ def diffrax_solve(f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, un
         event=event,
         throw=False,
     )
+
+
+def _solution(sol, ts, solver, until, method) -> Solution:
     # The extra save at the final time lands after the saved times reached: last slot on
     # success, earlier when the solve stopped early (the slots after it hold inf).
     out_ts, out_ys = sol.ts, sol.ys

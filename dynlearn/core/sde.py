@@ -40,8 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.core._checks import check_times, check_tree, euler_grid, prepare_args, traced
+from dynlearn.core._diffrax import checked_eagerly
 from dynlearn.core.solution import RESULTS, Solution
-from dynlearn.core.solve import _check_times, _check_tree, _euler_grid, _prepare_args
+from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 SDE_SOLVERS = {
     "euler": diffrax.Euler,
@@ -101,7 +103,9 @@ def _check_additive(diffusion, t0, y0, args, method) -> None:
 
 
 @eqx.filter_jit
-def _sde_solve(drift, diffusion, y0, args, t0, t1, dt, ts, method, key, noise_dim, max_steps):
+def _sde_solve(
+    drift, diffusion, y0, args, t0, t1, dt, ts, method, key, noise_dim, max_steps, checked
+):
     flat0, unravel = ravel_pytree(y0)
 
     def drift_flat(t, z, args):
@@ -113,7 +117,14 @@ def _sde_solve(drift, diffusion, y0, args, t0, t1, dt, ts, method, key, noise_di
 
     bm = brownian_path(key, t0, t1, dt, noise_dim, method)
     terms = diffrax.MultiTerm(diffrax.ODETerm(drift_flat), diffrax.ControlTerm(diffusion_flat, bm))
-    sol = diffrax.diffeqsolve(
+    # fixed steps: a sweep vmaps the paths; times checked eagerly: no callbacks (cacheable)
+    with jax.named_scope(FIXED_STEPS_SCOPE), checked_eagerly(checked):
+        sol = _diffeqsolve(terms, method, t0, t1, dt, flat0, args, ts, max_steps)
+    return sol.ts, jax.vmap(unravel)(sol.ys)
+
+
+def _diffeqsolve(terms, method, t0, t1, dt, flat0, args, ts, max_steps):
+    return diffrax.diffeqsolve(
         terms,
         SDE_SOLVERS[method](),
         t0=t0,
@@ -125,7 +136,12 @@ def _sde_solve(drift, diffusion, y0, args, t0, t1, dt, ts, method, key, noise_di
         stepsize_controller=diffrax.ConstantStepSize(),
         max_steps=max_steps,
     )
-    return sol.ts, jax.vmap(unravel)(sol.ys)
+
+
+def _max_steps_for(num_steps: int) -> int:
+    """The static step bound of a concrete solve: a power of two, at least _MIN_MAX_STEPS, so
+    that nearby step counts share one compiled program."""
+    return max(_MIN_MAX_STEPS, 1 << int(num_steps - 1).bit_length())
 
 
 def solve_sde(
@@ -140,6 +156,7 @@ def solve_sde(
     key: jax.Array,
     saveat=None,
     args: Any = None,
+    max_steps: int | None = None,
 ) -> Solution:
     """Integrate the Itô SDE dY = drift(t, Y, args) dt + diffusion(t, Y, args) dW on [t0, t1].
 
@@ -156,6 +173,13 @@ def solve_sde(
         key: a ``jax.random`` key for the Brownian path (vmap over keys for many paths).
         saveat: times to save, grid points t0 + n dt (default: t0 and t1).
         args: passed to drift and diffusion unchanged.
+        max_steps: the static bound on the number of steps (the compiled loop's size).
+            Default: the next power of two >= (t1 - t0)/dt, at least 16384, where the times
+            are concrete; 16384 where they are traced (a sweep over dt or t1: then every
+            member's (t1 - t0)/dt must fit, and a new bound compiles anew).
+
+    The times t0, t1, dt (and saveat) may be traced: a ``sweep`` or ``vmap`` over step sizes
+    compiles one program, and ``sweep``'s "auto" strategy vmaps the paths (a fixed-step loop).
 
     Returns:
         Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
@@ -173,17 +197,34 @@ def solve_sde(
             f"unknown SDE method {method!r}. Valid: {', '.join(SDE_SOLVERS)} "
             f"(euler = Euler-Maruyama for any noise; sra1/shark for additive noise)"
         )
-    if dt is None or not (float(dt) > 0 and math.isfinite(float(dt))):
-        raise ValueError(f"solve_sde takes fixed steps: dt must be a positive number, got {dt}")
-    y0 = _check_tree(y0)
-    args = _prepare_args(args)
-    t0, t1, ts = _check_times(t0, t1, saveat, dt)
-    ts = np.array([t0, t1]) if ts is None else ts
-    num_steps, idx = _euler_grid(t0, t1, float(dt), ts)
-    noise_dim = _noise_dim(diffusion, t0, y0, args)
-    if method in ADDITIVE_ONLY:
-        _check_additive(diffusion, t0, y0, args, method)
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1
+    ):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    y0 = check_tree(y0)
+    args = prepare_args(args)
     dtype = jax.tree.leaves(y0)[0].dtype
+    if dt is None:
+        raise ValueError("solve_sde takes fixed steps: give dt, a positive number")
+    if not traced((t0, t1, dt, saveat)):
+        if not (float(dt) > 0 and math.isfinite(float(dt))):
+            raise ValueError(f"solve_sde takes fixed steps: dt must be a positive number, got {dt}")
+        t0, t1, ts = check_times(t0, t1, saveat, dt)
+        ts = np.array([t0, t1]) if ts is None else ts
+        num_steps, idx = euler_grid(t0, t1, float(dt), ts, dtype)
+        if max_steps is not None and num_steps > max_steps:
+            raise ValueError(f"{num_steps} steps of dt={dt} exceed max_steps={max_steps}")
+        bound = _max_steps_for(num_steps) if max_steps is None else int(max_steps)
+        grid_ts = t0 + idx * float(dt)
+    else:
+        t0, t1, dt = (jnp.asarray(v, dtype) for v in (t0, t1, dt))
+        ts = jnp.stack([t0, t1]) if saveat is None else jnp.asarray(saveat, dtype)
+        num_steps = jnp.rint((t1 - t0) / dt).astype(jnp.int32)
+        grid_ts = t0 + jnp.rint((ts - t0) / dt) * dt
+        bound = _MIN_MAX_STEPS if max_steps is None else int(max_steps)
+    noise_dim = _noise_dim(diffusion, t0, y0, args)
+    if method in ADDITIVE_ONLY and not traced((y0, args)):
+        _check_additive(diffusion, t0, y0, args, method)
     ts, ys = _sde_solve(
         drift,
         diffusion,
@@ -192,11 +233,12 @@ def solve_sde(
         jnp.asarray(t0, dtype),  # times as arrays: new values reuse the compiled solve
         jnp.asarray(t1, dtype),
         jnp.asarray(dt, dtype),
-        jnp.asarray(t0 + idx * float(dt), dtype),
+        jnp.asarray(grid_ts, dtype),
         method,
         key,
         noise_dim,
-        max(_MIN_MAX_STEPS, 1 << int(num_steps - 1).bit_length()),  # few compilations
+        bound,
+        not traced((t0, t1, dt, saveat)),
     )
     stats = {"num_steps": jnp.asarray(num_steps), "t_final": ts[-1]}
     return Solution(ts, ys, stats, RESULTS.successful, method)

@@ -35,6 +35,7 @@ class RESULTS(diffrax.RESULTS):
         "max_steps exhausted before t1. The problem may be stiff (try method='kvaerno5' or "
         "'BDF'), the solution may blow up, or raise max_steps"
     )
+    initial_state_nonfinite = "y0 contains NaN or inf: give a finite initial state"
     step_size_collapsed = (
         "the step size fell below the resolution of t before t1: the solution blows up "
         "there (a finite-time singularity), or the problem is stiff (try method='kvaerno5' "
@@ -61,5 +62,7 @@ class Solution(eqx.Module):
 
     @property
     def y1(self):
-        """The state at the last saved time."""
+        """The state at the last saved time, ``ys`` without its time axis (a pytree like y0):
+        ``sol.y1`` is ``jax.tree.map(lambda y: y[-1], sol.ys)``, the end state for the default
+        ``saveat`` (t0 and t1)."""
         return jax.tree.map(lambda y: y[-1], self.ys)

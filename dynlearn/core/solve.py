@@ -10,7 +10,7 @@ eager call raises :class:`SolveError` (the message gives the time), a traced one
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,152 +19,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.core._checks import (
+    check_schedule_covers,
+    check_schedule_dt,
+    check_times,
+    check_tolerance_resolvable,
+    check_tree,
+    euler_grid,
+    prepare_args,
+    traced,
+)
 from dynlearn.core._diffrax import diffrax_solve
 from dynlearn.core._euler import euler_loop
 from dynlearn.core._scipy import not_traceable, scipy_solve
 from dynlearn.core._semi_implicit import check_split, semi_implicit_step
-from dynlearn.core.counting import check_field_output
+from dynlearn.core.counting import all_finite, check_field_output
 from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
 from dynlearn.core.solution import RESULTS, Solution, SolveError
-
-# Relative slack when checking that times lie on the Euler grid t0 + n*dt.
-_GRID_SLACK = 1e-9
-
-
-def step_index(t, dt, t0=0.0) -> jax.Array:
-    """The step n whose interval [t0 + n dt, t0 + (n+1) dt) contains t.
-
-    ``floor((t - t0)/dt)`` computed with a small tolerance (1e-6 of a step), so that
-    t_n = t0 + n*dt, whatever its rounding, maps back to n. Minibatch rules read batch
-    ``step_index(t, eta)`` from their args: Euler with dt = eta then replays an SGD loop.
-    """
-    return jnp.floor((t - t0) / dt + 1e-6).astype(jnp.int32)
-
-
-def _traced(tree) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
-
-
-def _strong(x):
-    """An array with a fixed (not weak) dtype: jnp.full(3, 0.5) is weakly typed, jnp.ones(3)
-    is not, and mixing them would retrace the compiled solve."""
-    x = jnp.asarray(x)
-    return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
-
-
-def _prepare_args(args):
-    """Arrays get a fixed dtype; Python and NumPy numbers become arrays (Python numbers stay
-    weakly typed, so they promote as before), so that a new value reuses the compiled solve
-    instead of compiling a new one. Booleans and other objects are left as they are."""
-
-    def prepare(a):
-        if isinstance(a, (jax.Array, np.ndarray)):
-            return _strong(a)
-        if isinstance(a, (bool, np.bool_)):
-            return a
-        if isinstance(a, (int, float, np.integer, np.floating)):
-            return jnp.asarray(a)
-        return a
-
-    return jax.tree.map(prepare, args)
-
-
-def _check_schedule_dt(dt, args):
-    """A minibatch schedule in ``args`` (``dynlearn.nn.batches.Minibatches``) fixes the time of
-    each step, eta; a fixed-step solve with another dt would use every batch (and noise draw)
-    for dt/eta steps, which is no training loop at all: refuse it where both are concrete."""
-    if not (hasattr(args, "step_at") and hasattr(args, "eta")) or args.eta is None:
-        return
-    if getattr(args, "index", None) is None and getattr(args, "key", None) is None:
-        return  # the full-batch flow does not switch over time: any dt is a discretisation
-    if _traced((dt, args.eta)):
-        return
-    eta = float(args.eta)
-    if not math.isclose(float(dt), eta, rel_tol=1e-9):
-        raise ValueError(
-            f"dt={float(dt)!r} differs from the schedule's eta={eta!r}: each minibatch is "
-            f"active for eta, so a step of dt would use batch n for {float(dt) / eta:.3g} "
-            f"steps; pass dt=eta (the SGD loop) or build the schedule with eta=dt"
-        )
-
-
-def _check_tolerance_resolvable(rtol, dtype):
-    """An rtol below 4 machine epsilons of the state's dtype cannot be met: the step-size
-    controller shrinks the step until max_steps runs out, and the failure then looks like
-    stiffness. Say so up front (float32 resolves about 1e-7, float64 about 2e-16)."""
-    if _traced(rtol):
-        return
-    eps = float(jnp.finfo(dtype).eps)
-    if float(rtol) < 4 * eps:
-        raise ValueError(
-            f"rtol={float(rtol):g} is finer than a {jnp.dtype(dtype).name} state resolves "
-            f"(machine epsilon {eps:.2g}): the step size would shrink until max_steps runs "
-            f"out. Use rtol >= {4 * eps:.2g}, or a float64 state "
-            f"(jax.config.update('jax_enable_x64', True) and float64 arrays)"
-        )
-
-
-def _check_tree(y0):
-    leaves = jax.tree.leaves(y0)
-    if not leaves:
-        raise ValueError("y0 is an empty pytree: give at least one array as the state")
-    y0 = jax.tree.map(_strong, y0)
-    for x in jax.tree.leaves(y0):
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(
-                f"state leaves must be floating point, got dtype {x.dtype}: "
-                f"convert y0 with jnp.asarray(y0, dtype=float)"
-            )
-    if not _traced(y0) and not all(np.all(np.isfinite(x)) for x in jax.tree.leaves(y0)):
-        raise ValueError("y0 contains NaN or inf")
-    return y0
-
-
-def _check_times(t0, t1, saveat, dt):
-    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy."""
-    t0, t1 = float(t0), float(t1)
-    if not (math.isfinite(t0) and math.isfinite(t1)):
-        raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
-    if t1 <= t0:
-        raise ValueError(
-            f"t1={t1} must be greater than t0={t0}: solve integrates forward in time "
-            f"(to run backwards, integrate s = -t with the field -f)"
-        )
-    if dt is not None and not (float(dt) > 0 and math.isfinite(float(dt))):
-        raise ValueError(f"dt must be a positive number, got {dt}")
-    if saveat is None:
-        return t0, t1, None
-    ts = np.asarray(saveat, dtype=np.float64)
-    if ts.ndim != 1 or ts.size == 0:
-        raise ValueError(f"saveat must be a non-empty 1-D array of times, got shape {ts.shape}")
-    if not np.all(np.isfinite(ts)):
-        raise ValueError("saveat contains NaN or inf")
-    if np.any(np.diff(ts) <= 0):
-        raise ValueError("saveat must be strictly increasing")
-    tol = _GRID_SLACK * max(1.0, abs(t1 - t0))
-    if ts[0] < t0 - tol or ts[-1] > t1 + tol:
-        raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
-    return t0, t1, np.clip(ts, t0, t1)
-
-
-def _euler_grid(t0, t1, dt, ts):
-    span = t1 - t0
-    num_steps = round(span / dt)
-    if num_steps < 1 or abs(num_steps * dt - span) > _GRID_SLACK * max(span, dt):
-        raise ValueError(
-            f"t1 - t0 = {span} is not a whole number of Euler steps dt = {dt}; "
-            f"choose t1 = t0 + n*dt (for n steps of gradient descent at eta = dt, t1 = n*eta)"
-        )
-    if ts is None:
-        return num_steps, None
-    idx = np.rint((ts - t0) / dt).astype(np.int64)
-    off = np.abs(idx * dt - (ts - t0)) > _GRID_SLACK * max(span, dt)
-    if np.any(off):
-        raise ValueError(
-            f"with method='euler' the saved times must be grid points t0 + n*dt; "
-            f"{ts[off][:3]} are not (dt = {dt})"
-        )
-    return num_steps, idx
+from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 
 def solve(
@@ -243,8 +115,8 @@ def solve(
         check_split(y0)
         if dt is None or until is not None:
             raise ValueError(f"method={method!r} takes fixed steps: give dt (e.g. dt=h), no until")
-    y0 = _check_tree(y0)
-    args = _prepare_args(args)
+    y0 = check_tree(y0, finite_on_device=backend != "scipy")
+    args = prepare_args(args)
     if isinstance(max_steps, bool) or not (
         isinstance(max_steps, (int, np.integer)) and max_steps > 0
     ):
@@ -255,15 +127,17 @@ def solve(
             "learning rate eta), or use an adaptive method such as method='tsit5'"
         )
     if method == "euler" or backend == "split":
-        _check_schedule_dt(dt, args)
-    if dt is None and not _traced((rtol, atol)) and not (rtol > 0 and atol > 0):
+        check_schedule_dt(dt, args)
+    if not traced((t0, t1)):
+        check_schedule_covers(args, float(t0), float(t1))
+    if dt is None and not traced((rtol, atol)) and not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
     dtype = jax.tree.leaves(y0)[0].dtype
     if dt is None:  # adaptive: the tolerance steers the step size
-        _check_tolerance_resolvable(rtol, dtype)
-    times_concrete = not _traced((t0, t1, dt, saveat))
+        check_tolerance_resolvable(rtol, dtype)
+    times_concrete = not traced((t0, t1, dt, saveat))
     if times_concrete:
-        t0, t1, ts = _check_times(t0, t1, saveat, dt)
+        t0, t1, ts = check_times(t0, t1, saveat, dt)
     else:
         ts = None if saveat is None else jnp.asarray(saveat, dtype)
         if ts is not None and ts.ndim != 1:
@@ -299,7 +173,7 @@ def solve(
             ts = [t0, t1] if times_concrete else jnp.stack([jnp.asarray(t0), jnp.asarray(t1)])
 
         def scalar(x):  # NumPy when concrete: no eager device dispatch per scalar
-            return jnp.asarray(x, dtype) if _traced(x) else np.asarray(x, dtype)
+            return jnp.asarray(x, dtype) if traced(x) else np.asarray(x, dtype)
 
         sol = diffrax_solve(
             f,
@@ -315,6 +189,7 @@ def solve(
             max_steps,
             until,
             method,
+            times_concrete,
         )
     return _check_result(sol, throw, t1, dt, max_steps)
 
@@ -340,6 +215,8 @@ def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
 def _message(sol: Solution, t1, dt, max_steps) -> str:
     t = float(sol.stats["t_final"])
     method, result = sol.method, sol.result
+    if bool(result == RESULTS.initial_state_nonfinite):
+        return "y0 contains NaN or inf: give a finite initial state"
     if method in ("euler", "semi-implicit-euler") and bool(result == RESULTS.state_nonfinite):
         n = int(sol.stats["num_steps"])
         return (
@@ -372,18 +249,20 @@ def _message(sol: Solution, t1, dt, max_steps) -> str:
 def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method):
     check_field_output(f, t0, y0, args)
     split = method != "euler"  # semi-implicit Euler: f at (q_n, p_n) and at (q_n, p_{n+1})
-    ys, y_final, n, bad, fired, nfev = euler_loop(
-        f,
-        y0,
-        args,
-        t0,
-        dt,
-        num_steps,
-        save_idx,
-        max_steps,
-        until,
-        semi_implicit_step if split else None,
-    )
+    # without a stopping condition the trip count is num_steps: a sweep may vmap the loop
+    with jax.named_scope(FIXED_STEPS_SCOPE) if until is None else contextlib.nullcontext():
+        ys, y_final, n, bad, fired, nfev = euler_loop(
+            f,
+            y0,
+            args,
+            t0,
+            dt,
+            num_steps,
+            save_idx,
+            max_steps,
+            until,
+            semi_implicit_step if split else None,
+        )
     nfev = 2 * nfev if split else nfev
     t_final = t0 + n.astype(dt.dtype) * dt
     if ts is None:  # until with the default saveat: t0 and the stop time
@@ -392,6 +271,7 @@ def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts,
     result = RESULTS.where(bad, RESULTS.state_nonfinite, RESULTS.successful)
     if until is not None:
         result = RESULTS.where(fired, RESULTS.event_occurred, result)
+    result = RESULTS.where(all_finite(y0), result, RESULTS.initial_state_nonfinite)
     stats = {"num_steps": n, "nfev": nfev, "t_final": t_final, "event": fired}
     return Solution(ts, ys, stats, result, method)
 
@@ -401,7 +281,7 @@ def _solve_euler(
 ):
     if times_concrete:
         dt = float(dt)
-        num_steps, save_idx = _euler_grid(t0, t1, dt, ts)
+        num_steps, save_idx = euler_grid(t0, t1, dt, ts, dtype)
         if num_steps > max_steps:
             raise ValueError(
                 f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"

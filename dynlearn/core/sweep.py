@@ -25,9 +25,12 @@ How the members of one device's shard run (``strategy``):
   much as the members' steps one by one, so lockstep only adds the slow members' extra steps
   to every fast one (measured in ``benchmarks/bench_sweep.py``).
 - ``"auto"`` (default): ``"vmap"`` on GPUs and TPUs; on CPU ``"map"`` when ``fn`` has a
-  while loop (an adaptive solve, a stopping condition: members may take different numbers
-  of steps), else ``"vmap"`` (closed forms, fixed-length scans: nothing to wait for, and a
-  per-member loop would only add overhead).
+  while loop whose trip count depends on the member's state (an adaptive solve, a stopping
+  condition such as ``until=steady_state``), else ``"vmap"``: closed forms, fixed-length
+  scans (an SGD loop) and fixed-step integrators (``solve`` with Euler, semi-implicit Euler
+  or a fixed ``dt``, and ``solve_sde`` paths) have nothing to wait for, and one member after
+  another would only lose the batching (1,000 Euler-Maruyama paths: ``map`` 6.6x slower
+  than ``vmap``, ``benchmarks/bench_sweep.py``).
 
 ``chunk_size`` bounds memory: members run ``chunk_size`` at a time, vmapped within a chunk and
 the chunks in sequence (``jax.lax.map(..., batch_size=chunk_size)``). With ``"map"`` the
@@ -70,10 +73,19 @@ def _batch_size(xs) -> int:
     return n
 
 
+# Loops built inside this named scope take a fixed number of steps set by the member's own
+# numbers (Euler, semi-implicit Euler and Euler-Maruyama without a stopping condition): their
+# while loop is no reason to run members one by one.
+FIXED_STEPS_SCOPE = "dynlearn_fixed_steps"
+
+
 def _has_while_loop(jaxpr) -> bool:
-    """Whether a jaxpr (or any jaxpr nested in its equations) has a while loop: a loop whose
-    trip count can differ between members (adaptive steps, a stopping condition)."""
+    """Whether a jaxpr (or any jaxpr nested in its equations) has a while loop whose trip
+    count can differ between members (adaptive steps, a stopping condition). Loops inside
+    ``FIXED_STEPS_SCOPE`` (fixed-step integrators) do not count."""
     for eqn in jaxpr.eqns:
+        if FIXED_STEPS_SCOPE in str(eqn.source_info.name_stack):
+            continue
         if eqn.primitive.name == "while":
             return True
         for value in eqn.params.values():

@@ -21,18 +21,23 @@ Usage::
     state = opt.init(params)
     params, state = opt.step(params, grads, state)
 
-Optimisers are frozen dataclasses of floats (hashable), so they can be static arguments of
-jitted functions, like ``MLP``.
+Optimisers are equinox Modules whose hyperparameters (eta, momentum, betas, eps, weight decay)
+are traced 0-d array leaves (``dynlearn/_hyperparameters.py``), like the rules': a new learning
+rate reuses the compiled training loop, and ``sweep`` or ``jax.grad`` over a learning rate
+works (``sweep(lambda lr: train(rule, p, data, adam(lr)).losses[-1], lrs)`` compiles once).
+Which terms exist is decided where the values are concrete: a momentum or weight decay given
+as the number 0 adds no buffer and no term; a traced one always does (its value may be 0).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import as_hyperparameter, check_number, is_zero
 from dynlearn.types import PyTree
 
 
@@ -47,39 +52,36 @@ def decay_mask(params: PyTree, decay_keys: tuple[str, ...] = ("W",)) -> PyTree:
     return jax.tree_util.tree_map_with_path(is_decayed, params)
 
 
-def _check(name: str, value: float, low: float, high: float, low_open: bool, high_open: bool):
-    ok_low = value > low if low_open else value >= low
-    ok_high = value < high if high_open else value <= high
-    if not (ok_low and ok_high):
-        lb = "(" if low_open else "["
-        rb = ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}, got {value!r}")
+def add_weight_decay(
+    grads: PyTree, params: PyTree, weight_decay: Any, decay_keys: tuple[str, ...] = ("W",)
+) -> PyTree:
+    """g + lambda theta on the leaves under ``decay_keys`` (the weights "W"), g elsewhere
+    (biases): the gradient of L + (lambda/2) sum_l ||W_l||^2, the coupled L2 penalty. The one
+    weight decay of the library: the optimisers and the rules (``weight_decay=``) use it.
+    A lambda that is the number 0 adds nothing; a traced one always adds the term."""
+    if is_zero(weight_decay):
+        return grads
+    mask = decay_mask(params, decay_keys)
+    return jax.tree_util.tree_map(
+        lambda g, p, decayed: g + weight_decay * p if decayed else g, grads, params, mask
+    )
 
 
-@dataclass(frozen=True)
-class Optimizer:
+def _as_keys(decay_keys) -> tuple[str, ...]:
+    # a bare string is refused: tuple("W") would be its characters, and ("W") is no tuple
+    if isinstance(decay_keys, str) or not all(isinstance(k, str) for k in decay_keys):
+        raise ValueError(f"decay_keys must be a tuple of str, got {decay_keys!r}")
+    return tuple(decay_keys)
+
+
+def _in_unit_interval(name: str, value: Any) -> None:
+    check_number(name, value, "in [0, 1)", lambda v: 0.0 <= v < 1.0)
+
+
+class Optimizer(eqx.Module):
     """Abstract base: ``init(params) -> state`` and ``step(params, grads, state) ->
-    (params, state)``. Subclasses are final and carry only their hyperparameters."""
-
-    eta: float
-    weight_decay: float
-    decay_keys: tuple[str, ...]
-
-    def __post_init__(self):
-        _check("eta (learning rate)", self.eta, 0.0, float("inf"), True, True)
-        _check("weight_decay", self.weight_decay, 0.0, float("inf"), False, True)
-        if isinstance(self.decay_keys, str) or not all(isinstance(k, str) for k in self.decay_keys):
-            raise ValueError(f"decay_keys must be a tuple of str, got {self.decay_keys!r}")
-
-    def decayed_grads(self, params: PyTree, grads: PyTree) -> PyTree:
-        """g = grads + lambda * theta on the leaves under ``decay_keys`` ("W"), g = grads
-        elsewhere: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
-        if self.weight_decay == 0.0:
-            return grads
-        mask = decay_mask(params, self.decay_keys)
-        return jax.tree_util.tree_map(
-            lambda g, p, decayed: g + self.weight_decay * p if decayed else g, grads, params, mask
-        )
+    (params, state)``. The subclasses are final; each holds its own fields: ``eta`` (the
+    learning rate), ``weight_decay`` (L2, on the leaves under ``decay_keys``) and its own."""
 
     def init(self, params: PyTree) -> PyTree:
         raise NotImplementedError
@@ -87,12 +89,23 @@ class Optimizer:
     def step(self, params: PyTree, grads: PyTree, state: PyTree) -> tuple[PyTree, PyTree]:
         raise NotImplementedError
 
+    def decayed_grads(self, params: PyTree, grads: PyTree) -> PyTree:
+        """g = grads + lambda * theta on the leaves under ``decay_keys`` ("W"), g = grads
+        elsewhere: the gradient of L + (lambda/2) sum_l ||W_l||^2."""
+        if not self.decays:
+            return grads
+        return add_weight_decay(grads, params, self.weight_decay, self.decay_keys)
+
+
+def _check_common(eta, weight_decay) -> None:
+    check_number("eta (learning rate)", eta, "a positive number", lambda v: v > 0)
+    check_number("weight_decay", weight_decay, "a number >= 0", lambda v: v >= 0)
+
 
 class SGDState(NamedTuple):
-    m: PyTree  # momentum buffer (None when momentum == 0)
+    m: PyTree  # momentum buffer (None without momentum)
 
 
-@dataclass(frozen=True)
 class SGD(Optimizer):
     """Gradient descent, with optional heavy-ball momentum (Polyak 1964) as in optax.sgd:
 
@@ -102,25 +115,35 @@ class SGD(Optimizer):
     d theta/dt = -g with dt = eta. With beta > 0 it is a map on (theta, m): a discretisation
     of the damped second-order flow theta'' + c theta' = -g only when beta = 1 - c*sqrt(eta)
     is scaled with eta (Qian 1999; Su, Boyd & Candes 2016): then it is exactly the
-    semi-implicit Euler scheme with dt = sqrt(eta) (``dynlearn.rules.optimiser.momentum_flow``). At
-    fixed
-    beta and small eta it follows the gradient flow with the rescaled rate eta / (1 - beta).
+    semi-implicit Euler scheme with dt = sqrt(eta) (``dynlearn.rules.optimiser.momentum_flow``).
+    At fixed beta and small eta it follows the gradient flow with the rescaled rate
+    eta / (1 - beta).
     """
 
-    momentum: float = 0.0
+    eta: Any
+    momentum: Any
+    weight_decay: Any
+    decay_keys: tuple[str, ...] = eqx.field(static=True)
+    heavy_ball: bool = eqx.field(static=True)  # a momentum buffer (momentum not the number 0)
+    decays: bool = eqx.field(static=True)  # a weight-decay term (weight_decay not the number 0)
 
-    def __post_init__(self):
-        super().__post_init__()
-        _check("momentum", self.momentum, 0.0, 1.0, False, True)
+    def __init__(self, eta, momentum=0.0, weight_decay=0.0, *, decay_keys=("W",)):
+        eta, momentum, weight_decay = map(as_hyperparameter, (eta, momentum, weight_decay))
+        _check_common(eta, weight_decay)
+        _in_unit_interval("momentum", momentum)
+        self.eta, self.momentum, self.weight_decay = eta, momentum, weight_decay
+        self.decay_keys = _as_keys(decay_keys)
+        self.heavy_ball = not is_zero(momentum)
+        self.decays = not is_zero(weight_decay)
 
     def init(self, params: PyTree) -> SGDState:
-        if self.momentum == 0.0:
+        if not self.heavy_ball:
             return SGDState(m=None)
         return SGDState(m=jax.tree_util.tree_map(jnp.zeros_like, params))
 
     def step(self, params: PyTree, grads: PyTree, state: SGDState) -> tuple[PyTree, SGDState]:
         g = self.decayed_grads(params, grads)
-        if self.momentum == 0.0:
+        if not self.heavy_ball:
             return jax.tree_util.tree_map(lambda p, g: p - self.eta * g, params, g), state
         m = jax.tree_util.tree_map(lambda m, g: self.momentum * m + g, state.m, g)
         return jax.tree_util.tree_map(lambda p, m: p - self.eta * m, params, m), SGDState(m=m)
@@ -132,7 +155,6 @@ class AdamState(NamedTuple):
     v: PyTree  # second-moment estimate
 
 
-@dataclass(frozen=True)
 class Adam(Optimizer):
     """Adam with bias correction (Kingma & Ba 2014, Algorithm 1), as optax.adam:
 
@@ -149,20 +171,27 @@ class Adam(Optimizer):
     dm/dt = c1 (g - m), dv/dt = c2 (g^2 - v),
     d theta/dt = -[m / (1 - e^{-c1 t})] / (sqrt(v / (1 - e^{-c2 t})) + eps)
     (da Silva & Gazeau 2020, JMLR 21(129); Barakat & Bianchi 2021, SIAM J. Optim.): that flow
-    is ``dynlearn.rules.optimiser.adam_flow.AdamFlow``, and the moment updates above are exactly
-    its Euler
-    steps.
+    is ``dynlearn.rules.optimiser.adam_flow.AdamFlow``, and the moment updates above are
+    exactly its Euler steps.
     """
 
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
+    eta: Any
+    b1: Any
+    b2: Any
+    eps: Any
+    weight_decay: Any
+    decay_keys: tuple[str, ...] = eqx.field(static=True)
+    decays: bool = eqx.field(static=True)  # a weight-decay term (weight_decay not the number 0)
 
-    def __post_init__(self):
-        super().__post_init__()
-        _check("b1", self.b1, 0.0, 1.0, False, True)
-        _check("b2", self.b2, 0.0, 1.0, False, True)
-        _check("eps", self.eps, 0.0, float("inf"), True, True)
+    def __init__(self, eta, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, *, decay_keys=("W",)):
+        eta, b1, b2, eps, weight_decay = map(as_hyperparameter, (eta, b1, b2, eps, weight_decay))
+        _check_common(eta, weight_decay)
+        _in_unit_interval("b1", b1)
+        _in_unit_interval("b2", b2)
+        check_number("eps", eps, "a positive number", lambda v: v > 0)
+        self.eta, self.b1, self.b2, self.eps, self.weight_decay = eta, b1, b2, eps, weight_decay
+        self.decay_keys = _as_keys(decay_keys)
+        self.decays = not is_zero(weight_decay)
 
     def init(self, params: PyTree) -> AdamState:
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -185,44 +214,14 @@ class Adam(Optimizer):
         return jax.tree_util.tree_map(update, params, m, v), AdamState(t=t, m=m, v=v)
 
 
-def _as_keys(decay_keys) -> tuple[str, ...]:
-    # a bare string would otherwise become a tuple of its characters
-    return decay_keys if isinstance(decay_keys, str) else tuple(decay_keys)
-
-
-def sgd(
-    eta: float,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    *,
-    decay_keys: tuple[str, ...] = ("W",),
-) -> SGD:
+def sgd(eta, momentum=0.0, weight_decay=0.0, *, decay_keys=("W",)) -> SGD:
     """(Minibatch) gradient descent at learning rate ``eta``, optional heavy-ball ``momentum``
-    and L2 ``weight_decay`` on the leaves under ``decay_keys`` (default the weights "W")."""
-    return SGD(
-        eta=float(eta),
-        weight_decay=float(weight_decay),
-        decay_keys=_as_keys(decay_keys),
-        momentum=float(momentum),
-    )
+    and L2 ``weight_decay`` on the leaves under ``decay_keys`` (default the weights "W").
+    Every number may be traced (a sweep or a gradient over it compiles once)."""
+    return SGD(eta, momentum, weight_decay, decay_keys=decay_keys)
 
 
-def adam(
-    eta: float,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    *,
-    decay_keys: tuple[str, ...] = ("W",),
-) -> Adam:
+def adam(eta, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, *, decay_keys=("W",)) -> Adam:
     """Adam (Kingma & Ba 2014) with bias correction and L2 ``weight_decay`` on the leaves
-    under ``decay_keys`` (default the weights "W")."""
-    return Adam(
-        eta=float(eta),
-        weight_decay=float(weight_decay),
-        decay_keys=_as_keys(decay_keys),
-        b1=float(b1),
-        b2=float(b2),
-        eps=float(eps),
-    )
+    under ``decay_keys`` (default the weights "W"). Every number may be traced."""
+    return Adam(eta, b1, b2, eps, weight_decay, decay_keys=decay_keys)

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "dynlearn.core.solve",
+    "dynlearn.compilation",
     "dynlearn.core.events",
     "dynlearn.core.sweep",
     "dynlearn.nn.batches",

@@ -54,8 +54,15 @@ def test_bad_inputs():
         dynlearn.solve(neg, jnp.ones(2), 1.0, method="RK45", dt=0.1)
     with pytest.raises(ValueError, match="floating point"):
         dynlearn.solve(neg, jnp.ones(2, dtype=jnp.int32), 1.0)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):  # on the host: checked before the solve
+        dynlearn.solve(neg, np.array([1.0, np.nan]), 1.0)
+    # on the device: checked inside the compiled solve, no transfer to the host per call
+    with pytest.raises(dynlearn.SolveError, match="y0 contains NaN or inf"):
         dynlearn.solve(neg, jnp.array([1.0, jnp.nan]), 1.0)
+    with pytest.raises(dynlearn.SolveError, match="y0 contains NaN or inf"):
+        dynlearn.solve(neg, jnp.array([1.0, jnp.inf]), 1.0, method="euler", dt=0.1)
+    sol = dynlearn.solve(neg, jnp.array([1.0, jnp.nan]), 1.0, throw=False)
+    assert sol.result == dynlearn.RESULTS.initial_state_nonfinite
     with pytest.raises(ValueError, match="positive"):
         dynlearn.solve(neg, jnp.ones(2), 1.0, rtol=-1.0)
     with pytest.raises(ValueError, match="dt must be a positive"):

@@ -9,7 +9,10 @@ from dynlearn.rules.linear.theory:
 Two routes to the same dynamics: the regression loss from statistics on the semantic data
 with ``decoupled_init`` (modes given), and Arora et al. 2019's aligned case of Theorem 3,
 l = 1/2||W - S||^2 with S = U diag(s) V^T, from ``balanced_factors`` of an aligned W0.
-Also: the random-start estimate ``effective_mode_strength`` against its closed forms.
+Also: the random-start estimate ``effective_mode_strength`` against its closed forms, and the
+elementary half-way time of every depth (``t_half_balanced``) against quadrature, the ODE and,
+for N = 4, the atanh form derived with v = sqrt(u):
+  du / (4 u^{3/2} (s - u)) = dv / (2 v^2 (s - v^2)) = dv/(2s) (1/v^2 + 1/(s - v^2)).
 """
 
 import jax
@@ -26,10 +29,13 @@ from dynlearn.rules.linear import (
     QuadraticLoss,
     balanced_factors,
     balanced_mode_strength,
+    crossover_u0,
     decoupled_init,
     end_to_end,
     small_random_init,
     t_half_balanced,
+    t_half_balanced_quadrature,
+    t_half_collapsed,
     t_half_deep,
     t_half_shallow,
     theorem3_rates,
@@ -118,6 +124,113 @@ def test_quadrature_half_time_agrees_with_mode_strength(depth):
         np.testing.assert_allclose(th, tau / (2 * s) * np.log(s / u0 - 1), rtol=1e-10)
     u_at = balanced_mode_strength(np.array([0.0, th]), s, u0, depth, tau, rtol=1e-12)[-1]
     np.testing.assert_allclose(u_at, s / 2, rtol=1e-8)
+
+
+def _t_half_by_quad(s, u0, N, tau=1.0):
+    """tau int_{u0}^{s/2} du / (N u^{2-2/N} (s - u)), in ln u, written out here."""
+    value, _ = quad(
+        lambda y: tau * np.exp(y) / (N * np.exp(y) ** (2 - 2 / N) * (s - np.exp(y))),
+        np.log(u0),
+        np.log(s / 2),
+        epsabs=0.0,
+        epsrel=1e-13,
+        limit=200,
+    )
+    return value
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_elementary_half_time_equals_quadrature(depth):
+    s = np.array([0.3, 1.0, 2.5, 8.0])[:, None]
+    u0 = np.array([1e-7, 1e-4, 1e-2, 0.14])[None, :]
+    S, U0 = np.broadcast_arrays(s, u0 * s)  # starts u0/s in (0, 1/2)
+    closed = t_half_balanced(S, U0, depth, tau=0.7)
+    ref = np.vectorize(lambda a, b: _t_half_by_quad(a, b, depth, 0.7))(S, U0)
+    np.testing.assert_allclose(closed, ref, rtol=1e-11)
+    # the library's own quadrature (kept as the check) agrees too
+    np.testing.assert_allclose(
+        t_half_balanced_quadrature(2.5, 1e-3, depth, 0.7),
+        t_half_balanced(2.5, 1e-3, depth, 0.7),
+        rtol=1e-11,
+    )
+
+
+def test_elementary_half_time_reaches_half_way_on_the_ode():
+    s, u0 = 1.7, 2e-3
+    for depth in (3, 5):
+        th = float(t_half_balanced(s, u0, depth))
+        sol = solve_ivp(
+            lambda t, u, N: N * u ** (2 - 2 / N) * (s - u),
+            (0.0, th),
+            [u0],
+            args=(depth,),
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-16,
+        )
+        np.testing.assert_allclose(sol.y[0, -1], s / 2, rtol=1e-8)
+
+
+def test_half_times_for_depths_one_two_four_in_their_known_forms():
+    s, u0 = np.array([0.5, 3.0, 8.0]), np.array([1e-4, 0.01, 0.2])
+    np.testing.assert_allclose(t_half_balanced(s, u0, 1), np.log(2 * (1 - u0 / s)), rtol=1e-13)
+    np.testing.assert_allclose(t_half_balanced(s, u0, 2), np.log(s / u0 - 1) / (2 * s), rtol=1e-13)
+    v0, v1, r = SQRT(u0), SQRT(s / 2), SQRT(s)
+    n4 = (1 / v0 - 1 / v1 + (np.arctanh(v1 / r) - np.arctanh(v0 / r)) / r) / (2 * s)
+    np.testing.assert_allclose(t_half_balanced(s, u0, 4), n4, rtol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_half_time_collapses_onto_one_function_of_u0_over_s(depth):
+    # u = s v: tau dv/dt = N s^{2-2/N} v^{2-2/N} (1 - v), so t_half s^{2-2/N} depends on u0/s only
+    ratio = np.array([1e-5, 1e-3, 0.1, 0.4])
+    for s in (0.5, 2.0, 8.0):
+        np.testing.assert_allclose(
+            t_half_balanced(s, ratio * s, depth) * s ** (2 - 2 / depth),
+            t_half_collapsed(ratio, depth),
+            rtol=1e-12,
+        )
+
+
+def test_depth_to_shallow_ratio_falls_monotonically_to_the_half_way_slope_ratio():
+    # the premise of crossover_u0's uniqueness (F_N checked against quadrature above)
+    r = np.geomspace(1e-12, 0.5 * (1 - 1e-6), 4000)
+    for depth in range(2, 9):
+        ratio = t_half_collapsed(r, depth) / t_half_collapsed(r, 1)
+        assert np.all(np.diff(ratio) < 0)
+        np.testing.assert_allclose(ratio[-1], 2 ** (2 - 2 / depth) / depth, rtol=1e-5)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 6])
+def test_crossover_start_is_where_depth_and_shallow_tie(depth):
+    s = np.array([1.2, 2.0, 4.0, 8.0, 30.0])
+    u_star = crossover_u0(s, depth)
+    for s_i, u_i in zip(s, u_star, strict=True):
+        assert 0 < u_i < s_i / 2
+        # tie, by the quadrature written here and the shallow closed form
+        np.testing.assert_allclose(
+            _t_half_by_quad(s_i, u_i, depth), np.log(2 * (1 - u_i / s_i)), rtol=1e-9
+        )
+        # deeper slower just below, faster just above
+        for factor, slower in ((0.99, True), (1.01, False)):
+            u = u_i * factor
+            assert (_t_half_by_quad(s_i, u, depth) > np.log(2 * (1 - u / s_i))) == slower
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_crossover_none_below_the_slope_ratio_at_half_way(depth):
+    # near u0 = s/2 both times vanish; their slopes in u0 are 1/(N u^{2-2/N}(s - u)) and
+    # 1/(s - u) at u = s/2, so depth N can win only if s^{2-2/N} > 2^{2-2/N} / N
+    s_limit = (2 ** (2 - 2 / depth) / depth) ** (1 / (2 - 2 / depth))
+    below = np.array([0.3, 0.5, 0.98 * s_limit])
+    assert np.all(np.isnan(crossover_u0(below, depth)))
+    for s_i in below:  # and indeed the deeper net is slower over the whole range of starts
+        u = s_i * np.array([1e-6, 1e-3, 0.1, 0.3, 0.45, 0.499])
+        deep = [_t_half_by_quad(s_i, u_k, depth) for u_k in u]
+        assert np.all(np.asarray(deep) > np.log(2 * (1 - u / s_i)))
+    assert np.isfinite(crossover_u0(1.05 * s_limit, depth))
+    if depth == 2:
+        np.testing.assert_allclose(s_limit, 1.0)
 
 
 # ------------------------------------------------- Arora et al. 2019, Theorem 3, aligned case

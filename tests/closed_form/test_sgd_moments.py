@@ -100,12 +100,49 @@ def test_stationary_covariances_match_the_eigenbasis_closed_forms():
         "discrete": eta * s / (lk + ll - eta * lk * ll),
         "sme1": eta * s / (lk + ll),
         "sme2": eta * s / (lk + ll + 0.5 * eta * (lk**2 + ll**2)),
+        # the order-2 drift with diffusion eta (Sigma + (eta/2)(H Sigma + Sigma H))
+        "sme2_corrected": eta
+        * s
+        * (1 + 0.5 * eta * (lk + ll))
+        / (lk + ll + 0.5 * eta * (lk**2 + ll**2)),
     }
     for name, c in closed.items():
         np.testing.assert_allclose(Q.T @ C[name] @ Q, c, rtol=1e-10, atol=1e-13)
     # the SGD fixed point: C = (I - eta H) C (I - eta H)^T + eta^2 Sigma
     M = np.eye(3) - eta * H
     np.testing.assert_allclose(M @ C["discrete"] @ M.T + eta**2 * Sigma, C["discrete"], rtol=1e-10)
+
+
+def test_stationary_gaps_order_one_in_eta_and_two_with_the_diffusion_correction():
+    # on a diagonal entry: -eta l/2 (order 1), -eta l/(1 + eta l/2) (order 2), and
+    # -(eta l)^2/2/(1 + eta l/2) with the matching diffusion (sgd_moments docstring)
+    lam = np.array([1.0, 0.25])
+    Q, _ = np.linalg.qr(RNG.normal(size=(2, 2)))
+    H = Q @ np.diag(lam) @ Q.T
+    S = RNG.normal(size=(2, 2))
+    Sigma = S @ S.T
+    etas = np.array([0.2, 0.1, 0.05, 0.025])
+    gaps = {k: [] for k in ("sme1", "sme2", "sme2_corrected")}
+    for eta in etas:
+        C = stationary_covariances(H, Sigma, eta)
+        exact = np.diag(Q.T @ C["discrete"] @ Q)
+        for k in gaps:
+            rel = np.diag(Q.T @ C[k] @ Q) / exact - 1
+            gaps[k].append(rel)
+        x = eta * lam
+        np.testing.assert_allclose(gaps["sme1"][-1], -x / 2, rtol=1e-10)
+        np.testing.assert_allclose(gaps["sme2"][-1], -x / (1 + x / 2), rtol=1e-10)
+        np.testing.assert_allclose(gaps["sme2_corrected"][-1], -(x**2) / 2 / (1 + x / 2), rtol=1e-9)
+    slope = {
+        k: np.polyfit(np.log(etas), np.log(np.abs(np.asarray(v)[:, 0])), 1)[0]
+        for k, v in gaps.items()
+    }
+    assert abs(slope["sme1"] - 1) < 0.01 and abs(slope["sme2"] - 1) < 0.1
+    assert abs(slope["sme2_corrected"] - 2) < 0.1
+    # the exact per-time contraction rate of SGD's mean, -ln(1 - eta l)/eta, against the drifts
+    eta = 0.05
+    rate = -np.log1p(-eta * lam) / eta
+    assert np.all(np.abs(lam + eta * lam**2 / 2 - rate) < np.abs(lam - rate) / 10)
 
 
 class _LeastSquares(eqx.Module):

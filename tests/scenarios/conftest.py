@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from dynlearn.app.scenario import Scenario, load_scenario
+from dynlearn.compilation import CompileStats, count_compilations
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class QuickRun:
     scenario: Scenario
     config: Any
     results: dict
+    compiled: CompileStats  # what run + plot compiled (programs this worker already had: not)
 
     @property
     def metrics(self) -> dict:
@@ -38,11 +40,12 @@ def run_quick(name: str, **overrides) -> QuickRun:
     if key not in _RUNS:
         scenario = load_scenario(name)
         config = scenario.make_config(quick=True, overrides=overrides)
-        results = scenario.run(config)
-        fig = scenario.plot(results, config)
+        with count_compilations() as compiled:
+            results = scenario.run(config)
+            fig = scenario.plot(results, config)
         assert fig is not None, f"{name}: plot must return its figure"
         plt.close(fig)
-        _RUNS[key] = QuickRun(scenario, config, results)
+        _RUNS[key] = QuickRun(scenario, config, results, compiled)
     return _RUNS[key]
 
 
@@ -59,3 +62,16 @@ def quick(request) -> QuickRun:
 def quick_run():
     """``quick_run(name, **overrides) -> QuickRun`` for modules that need other configs."""
     return run_quick
+
+
+def check_compile_budget(run: QuickRun, budget: int) -> None:
+    """The quick run compiled at most ``budget`` XLA programs (its module's ``COMPILE_BUDGET``,
+    set from the count of a fresh process: programs this worker compiled for an earlier test
+    are reused, so the count here can only be lower). A new program per learning rate, seed
+    or depth, or op-by-op JAX on device arrays in the post-processing, exceeds it."""
+    name = run.scenario.name
+    assert run.compiled.compilations <= budget, (
+        f"{name} compiled {run.compiled.compilations} programs in quick mode, budget {budget}: "
+        f"a program per number, or eager JAX ops in post-processing? "
+        f"(python benchmarks/compile_counts.py --quick --opt0 {name}; JAX_LOG_COMPILES=1 lists them)"
+    )

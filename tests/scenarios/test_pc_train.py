@@ -7,6 +7,7 @@ a residual tolerance; quick mode: digits only) converges on every minibatch, nee
 steps than the truncated rule, and also trains the digits."""
 
 import numpy as np
+import pytest
 
 SCENARIO = "pc-train"
 
@@ -49,6 +50,10 @@ def test_timings_are_measured(quick):
     m = quick.metrics
     for rule in ("pc", "bp"):
         assert all(v > 0 for v in m[f"seconds_per_epoch_{rule}"].values())
+    for rule in ("pc", "pc_eq"):
+        for name, ratio in m[f"epoch_cost_{rule}_over_bp"].items():
+            expected = m[f"seconds_per_epoch_{rule}"][name] / m["seconds_per_epoch_bp"][name]
+            assert ratio == pytest.approx(expected, rel=1e-12)
 
 
 def test_relaxations_are_stable(quick):

@@ -59,6 +59,48 @@ def test_stationary_covariances(results):
     assert m["stationary_cov_sme2_paths_vs_lyapunov"] < 0.1
 
 
+def test_unresolved_network_errors_are_left_out_of_the_fits(results):
+    m = results["metrics"]
+    etas = np.asarray(m["net_etas"])
+    for ref in ("flow", "sme2"):
+        for suffix in ("", "_dist2"):
+            errs = np.asarray(m[f"weak_errors_vs_{ref}_network{suffix}"])
+            ses = np.asarray(m[f"weak_errors_vs_{ref}_network{suffix}_stderr"])
+            ok = np.asarray(m[f"weak_resolved_vs_{ref}_network{suffix}"])
+            np.testing.assert_array_equal(ok, errs > 2 * ses)
+            slope = m[f"weak_slope_vs_{ref}_network{suffix}"]
+            if ok.sum() < 2:
+                assert slope is None
+                continue
+            # weighted least squares in log-log over the resolved points, sigma(log e) = se/e
+            coef = np.polyfit(np.log(etas[ok]), np.log(errs[ok]), 1, w=errs[ok] / ses[ok])
+            assert slope == pytest.approx(coef[0], rel=1e-10)
+
+
+def test_stationary_variances_along_eigenvectors(results):
+    m = results["metrics"]
+    x = np.asarray(m["stationary_eta_lambdas"])
+    np.testing.assert_allclose(x, 0.1 * np.sort(np.linalg.eigvalsh(results["stationary"]["H"])))
+    se = np.asarray(m["stationary_var_mc_rel_stderr"])
+    rel = {k: np.asarray(v) for k, v in m["stationary_var_rel_error"].items()}
+    # exact relative gaps to SGD's variance (sgd_moments docstring), up to the chains' MC error
+    expected = {
+        "discrete": 0 * x,
+        "sme": -x / 2,
+        "sme2": -x / (1 + x / 2),
+        "sme2_corrected": -(x**2) / 2 / (1 + x / 2),
+    }
+    for key, gap in expected.items():
+        # (1 + rel) = (1 + gap) * C_exact / C_emp: the chains' error enters every model alike
+        assert np.all(np.abs(rel[key] - gap) < 4 * se + 1e-12), key
+    # the matching diffusion turns an O(eta l) gap into an O((eta l)^2) one
+    assert m["stationary_cov_sme2_corrected_vs_discrete_exact"] < x.max() ** 2 / 2
+    assert (
+        m["stationary_cov_sme2_vs_discrete_exact"]
+        > 10 * m["stationary_cov_sme2_corrected_vs_discrete_exact"]
+    )
+
+
 def test_bad_configs_are_rejected():
     sc = load_scenario("sgd-sde")
     with pytest.raises(ValueError, match="whole number"):

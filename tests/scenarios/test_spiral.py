@@ -56,3 +56,15 @@ def test_sgd_loop_is_euler_on_the_backprop_flow(quick):
 def test_decision_regions_cover_every_class(quick):
     results = quick.results
     assert set(np.unique(results["regions"])) == {0, 1, 2, 3}
+
+
+def test_seed_statistics_over_a_full_run_style_config(quick_run):
+    run = quick_run("spiral", epochs=20, num_seeds=3)
+    m = run.metrics
+    acc = np.asarray(m["test_accuracy_per_seed"])
+    assert len(acc) == 3
+    mean = acc.sum() / 3
+    assert m["test_accuracy_std_sample"] == pytest.approx(
+        math.sqrt(((acc - mean) ** 2).sum() / 2), rel=1e-12
+    )
+    assert m["test_accuracy_max"] == acc.max() and m["test_accuracy_min"] == acc.min()

@@ -35,21 +35,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn._hyperparameters import check_number, hyperparameter, is_zero
+from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import add_weight_decay
 from dynlearn.rules._rule import AbstractRule
 from dynlearn.types import Params, State
-
-
-def add_weight_decay(grads: Params, params: Params, weight_decay: float | jax.Array) -> Params:
-    """g + lambda W on weights, g on biases: the gradient of L + (lambda/2) sum_l ||W_l||^2.
-    A traced lambda always adds the term (g + 0 W = g when lambda is 0)."""
-    if is_zero(weight_decay):
-        return grads
-    return [
-        {"W": g["W"] + weight_decay * p["W"], "b": g["b"]}
-        for g, p in zip(grads, params, strict=True)
-    ]
 
 
 class AbstractCreditRule(AbstractRule):

@@ -27,7 +27,8 @@ import jax
 
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
+from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules.credit._base import AbstractParamsRule
 from dynlearn.types import Params
 
 

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
+from dynlearn.nn.optim import add_weight_decay
 from dynlearn.rules.credit._base import (
     AbstractParamsRule,
-    add_weight_decay,
     check_feedback,
     random_feedback,
 )

@@ -20,7 +20,8 @@ import jax
 
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import AbstractCreditRule, add_weight_decay, check_feedback
+from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules.credit._base import AbstractCreditRule, check_feedback
 from dynlearn.rules.credit._base import random_feedback as _random_feedback
 from dynlearn.rules.credit.feedback_alignment import backward_with_feedback, feedback_shapes
 from dynlearn.types import Params

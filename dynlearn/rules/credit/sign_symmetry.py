@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
+from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules.credit._base import AbstractParamsRule
 from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
 from dynlearn.types import Params
 

@@ -3,8 +3,9 @@
 ``flow``: one flow for every loss of the end-to-end map (Saxe et al.'s regression loss from
 input/output statistics, Arora et al.'s quadratic and matrix-completion losses), the
 end-to-end map, the weight check and the conserved balance gaps. ``init``: decoupled,
-balanced and small random starts. ``theory``: closed forms (mode strengths, half-way times)
-and the singular-value dynamics of Arora et al. 2019, Theorem 3.
+balanced and small random starts. ``theory``: closed forms (mode strengths, half-way times
+for every depth, the start above which a deeper net learns first) and the singular-value
+dynamics of Arora et al. 2019, Theorem 3.
 
 Examples:
     A two-matrix network from a small decoupled start learns each mode of Sigma_yx along
@@ -43,11 +44,14 @@ from dynlearn.rules.linear.theory import (
     SVDState,
     balanced_mode_rate,
     balanced_mode_strength,
+    crossover_u0,
     deep_mode_strength,
     shallow_mode_strength,
     singular_value_rates,
     svd_state,
     t_half_balanced,
+    t_half_balanced_quadrature,
+    t_half_collapsed,
     t_half_deep,
     t_half_shallow,
     theorem3_rates,
@@ -71,6 +75,9 @@ __all__ = [
     "deep_mode_strength",
     "shallow_mode_strength",
     "t_half_balanced",
+    "t_half_balanced_quadrature",
+    "t_half_collapsed",
+    "crossover_u0",
     "t_half_deep",
     "t_half_shallow",
     "theorem3_rates",

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from dynlearn._hyperparameters import check_number, is_traced
 from dynlearn.rules.linear.flow import _as_float_array, _check_depth
 from dynlearn.types import Weights
 
@@ -81,9 +82,12 @@ def decoupled_init(
         if not np.allclose(M.T @ M, np.eye(k), atol=1e-6):
             raise ValueError(f"{name} must have orthonormal columns")
     depth = _check_depth(depth)
-    u0 = np.broadcast_to(np.asarray(u0, dtype=float), (k,))
-    if np.any(u0 < 0):
-        raise ValueError(f"u0 must be >= 0 (a balanced factor carries u0^(1/N)), got {u0}")
+    if is_traced(u0):  # inside a sweep over u0: checked where it was concrete, if at all
+        u0 = jnp.broadcast_to(jnp.asarray(u0, dtype=jnp.result_type(float)), (k,))
+    else:
+        u0 = np.broadcast_to(np.asarray(u0, dtype=float), (k,))
+        if np.any(u0 < 0):
+            raise ValueError(f"u0 must be >= 0 (a balanced factor carries u0^(1/N)), got {u0}")
     widths = _hidden_widths(hidden, depth, k)
     if any(h < k for h in widths):
         raise ValueError(f"every hidden width must be >= the number of modes k = {k}: {widths}")
@@ -134,7 +138,7 @@ def balanced_factors(
     d_out, d_in = W0.shape
     k = min(d_out, d_in, *widths)
     U, s, Vt = jnp.linalg.svd(W0, full_matrices=False)
-    if s.shape[0] > k and float(s[k]) > rtol * float(s[0]):
+    if s.shape[0] > k and not is_traced(s) and float(s[k]) > rtol * float(s[0]):
         raise ValueError(
             f"W0 has rank > {k} (sigma_{k + 1} = {float(s[k]):.3g}) but the narrowest width is "
             f"{k}: widen the hidden layers (widths={widths}) or pass a matrix of rank <= {k}"
@@ -171,6 +175,7 @@ def small_random_init(
                                  et al. 2019, docs/references.md §6)
 
     Not balanced: W_{i+1}^T W_{i+1} - W_i W_i^T is of the order of the factors squared.
+    ``scale`` may be traced: a sweep or a gradient over the initial scale compiles once.
     """
     if distribution not in INIT_DISTRIBUTIONS:
         raise ValueError(
@@ -178,8 +183,7 @@ def small_random_init(
         )
     if scaling not in INIT_SCALINGS:
         raise ValueError(f"unknown scaling {scaling!r}; valid: {', '.join(INIT_SCALINGS)}")
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
+    check_number("scale", scale, "positive", lambda v: v > 0)  # skipped when traced
     sizes = _check_sizes(sizes)
     N = len(sizes) - 1
     draw = jax.random.uniform if distribution == "uniform" else jax.random.normal
@@ -195,9 +199,9 @@ def balanced_small_init(key: jax.Array, sizes: Sequence[int], scale: float) -> W
     """An exactly balanced small start for sizes = (n_in, n_1, ..., n_out):
     W0 = scale * G / sqrt(n_in), G (n_out, n_in) standard Gaussian, cut to its top
     k = min(sizes) singular modes, then factored by ``balanced_factors`` with random
-    orthonormal frames (docs/references.md §6)."""
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
+    orthonormal frames (docs/references.md §6). ``scale`` may be traced (a sweep over it
+    compiles once)."""
+    check_number("scale", scale, "positive", lambda v: v > 0)  # skipped when traced
     sizes = _check_sizes(sizes)
     d_in, widths, d_out = sizes[0], sizes[1:-1], sizes[-1]
     k = min(sizes)

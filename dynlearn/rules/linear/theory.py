@@ -14,7 +14,36 @@ Arora et al. 2019 Theorem 3 (below) for l = 1/2||W - S||^2. Closed forms:
     N = 2:  u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0),  t_half = tau/(2s) ln(s/u0 - 1)
     N = 1:  b(t) = s + (b0 - s) e^{-t/tau},                   t_half = tau ln(2 (1 - b0/s))
             (= tau ln 2 from b0 = 0, the same for every mode);
-    N >= 3: quadrature (``t_half_balanced``) or scipy's DOP853 (``balanced_mode_strength``).
+    N >= 3: u(t) by scipy's DOP853 (``balanced_mode_strength``); t_half in closed form below.
+
+Half-way time for every integer N (``t_half_balanced``). With w = u^{1/N} (u = w^N,
+du = N w^{N-1} dw) the integrand of t_half = tau int_{u0}^{s/2} du / (N u^{2-2/N} (s - u))
+becomes rational, and splits as
+
+    dw / (w^{N-1} (s - w^N)) = (dw / s) (w^{1-N} + w / (s - w^N)).
+
+With w = s^{1/N} x the time collapses onto one function of r = u0/s per depth,
+
+    t_half(s, u0) = s^{-(2 - 2/N)} F_N(u0/s),
+    F_N(r) = tau [P_N(x) + Q_N(x)]_{x0}^{x1},   x0 = r^{1/N}, x1 = 2^{-1/N},
+    P_N(x) = int x^{1-N} dx = ln x (N = 2),  x^{2-N} / (2 - N) (N != 2),
+    Q_N(x) = int x / (1 - x^N) dx   (N >= 2; partial fractions over the N-th roots of unity
+                                     e^{i phi_k}, phi_k = 2 pi k / N)
+           = -(1/N) [ ln(1 - x) + [N even] ln(1 + x)
+                      + sum_{k=1}^{floor((N-1)/2)} ( cos(2 phi_k) ln(x^2 - 2x cos phi_k + 1)
+                                 - 2 sin(2 phi_k) arctan((x - cos phi_k) / sin phi_k) ) ]
+
+(``t_half_collapsed`` is F_N; N = 1 has x / (1 - x) = -1 + 1/(1 - x), hence its own form
+above). N = 2 gives back tau/(2s) ln(s/u0 - 1); N = 4 gives
+tau/(2s) [v0^{-1} - v1^{-1} + (atanh(v1/sqrt s) - atanh(v0/sqrt s)) / sqrt s], v = sqrt(u).
+``t_half_balanced_quadrature`` integrates the same time numerically, as the check.
+
+Depth against depth at the same end-to-end start u0 (so the per-factor start u0^{1/N} grows
+with N): depth N reaches s/2 before N = 1 where F_N(r) < s^{2-2/N} F_1(r). As r -> 1/2 both
+sides vanish with slopes in the ratio 2^{2-2/N}/N, and F_N/F_1 falls monotonically from
+infinity (r -> 0) to that limit (checked numerically for N = 2 ... 8), so for
+s^{2-2/N} > 2^{2-2/N}/N depth N wins exactly above one start (``crossover_u0``) and for
+smaller s never (N = 2: never for s <= 1).
 
 Singular-value dynamics (Arora, Cohen, Hu & Luo 2019, "Implicit regularization in deep matrix
 factorization", Theorem 3; docs/references.md §6): along the gradient flow of W = W_N ... W_1
@@ -56,7 +85,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
-from scipy import integrate
+from scipy import integrate, optimize
 
 from dynlearn.rules.linear.flow import _check_depth
 
@@ -108,12 +137,54 @@ def t_half_shallow(s, b0=0.0, tau: float = 1.0) -> np.ndarray:
     return tau * np.log(2.0 * (1.0 - np.asarray(b0, dtype=float) / s))
 
 
-def t_half_balanced(s: float, u0: float, depth: int, tau: float = 1.0) -> float:
-    """Time for a balanced N-matrix mode to go from u0 to s/2.
+def _collapsed_antiderivative(x: np.ndarray, depth: int) -> np.ndarray:
+    """P_N(x) + Q_N(x) of the module docstring, N >= 2 (additive constants dropped)."""
+    N = depth
+    power = np.log(x) if N == 2 else x ** (2.0 - N) / (2.0 - N)
+    total = np.log1p(-x)
+    if N % 2 == 0:
+        total = total + np.log1p(x)
+    for k in range(1, (N - 1) // 2 + 1):
+        phi = 2.0 * np.pi * k / N
+        c, s = np.cos(phi), np.sin(phi)
+        total = total + np.cos(2 * phi) * np.log(x * x - 2.0 * x * c + 1.0)
+        total = total - 2.0 * np.sin(2 * phi) * np.arctan((x - c) / s)
+    return power - total / N
 
-    t_half = tau * int_{u0}^{s/2} du / (N (u^2)^{1-1/N} (s - u)), by quadrature in ln u
-    (closed forms above for N = 1, 2; no elementary one for N >= 3).
+
+def t_half_collapsed(ratio, depth: int, tau: float = 1.0) -> np.ndarray:
+    """F_N(r) = s^{2-2/N} t_half(s, u0) at r = u0/s: the half-way time of a balanced N-matrix
+    mode with the singular value scaled out (module docstring; elementary for every N).
+
+    r must lie in (0, 1/2): the start below half the singular value."""
+    depth = _check_depth(depth)
+    r = _check_positive("u0/s", ratio)
+    if np.any(r >= 0.5):
+        raise ValueError(f"u0/s = {r} must be below 1/2 (u0 below s/2) to have a half-way time")
+    if depth == 1:
+        return tau * np.log(2.0 * (1.0 - r))
+    x0, x1 = r ** (1.0 / depth), 0.5 ** (1.0 / depth)
+    return tau * (_collapsed_antiderivative(x1, depth) - _collapsed_antiderivative(x0, depth))
+
+
+def t_half_balanced(s, u0, depth: int, tau: float = 1.0) -> np.ndarray:
+    """Time for a balanced N-matrix mode to go from u0 to s/2, in closed form for every N:
+
+    t_half = tau int_{u0}^{s/2} du / (N (u^2)^{1-1/N} (s - u)) = s^{-(2-2/N)} F_N(u0/s)
+
+    (``t_half_collapsed``; equal to ``t_half_shallow`` for N = 1 and ``t_half_deep`` for
+    N = 2). Vectorised over s and u0.
     """
+    depth = _check_depth(depth)
+    s, u0 = _check_positive("s", s), _check_positive("u0", u0)
+    if np.any(u0 >= s / 2):
+        raise ValueError(f"u0 = {u0} must be below s/2 = {s / 2} to have a half-way time")
+    return s ** (2.0 / depth - 2.0) * t_half_collapsed(u0 / s, depth, tau)
+
+
+def t_half_balanced_quadrature(s: float, u0: float, depth: int, tau: float = 1.0) -> float:
+    """``t_half_balanced`` by numerical quadrature (scipy's quad in ln u, relative 1e-12): the
+    independent check of the closed form."""
     s, u0 = float(_check_positive("s", s)), float(_check_positive("u0", u0))
     depth = _check_depth(depth)
     if not u0 < s / 2:
@@ -125,6 +196,35 @@ def t_half_balanced(s: float, u0: float, depth: int, tau: float = 1.0) -> float:
 
     value, _ = integrate.quad(dt_dlogu, np.log(u0), np.log(s / 2), epsabs=0.0, epsrel=1e-12)
     return value
+
+
+def crossover_u0(s, depth: int) -> np.ndarray:
+    """The end-to-end start above which a depth-N mode reaches s/2 before a depth-1 mode of the
+    same singular value s started at the same u0; NaN where depth N never does (u0 < s/2).
+
+    Solves F_N(r) = s^{2-2/N} F_1(r) for r = u0/s (module docstring: one root when
+    s^{2-2/N} > 2^{2-2/N}/N, none otherwise; tau cancels) by Brent's method; returns r s.
+    """
+    depth = _check_depth(depth)
+    if depth == 1:
+        raise ValueError("crossover_u0 compares a depth N >= 2 with depth 1")
+    s = _check_positive("s", s)
+    out = np.full(s.shape, np.nan)
+    r_top = 0.5 * (1.0 - 1e-9)  # F_N, F_1 -> 0 at r = 1/2; their ratio is finite there
+    for i, s_i in np.ndenumerate(s):
+        scale = s_i ** (2.0 - 2.0 / depth)
+
+        def gap(log_r, scale=scale):
+            r = np.exp(log_r)
+            return np.log(t_half_collapsed(r, depth) / (scale * t_half_collapsed(r, 1)))
+
+        if scale <= 2.0 ** (2.0 - 2.0 / depth) / depth or gap(np.log(r_top)) >= 0:
+            continue
+        lo = np.log(r_top)
+        while gap(lo) < 0:  # F_N/F_1 -> infinity as r -> 0
+            lo -= 5.0
+        out[i] = s_i * np.exp(optimize.brentq(gap, lo, np.log(r_top), xtol=1e-14, rtol=1e-13))
+    return out if out.ndim else float(out)
 
 
 def balanced_mode_strength(

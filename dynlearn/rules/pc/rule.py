@@ -38,7 +38,8 @@ import jax.numpy as jnp
 
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit._base import AbstractParamsRule, add_weight_decay
+from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules.credit._base import AbstractParamsRule
 from dynlearn.rules.pc.energy import INITS, Clamped, PredictiveCoding
 from dynlearn.rules.pc.inference import relax, relax_until
 from dynlearn.types import Params

@@ -1,0 +1,76 @@
+"""Compilations, compile seconds and wall seconds of every scenario, one process each.
+
+    python benchmarks/compile_counts.py [--quick] [--opt0] [--cache DIR] [NAME ...] [--json OUT]
+
+Each scenario runs in a fresh interpreter (so no program is shared between scenarios, as
+when a user runs one), with ``dynlearn.count_compilations`` around run + plot. ``--opt0``
+compiles at XLA's CPU optimisation level 0, as the test suite does; ``--cache DIR`` uses the
+CLI's persistent compilation cache in DIR. Set PYTHONPATH to measure another checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+CHILD = r"""
+import json, sys, time
+name, quick, cache = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+if cache:
+    from dynlearn.app.cache import enable_compilation_cache
+    enable_compilation_cache(cache)
+import dynlearn
+from dynlearn.app.scenario import load_scenario
+start = time.perf_counter()
+with dynlearn.count_compilations() as stats:
+    scenario = load_scenario(name)
+    config = scenario.make_config(quick=quick)
+    results = scenario.run(config)
+    scenario.plot(results, config)
+wall = time.perf_counter() - start
+print("RESULT", json.dumps({"name": name, "compilations": stats.compilations,
+      "cache_hits": stats.cache_hits,
+      "compile_seconds": stats.compile_seconds, "backend_seconds": stats.backend_seconds,
+      "wall_seconds": wall}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--opt0", action="store_true")
+    parser.add_argument("--cache", default="")
+    parser.add_argument("--json")
+    ns = parser.parse_args()
+    from dynlearn.app.scenario import scenario_names
+
+    names = ns.names or scenario_names()
+    env = dict(os.environ, MPLBACKEND="Agg", DYNLEARN_NO_PROGRESS="1")
+    if ns.opt0:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    rows = []
+    print(f"{'scenario':32s} {'compiles':>8s} {'compile s':>9s} {'wall s':>8s} {'share':>6s}")
+    for name in names:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", CHILD, name, "1" if ns.quick else "0", ns.cache],
+                             capture_output=True, text=True, env=env)
+        line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+        if not line:
+            print(f"{name:32s} FAILED\n{out.stderr[-2000:]}")
+            continue
+        r = json.loads(line[0][7:])
+        rows.append(r)
+        print(f"{name:32s} {r['compilations']:8d} {r['compile_seconds']:9.1f} "
+              f"{r['wall_seconds']:8.1f} {r['compile_seconds'] / r['wall_seconds']:6.0%}", flush=True)
+    if ns.json:
+        with open(ns.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Checks and conversions of ``solve``'s and ``solve_sde``'s input, shared by both.
+
+Input that can be checked from concrete values (Python numbers, NumPy arrays, concrete JAX
+arrays) is checked here, eagerly, with ValueError; traced values (inside jit, vmap, grad,
+sweep) are skipped and left to the compiled solve's result codes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Relative slack when checking that times lie in [t0, t1].
+GRID_SLACK = 1e-9
+# A time lies on the Euler grid if it is within this fraction of a step of t0 + n*dt (the
+# tolerance of ``step_index``), plus a few rounding errors of the time in the state's dtype.
+STEP_SLACK = 1e-6
+
+
+def step_index(t, dt, t0=0.0) -> jax.Array:
+    """The step n whose interval [t0 + n dt, t0 + (n+1) dt) contains t.
+
+    ``floor((t - t0)/dt)`` computed with a tolerance of 1e-6 of a step plus a few rounding
+    errors of the quotient (which matter in float32 after many steps), so that
+    t_n = t0 + n*dt, whatever its rounding, maps back to n. Minibatch rules read batch
+    ``step_index(t, eta)`` from their args: Euler with dt = eta then replays an SGD loop.
+    """
+    q = (t - t0) / dt
+    eps = jnp.finfo(jnp.result_type(q)).eps
+    return jnp.floor(q + 1e-6 + 4 * eps * jnp.abs(q)).astype(jnp.int32)
+
+
+def traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+def strong(x):
+    """An array with a fixed (not weak) dtype: jnp.full(3, 0.5) is weakly typed, jnp.ones(3)
+    is not, and mixing them would retrace the compiled solve."""
+    if isinstance(x, jax.Array) and not x.weak_type:
+        return x  # the common case, without a conversion per call
+    x = jnp.asarray(x)
+    return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
+
+
+def prepare_args(args):
+    """Python and NumPy numbers become arrays (Python numbers weakly typed, so they promote
+    as before; NumPy arrays keep their dtype), so that a new value reuses the compiled solve
+    instead of compiling a new one. JAX arrays pass as they are (no conversion per call);
+    booleans and other objects are left as they are."""
+
+    def prepare(a):
+        if isinstance(a, jax.Array):
+            return a
+        if isinstance(a, np.ndarray):
+            return jnp.asarray(a)
+        if isinstance(a, (bool, np.bool_)):
+            return a
+        if isinstance(a, (int, float, np.integer, np.floating)):
+            return jnp.asarray(a)
+        return a
+
+    return jax.tree.map(prepare, args)
+
+
+def check_schedule_dt(dt, args):
+    """A minibatch schedule in ``args`` (``dynlearn.nn.batches.Minibatches``) fixes the time of
+    each step, eta; a fixed-step solve with another dt would use every batch (and noise draw)
+    for dt/eta steps, which is no training loop at all: refuse it where both are concrete."""
+    if not (hasattr(args, "step_at") and hasattr(args, "eta")) or args.eta is None:
+        return
+    if getattr(args, "index", None) is None and getattr(args, "key", None) is None:
+        return  # the full-batch flow does not switch over time: any dt is a discretisation
+    if traced((dt, args.eta)):
+        return
+    eta = float(args.eta)
+    # dt and eta agree if they are the same number in the precision they are stored in: a
+    # float32 schedule's eta=0.1 is 0.10000000149, and dt=0.1 means the same step.
+    eps = max(float(jnp.finfo(jnp.result_type(args.eta)).eps), 1e-12)
+    if not math.isclose(float(dt), eta, rel_tol=4 * eps):
+        raise ValueError(
+            f"dt={float(dt)!r} differs from the schedule's eta={eta!r}: each minibatch is "
+            f"active for eta, so a step of dt would use batch n for {float(dt) / eta:.3g} "
+            f"steps; pass dt=eta (the SGD loop) or build the schedule with eta=dt"
+        )
+
+
+def check_schedule_covers(args, t0: float, t1: float) -> None:
+    """A minibatch schedule in ``args`` has batches for [0, len(index) * eta): refuse a
+    concrete [t0, t1] beyond it here, where the message can say so (the field's own check
+    would otherwise fire inside the compiled loop)."""
+    index = getattr(args, "index", None)
+    eta = getattr(args, "eta", None)
+    if index is None or eta is None or not hasattr(args, "step_at") or traced(eta):
+        return
+    end = index.shape[0] * float(eta)
+    if t0 < 0 or t1 > end * (1 + 1e-6):
+        raise ValueError(
+            f"[t0, t1] = [{t0:g}, {t1:g}] lies outside the minibatch table, which has "
+            f"{index.shape[0]} steps of eta={float(eta):g} (t in [0, {end:g}]): integrate to "
+            f"t1 <= {end:g} or build a longer schedule (more epochs)"
+        )
+
+
+def check_tolerance_resolvable(rtol, dtype):
+    """An rtol below 4 machine epsilons of the state's dtype cannot be met: the step-size
+    controller shrinks the step until max_steps runs out, and the failure then looks like
+    stiffness. Say so up front (float32 resolves about 1e-7, float64 about 2e-16)."""
+    if traced(rtol):
+        return
+    eps = float(jnp.finfo(dtype).eps)
+    if float(rtol) < 4 * eps:
+        raise ValueError(
+            f"rtol={float(rtol):g} is finer than a {jnp.dtype(dtype).name} state resolves "
+            f"(machine epsilon {eps:.2g}): the step size would shrink until max_steps runs "
+            f"out. Use rtol >= {4 * eps:.2g}, or a float64 state "
+            f"(jax.config.update('jax_enable_x64', True) and float64 arrays)"
+        )
+
+
+def check_tree(y0, finite_on_device: bool = False):
+    """y0 as arrays of fixed dtype; ValueError for an empty or non-floating state, or for
+    NaN/inf in a leaf that is on the host (NumPy, Python numbers). A leaf already on the
+    device is checked there, inside the compiled solve (``finite_on_device``: the result code
+    ``RESULTS.initial_state_nonfinite``), not pulled to the host on every call; otherwise
+    (scipy, SDEs) it is checked here too."""
+    leaves = jax.tree.leaves(y0)
+    if not leaves:
+        raise ValueError("y0 is an empty pytree: give at least one array as the state")
+    on_host = [not isinstance(x, jax.Array) for x in leaves]
+    y0 = jax.tree.map(strong, y0)
+    leaves = jax.tree.leaves(y0)
+    for x in leaves:
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(
+                f"state leaves must be floating point, got dtype {x.dtype}: "
+                f"convert y0 with jnp.asarray(y0, dtype=float)"
+            )
+    for x, host in zip(leaves, on_host, strict=True):
+        if (host or not finite_on_device) and not traced(x) and not np.all(np.isfinite(x)):
+            raise ValueError("y0 contains NaN or inf")
+    return y0
+
+
+def check_times(t0, t1, saveat, dt):
+    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy."""
+    t0, t1 = float(t0), float(t1)
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
+    if t1 <= t0:
+        raise ValueError(
+            f"t1={t1} must be greater than t0={t0}: solve integrates forward in time "
+            f"(to run backwards, integrate s = -t with the field -f)"
+        )
+    if dt is not None and not (float(dt) > 0 and math.isfinite(float(dt))):
+        raise ValueError(f"dt must be a positive number, got {dt}")
+    if saveat is None:
+        return t0, t1, None
+    ts = np.asarray(saveat, dtype=np.float64)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"saveat must be a non-empty 1-D array of times, got shape {ts.shape}")
+    if not np.all(np.isfinite(ts)):
+        raise ValueError("saveat contains NaN or inf")
+    if np.any(np.diff(ts) <= 0):
+        raise ValueError("saveat must be strictly increasing")
+    tol = GRID_SLACK * max(1.0, abs(t1 - t0))
+    if ts[0] < t0 - tol or ts[-1] > t1 + tol:
+        raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
+    return t0, t1, np.clip(ts, t0, t1)
+
+
+def euler_grid(t0, t1, dt, ts, dtype=np.float64):
+    """(number of steps, save indices) of the Euler grid t0 + n*dt through t1 and ``ts``.
+
+    A time t is a grid point if |t - t0 - n dt| <= 1e-6 dt plus four rounding errors of t in
+    the state's dtype: float32 times such as ``jnp.linspace(0, 2, 21)[3]`` = 0.30000001 are
+    grid points of dt = 0.1."""
+    span = t1 - t0
+    eps = float(np.finfo(dtype).eps)
+    slack = STEP_SLACK * dt + 4 * eps * max(abs(t0), abs(t1))
+    num_steps = round(span / dt)
+    if num_steps < 1 or abs(num_steps * dt - span) > slack:
+        raise ValueError(
+            f"t1 - t0 = {span} is not a whole number of Euler steps dt = {dt}; "
+            f"choose t1 = t0 + n*dt (for n steps of gradient descent at eta = dt, t1 = n*eta)"
+        )
+    if ts is None:
+        return num_steps, None
+    idx = np.rint((ts - t0) / dt).astype(np.int64)
+    off = np.abs(idx * dt - (ts - t0)) > slack
+    if np.any(off):
+        raise ValueError(
+            f"with method='euler' the saved times must be grid points t0 + n*dt; "
+            f"{ts[off][:3]} are not (dt = {dt})"
+        )
+    return num_steps, idx
