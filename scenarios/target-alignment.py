@@ -95,6 +95,7 @@ from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import MLP, Minibatches, minibatch_indices
 from dynlearn.nn.activations import ACTIVATIONS
+from dynlearn.nn.optim import Optimizer
 from dynlearn.rules.credit import Backprop, feedback_alignment
 from dynlearn.rules.pc import Clamped, PredictiveCoding, PredictiveCodingRule
 from dynlearn.rules.pc.inference import residual
@@ -308,24 +309,23 @@ def training_experiment(config: Config) -> dict:
     """Per rule: the alignment of every update (train_seeds, steps) and the test accuracy."""
     split = load_digits_split(config.seed)
     n = config.train_examples
-    x, y = split.x_train[:n], split.y_train[:n]
+    # NumPy until the sweep: eager JAX ops here would each compile a program
+    x, y = np.asarray(split.x_train)[:n], np.asarray(split.y_train)[:n]
     sizes = (x.shape[1], *config.train_hidden, y.shape[1])
     mlp = MLP(sizes, (config.train_activation,) * len(config.train_hidden) + ("identity",), "mse")
-    index = jnp.stack(
-        [
-            jnp.asarray(minibatch_indices(config.seed + s, n, 1, config.train_epochs))
-            for s in range(config.train_seeds)
-        ]
-    )
     members = {
-        "key": jax.random.key_data(
-            jax.random.split(jax.random.key(config.seed + 1), config.train_seeds)
+        "seed": np.arange(config.train_seeds),
+        "index": np.stack(
+            [
+                minibatch_indices(config.seed + s, n, 1, config.train_epochs)
+                for s in range(config.train_seeds)
+            ]
         ),
-        "index": index,
     }
 
     def one(name, seed):
-        k_init, k_B = jax.random.split(jax.random.wrap_key_data(seed["key"]))
+        key = jax.random.fold_in(jax.random.key(config.seed + 1), seed["seed"])
+        k_init, k_B = jax.random.split(key)
         rule = {
             "bp": lambda: Backprop(mlp),
             "pc": lambda: PredictiveCodingRule(mlp, T=config.T, gamma=config.gamma, beta=1.0),
@@ -348,11 +348,10 @@ def training_experiment(config: Config) -> dict:
 
 
 # --------------------------------------------------------------------------- interference
-@dataclass(frozen=True)
-class WeightsOnlySGD:
+class WeightsOnlySGD(Optimizer):
     """theta <- theta - eta d on the weights; biases stay 0 (the example has none)."""
 
-    eta: float
+    eta: jax.Array
 
     def init(self, params):
         return None
@@ -368,27 +367,30 @@ def interference_experiment(config: Config) -> dict:
     """Per rule, the outputs (ŷ_1, ŷ_2) before and after each of the updates, (steps + 1, 2)
     (FA: one row per draw of B)."""
     mlp = INTERFERENCE_MLP
-    params = [
-        {"W": jnp.ones((1, 1)), "b": jnp.zeros(1)},
-        {"W": jnp.ones((2, 1)), "b": jnp.zeros(2)},
+    params = [  # NumPy: eager JAX ops would each compile a program
+        {"W": np.ones((1, 1)), "b": np.zeros(1)},
+        {"W": np.ones((2, 1)), "b": np.zeros(2)},
     ]
-    x, y = jnp.ones((1, 1)), jnp.array([[0.0, 1.0]])
-    data = Minibatches(x, y, eta=config.interference_lr)  # full batch: the one example
+    x, y = np.ones((1, 1)), np.array([[0.0, 1.0]])
+    data = Minibatches(x, y)  # full batch, the one example; the optimiser holds the rate
 
     def outputs(rule):
         run = train(
             rule,
             params,
             data,
-            WeightsOnlySGD(config.interference_lr),
+            WeightsOnlySGD(np.asarray(config.interference_lr)),
             num_steps=config.interference_steps,
             record=lambda p: mlp.predict(p, x)[0],
             record_every=1,
         )
         return run.records
 
-    keys = jax.random.key_data(jax.random.split(jax.random.key(config.seed + 2), config.num_seeds))
-    fa = sweep(lambda k: outputs(feedback_alignment(mlp, jax.random.wrap_key_data(k))), keys)
+    def fa_outputs(draw_index):
+        key = jax.random.fold_in(jax.random.key(config.seed + 2), draw_index)
+        return outputs(feedback_alignment(mlp, key))
+
+    fa = sweep(fa_outputs, np.arange(config.num_seeds))
     return {
         "bp": np.asarray(outputs(Backprop(mlp))),
         "pc": np.asarray(

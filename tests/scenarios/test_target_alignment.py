@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 
 SCENARIO = "target-alignment"
+# programs of a fresh quick run (python benchmarks/compile_counts.py --quick --opt0
+# target-alignment): one per depth, one per training rule, three for the interference example,
+# and the eager conversions of the digits loader and the sweeps' inputs
+COMPILE_BUDGET = 23
 
 
 def _forward(Ws, x):
@@ -164,6 +168,13 @@ def test_interference_matches_its_closed_forms(quick):
     half = m["interference_disturbance_at_half"]
     assert half["pc"] < 0.5 * half["bp"]
     assert m["interference_max_disturbance"]["pc"] < m["interference_max_disturbance"]["bp"]
+
+
+def test_quick_run_compiles_within_its_budget(quick):
+    assert quick.compiled.compilations <= COMPILE_BUDGET, (
+        f"{quick.compiled.compilations} programs, budget {COMPILE_BUDGET}: a program per seed "
+        "or depth, or eager JAX ops? (JAX_LOG_COMPILES=1 lists them)"
+    )
 
 
 def test_alignment_along_training(quick):
