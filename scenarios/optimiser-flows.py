@@ -254,7 +254,9 @@ def run(config: Config) -> dict:
         thetas_prev = np.concatenate([flat0[None], ad[:-1]])
         m_prev = np.concatenate([np.zeros_like(flat0)[None], m_n[:-1]])
         v_prev = np.concatenate([np.zeros_like(flat0)[None], v_n[:-1]])
-        # the gradients in one program for every eta: padded to max_steps rows
+        # the gradients in one program for every eta, padded to max_steps rows (one fused
+        # program rounds like the training loop's, op-by-op JAX an ulp apart: the maximum
+        # below is rounding either way, its last digits depend on how g is evaluated)
         padded = np.concatenate([thetas_prev, np.repeat(thetas_prev[-1:], max_steps - n, 0)])
         g = np.asarray(batched_grad(padded))[:n]
         rel_m.append(_max_rel(m_prev + eta * a * (g - m_prev), m_n))
