@@ -34,7 +34,6 @@ from typing import Annotated
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 import dynlearn
@@ -89,19 +88,25 @@ def track_sharpness(mlp, thetas, x, y, v0, *, tol, max_iters):
     return jax.lax.scan(body, v0, thetas)[1]
 
 
+@jax.jit
+def _rotated_hessian(lams, key):
+    """H = Q diag(lams) Q^T with Q the QR rotation of a Gaussian matrix (one program)."""
+    Q, _ = jnp.linalg.qr(jax.random.normal(key, (len(lams), len(lams))))
+    return Q @ jnp.diag(lams) @ Q.T
+
+
 def quadratic_threshold(eigenvalues, steps: int, seed: int) -> tuple[float, float]:
     """GD's divergence threshold on L = ½ theta^T H theta, H = Q diag(eigenvalues) Q^T with a
     random rotation Q: (measured threshold, 2 / lambda_max)."""
-    lams = jnp.asarray(eigenvalues, dtype=float)
-    Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(seed), (len(lams), len(lams))))
-    H = Q @ jnp.diag(lams) @ Q.T
+    lams = np.asarray(eigenvalues, dtype=float)
+    H = _rotated_hessian(lams, jax.random.PRNGKey(seed))
     theta0 = jnp.ones(len(lams))
     run = jax.jit(
         lambda eta: gd_diverges(
             lambda th: H @ th, lambda th: 0.5 * th @ H @ th, theta0, eta, num_steps=steps
         )
     )
-    lam_max = float(jnp.max(lams))
+    lam_max = float(np.max(lams))
     eta_star = divergence_threshold(
         lambda eta: bool(run(eta)), 0.5 / lam_max, 4.0 / lam_max, rtol=1e-5
     )
@@ -114,7 +119,8 @@ def run(config: Config) -> dict:
     net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     args = Minibatches(x, y)  # full batch: GD is Euler at dt = eta
-    v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), ravel_pytree(theta0)[0].shape)
+    num_params = sum(np.size(a) for a in jax.tree.leaves(theta0))
+    v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (num_params,))
     k = config.sharpness_every
 
     runs, metrics = (
@@ -159,7 +165,10 @@ def run(config: Config) -> dict:
         "eta": np.asarray(config.etas, dtype=float),
         "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
     }
-    diverged, all_losses, all_lams, all_iters, all_converged = dynlearn.sweep(member, members)
+    # the results on the host once: what follows is NumPy (no eager device ops)
+    diverged, all_losses, all_lams, all_iters, all_converged = jax.tree.map(
+        np.asarray, dynlearn.sweep(member, members)
+    )
     for i, eta in enumerate(config.etas):
         key = f"{eta:g}"
         if bool(diverged[i]):

@@ -33,7 +33,6 @@ from typing import Annotated
 
 import jax
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 import dynlearn
@@ -99,10 +98,10 @@ def run(config: Config) -> dict:
     tol = {"rtol": config.rtol, "atol": config.atol}
 
     def flat(tree):
-        return np.asarray(jax.vmap(lambda t: ravel_pytree(t)[0])(tree))
+        """ravel_pytree of every entry along the leading axis, on the host (NumPy)."""
+        return np.concatenate([a.reshape(len(a), -1) for a in jax.tree.leaves(tree)], axis=1)
 
-    def losses(tree):
-        return np.asarray(jax.vmap(lambda p: net.loss_value(p, x, y))(tree))
+    losses = jax.jit(jax.vmap(lambda p: net.loss_value(p, x, y)))  # one program for all
 
     grad_fn = Partial(net.grad, x=x, y=y)
     sharpness0 = float(lambda_max(grad_fn, theta0, key=jax.random.PRNGKey(1)).eigenvalue)
@@ -139,7 +138,10 @@ def run(config: Config) -> dict:
         mod = dynlearn.solve(m["mod"], start, config.t1, saveat=ts, args=args, **tol)
         return gd.ys, flow.ys, mod.ys, flow.stats["nfev"], mod.stats["nfev"]
 
-    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = dynlearn.sweep(member, members)
+    # the sweep's results on the host once; what follows is NumPy (no eager device ops)
+    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = jax.tree.map(
+        np.asarray, dynlearn.sweep(member, members)
+    )
     runs, errors_flow, errors_mod = [], [], []
     for i, eta in enumerate(config.etas):
         gd, flow, mod = (jax.tree.map(lambda a, i=i: a[i], ys) for ys in (gd_ys, flow_ys, mod_ys))
@@ -152,9 +154,9 @@ def run(config: Config) -> dict:
             {
                 "eta": eta,
                 "ts": members["ts"][i],
-                "loss_gd": losses(gd),
-                "loss_flow": losses(flow),
-                "loss_mod": losses(mod),
+                "loss_gd": np.asarray(losses(gd)),
+                "loss_flow": np.asarray(losses(flow)),
+                "loss_mod": np.asarray(losses(mod)),
                 "dist_flow": dist_flow,
                 "dist_mod": dist_mod,
                 "nfev_mod": int(nfev_mod[i]),
