@@ -614,7 +614,8 @@ class Scenario:
         seed: int | None = None,
     ):
         """Defaults, then the quick-mode settings, then ``overrides``, then ``seed``; every
-        field checked against its declaration, then ``__post_init__`` and ``check``."""
+        field checked against its declaration, then ``__post_init__``, ``memory`` and
+        ``check``."""
         types = self.field_types()
         values = dict(self._validate_overrides(self.quick)) if quick else {}
         values.update(self._validate_overrides(overrides or {}))
@@ -622,9 +623,9 @@ class Scenario:
             values["seed"] = _coerce("seed", types["seed"], seed)
         try:
             config = self.config(**values)  # ScenarioConfig checks every declared range
-            self.warnings(config)
-            if self.memory is not None:
+            if self.memory is not None:  # arithmetic on the config: before ``check``'s work
                 require_memory_terms(self.memory(config))
+            self.warnings(config)
         except ConfigError as err:
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
         except (ValueError, TypeError, OSError) as err:  # __post_init__ or check said no
@@ -868,11 +869,11 @@ def report_failure(name: str | None, err: BaseException) -> str:
     ``err``: a ``Diverged`` run says what diverged and which key to change; anything else
     gives the exception's type and message, and the full traceback goes to a file in
     $DYNLEARN_LOG_DIR (default: the temporary folder), named in the line."""
-    who = f"scenario {name!r}" if name else "dynlearn"
+    who = f"scenario {name!r} failed" if name else "failed"
     if isinstance(err, Diverged):
-        return f"dynlearn: {who} failed: {_one_line(str(err))}"
+        return f"dynlearn: {who}: {_one_line(str(err))}"
     where = save_traceback(name or "dynlearn", err)
-    return f"dynlearn: {who} failed: {type(err).__name__}: {_one_line(str(err))} ({where})"
+    return f"dynlearn: {who}: {type(err).__name__}: {_one_line(str(err))} ({where})"
 
 
 def _one_line(text: str, limit: int = 400) -> str:
