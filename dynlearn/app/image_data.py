@@ -11,13 +11,12 @@ import numpy as np
 
 from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
-    Diverged,
     ScenarioConfig,
     Seed,
     checked_elsewhere,
     one_of,
     positive,
-    require_finite_run,
+    require_training_progress,
     size,
 )
 from dynlearn.data.idx import (
@@ -139,16 +138,3 @@ class ImageDataConfig(ScenarioConfig):
         )
         require_training_progress(np.asarray(curves.train_curve), "the training loss", "eta")
         return curves
-
-
-def require_training_progress(curve, quantity: str, keys: str) -> None:
-    """Diverged if ``curve`` (entry 0 at the start, entry e after epoch e) is non-finite, or
-    ends above where it started: a training that made its own loss worse has not learned
-    anything to report (Adam at a far too large eta kills every ReLU unit and the loss sits at
-    a constant above chance's)."""
-    require_finite_run(curve, quantity, keys, at="epoch")
-    if curve[-1] > curve[0]:
-        raise Diverged(
-            f"{quantity} rose from {curve[0]:.4g} at the start to {curve[-1]:.4g} after epoch "
-            f"{len(curve) - 1}: the training diverged; lower {keys}"
-        )

@@ -171,7 +171,8 @@ def size(max: int, min: int = 1) -> Valid:
     saved points; for a list field: each entry): the scenario's ``memory`` estimate must grow
     with it, which ``tests/api/test_bad_config_values.py`` checks for every field declared so.
     ``min=0`` where 0 means "automatic"."""
-    return dataclasses.replace(in_range(min, max), sizes=True)
+    valid = positive(max) if min == 1 else in_range(min, max)  # (0, max] reads as for counts
+    return dataclasses.replace(valid, sizes=True)
 
 
 def tolerance() -> Valid:
@@ -341,6 +342,20 @@ def require_finite_run(values, quantity: str, keys: str, *, at: str = "step", in
     where = k if index is None else np.asarray(index)[k]
     where = f"{where:g}" if isinstance(where, (float, np.floating)) else str(where)
     raise Diverged(f"{quantity} became non-finite at {at} {where}: the run diverged; change {keys}")
+
+
+def require_training_progress(curve, quantity: str, keys: str, *, at: str = "epoch") -> None:
+    """Diverged if ``curve`` (a loss: entry 0 at the start, then per epoch) is non-finite, or
+    ends above where it started: a training that made its own loss worse has not learned
+    anything to report (Adam at a far too large eta kills every ReLU unit and the loss sits
+    at a constant above chance's)."""
+    curve = np.asarray(curve, dtype=float)
+    require_finite_run(curve, quantity, keys, at=at)
+    if curve[-1] > curve[0]:
+        raise Diverged(
+            f"{quantity} rose from {curve[0]:.4g} at the start to {curve[-1]:.4g} after {at} "
+            f"{len(curve) - 1}: the training diverged; lower {keys}"
+        )
 
 
 def non_finite_metrics(metrics, allowed: tuple[str, ...] = ()) -> list[str]:
