@@ -50,7 +50,7 @@ class Config(ImageDataConfig):
     latent: Annotated[int, size(max=4096)] = 2
     # the two classes whose mean codes are joined
     interpolate: Annotated[tuple[int, ...], in_range(0, 9, length=2)] = (0, 1)
-    steps: Annotated[int, in_range(2, 100)] = 10  # images along the interpolation
+    steps: Annotated[int, size(min=2, max=100)] = 10  # images along the interpolation
 
 
 QUICK = {"epochs": 40, "max_train": 5_000, "max_test": 1_000}
@@ -202,7 +202,11 @@ def check(config: Config) -> list[str]:
 def memory(config: Config) -> dict[str, float]:
     """The images, the activations and the minibatch table (``ImageDataConfig.memory``);
     reads the data files' headers, which checks them before any work."""
-    return config.memory(DEFAULTS, (config.hidden, config.latent, config.hidden))
+    pixels = config.data_sizes(DEFAULTS)["pixels"]
+    return {
+        **config.memory(DEFAULTS, (config.hidden, config.latent, config.hidden)),
+        "the interpolation's images (steps x pixels)": 2 * config.steps * (pixels + config.hidden),
+    }
 
 
 scenario = Scenario(

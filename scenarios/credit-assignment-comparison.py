@@ -400,7 +400,7 @@ def memory(cfg: Config) -> dict[str, float]:
     members = len(cfg.etas) * cfg.num_seeds
     terms = {}
     for ds in cfg.datasets:
-        sizes, epochs, _ = _data_plan(cfg, ds)
+        sizes, epochs, batch_size = _data_plan(cfg, ds)
         (n, n_other) = DATA_SIZES[ds][0]
         params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
         terms[f"the {ds} members' minibatch tables (etas x num_seeds x {ds}_epochs)"] = (
@@ -411,6 +411,9 @@ def memory(cfg: Config) -> dict[str, float]:
         )
         terms[f"the {ds} members' activations (etas x num_seeds x {ds}_hidden)"] = (
             members * 2 * (n + n_other) * sum(sizes)
+        )
+        terms[f"the {ds} members' minibatches (etas x num_seeds x {ds}_batch_size)"] = (
+            members * 4 * batch_size * sum(sizes)
         )
     return terms
 

@@ -111,6 +111,9 @@ def memory(config: Config) -> dict[str, float]:
         * (N_TRAIN + N_TEST)
         * (2 * h + (l + 1) * d + 64),
         "the reconstructions shown (num_shown)": 2 * config.num_shown * 64,
+        "a minibatch's activations (batch_size x hidden)": 4
+        * config.batch_size
+        * (2 * h + (l + 1) * d + 64),
     }
 
 

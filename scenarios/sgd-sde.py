@@ -106,7 +106,7 @@ class Config(ScenarioConfig):
     hidden: Annotated[int, size(max=4096)] = 8
     net_examples: Annotated[int, size(max=100_000)] = 16
     # SME step dt = eta / sde_substeps (and dt / 2 for Richardson)
-    sde_substeps: Annotated[int, size(max=1000)] = 4
+    sde_substeps: Annotated[int, positive(max=1000)] = 4
     # stationary covariance
     stationary_eta: Annotated[float, positive()] = 0.1
     stationary_lambdas: Annotated[tuple[float, ...], positive()] = (1.0, 0.25)

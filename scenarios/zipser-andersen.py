@@ -366,6 +366,11 @@ def check(config: Config) -> list[str]:
         raise ValueError(f"eval_every={config.eval_every} must be <= epochs={config.epochs}")
     if config.example >= config.n_test:
         raise ValueError(f"example={config.example} must be < n_test={config.n_test}")
+    _check_eye_codes(config)
+    return []
+
+
+def _check_eye_codes(config: Config) -> None:
     codes = [("eye_units", config.eye_units)]
     codes += [("compare_eye_units", units) for units in config.compare_eye_units]
     for key, units in codes:
@@ -375,17 +380,17 @@ def check(config: Config) -> list[str]:
                 f"or a multiple of 4 in 8..4096 (ramps: axes x slopes x thresholds; the paper "
                 f"used 32)"
             )
-    return []
 
 
 def memory(config: Config) -> dict[str, float]:
     """The data set and its activations, the minibatch table, and the probe grids (every
     retinal position of the grid at every eye position: probe_points^4 inputs)."""
+    _check_eye_codes(config)  # the network's inputs depend on them
     za = ZipserAndersen(
         width=config.width,
         position_range=config.position_range,
         eye_range=config.eye_range,
-        eye_units=max(config.eye_units, *config.compare_eye_units, 2),
+        eye_units=max(config.eye_units, *config.compare_eye_units),
     )
     rows = config.n_train + config.n_test
     width = za.n_inputs + za.n_outputs + config.hidden
