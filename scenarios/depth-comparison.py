@@ -291,11 +291,12 @@ def check(config: Config) -> list[str]:
                 f"(largest s/2 = {s[0] / 2:g}): no mode has a half-way time, so t1=0 "
                 "(automatic) has nothing to go by; lower u0, or give t1"
             )
-        slowest = max(
-            t_half_balanced(s_r, config.u0, N, config.tau)
-            for s_r in s[s / 2 > config.u0]
-            for N in config.depths
-        )
+        with np.errstate(all="ignore"):  # an overflow is reported below, as a config error
+            slowest = max(
+                t_half_balanced(s_r, config.u0, N, config.tau)
+                for s_r in s[s / 2 > config.u0]
+                for N in config.depths
+            )
         require_finite(1.5 * slowest, "the automatic t1 (1.5 x the slowest t_half)", "u0, tau")
     return []
 
