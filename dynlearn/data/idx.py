@@ -264,16 +264,17 @@ def _check_mnist_shapes(directory: Path, headers: dict) -> None:
             )
         if len(images) != 3 or len(labels) != 1 or images[0] != labels[0]:
             raise IDXError(
-                f"{directory}: {part} images must be (N, rows, cols) and labels (N,), got "
-                f"{images} and {labels}"
+                f"{image_file} and {label_file.name}: {part} images must be (N, rows, cols) and "
+                f"labels (N,), got {images} and {labels}"
             )
         if images[0] == 0:
             raise IDXError(f"{image_file}: holds 0 examples; a data set needs at least one")
         if min(images[1:]) == 0:
             raise IDXError(f"{image_file}: images of {images[1]} x {images[2]} pixels are empty")
     if headers["train_images"][1][1:] != headers["test_images"][1][1:]:
+        test_file = _file(directory, MNIST_FILES["test_images"])
         raise IDXError(
-            f"{directory}: train and test images differ in size: "
+            f"{test_file}: train and test images differ in size: "
             f"{headers['train_images'][1][1:]} vs {headers['test_images'][1][1:]}"
         )
 
