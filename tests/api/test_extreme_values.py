@@ -13,15 +13,20 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import pathlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynlearn.app import cli
 from dynlearn.app.scenario import (
+    MAX_STEPS,
     ConfigError,
     Diverged,
+    _parse,
     euler_steps,
     non_finite_metrics,
     require_finite_run,
@@ -247,3 +252,36 @@ def test_a_scenario_that_fails_to_load_is_one_line(tiny, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("dynlearn: failed: ModuleNotFoundError: No module named")
+
+
+# ------------------------------------------------------- the whole float range, by hypothesis
+floats = st.floats(min_value=5e-324, max_value=1.7e308, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(t1=floats, dt=floats)
+def test_euler_steps_is_a_count_within_the_budget_or_a_config_error(t1, dt):
+    """Any two positive finite floats (the declared range of t1 and eta): a whole number of
+    steps in [1, MAX_STEPS] that reaches t1, or a ConfigError naming the keys -- never an
+    overflow, a NaN count or another exception."""
+    try:
+        n = euler_steps(t1, dt, "t1, eta")
+    except ConfigError as err:
+        assert "t1, eta" in str(err)
+        return
+    assert isinstance(n, int) and 1 <= n <= MAX_STEPS
+    assert abs(n * dt - t1) <= 1e-8 * t1
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="0123456789,.-e ", max_size=12))
+def test_a_list_value_parses_to_its_entries_or_is_refused(text):
+    """Any text for a list key: exactly its comma-separated entries, or a ConfigError (an
+    empty entry is never dropped)."""
+    hint = tuple[float, ...]
+    try:
+        value = _parse("etas", hint, text)
+    except ConfigError:
+        return
+    assert len(value) == text.count(",") + 1
+    assert all(isinstance(v, float) and math.isfinite(v) for v in value)
