@@ -33,7 +33,7 @@ _EXPORTS = {
     "Trained": "dynlearn.training",
     "train": "dynlearn.training",
 }
-_SUBPACKAGES = ("analysis", "data", "nn", "rules")
+_SUBPACKAGES = ("analysis", "core", "data", "nn", "rules", "training", "types")
 
 if _TYPE_CHECKING:
     from dynlearn import analysis, data, nn, rules  # noqa: F401
