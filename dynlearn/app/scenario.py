@@ -334,7 +334,7 @@ def first_non_finite(values) -> int | None:
 
 def require_finite_run(values, quantity: str, keys: str, *, at: str = "step", index=None):
     """Diverged if ``values`` (a recorded curve: loss per step, state per saved time) holds a
-    NaN or inf: "QUANTITY became non-finite at AT K (...); lower KEYS". ``index`` maps the
+    NaN or inf: "QUANTITY became non-finite at AT K: ...; change KEYS". ``index`` maps the
     position in ``values`` to the step or time reported (default: the position)."""
     k = first_non_finite(values)
     if k is None:
