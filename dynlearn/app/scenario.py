@@ -867,7 +867,8 @@ def run_plans(plans, out_dir: Path, ns) -> int:
                         out_dir, quick=ns.quick, seed=ns.seed, overrides=overrides, resume=resume
                     )
                 except Exception as err:  # noqa: BLE001  (every failure: one line, status 1)
-                    print(report_failure(sc.name, err), file=sys.stderr, flush=True)
+                    line = report_failure(sc.name, err, sc.stability_keys)
+                    print(line, file=sys.stderr, flush=True)
                     return 1
             print(summary_line(record), flush=True)
     finally:
@@ -879,16 +880,21 @@ def run_plans(plans, out_dir: Path, ns) -> int:
 TRACEBACK_DIR_ENV = "DYNLEARN_LOG_DIR"
 
 
-def report_failure(name: str | None, err: BaseException) -> str:
+def report_failure(name: str | None, err: BaseException, keys: tuple[str, ...] = ()) -> str:
     """The one line for a scenario (or the command line, ``name`` None) that failed with
     ``err``: a ``Diverged`` run says what diverged and which key to change; anything else
     gives the exception's type and message, and the full traceback goes to a file in
-    $DYNLEARN_LOG_DIR (default: the temporary folder), named in the line."""
+    $DYNLEARN_LOG_DIR (default: the temporary folder), named in the line. A solve that failed
+    (``SolveError``: non-finite state, max_steps) also names the scenario's ``keys`` to change
+    (its ``stability_keys``)."""
     who = f"scenario {name!r} failed" if name else "failed"
     if isinstance(err, Diverged):
         return f"dynlearn: {who}: {_one_line(str(err))}"
     where = save_traceback(name or "dynlearn", err)
-    return f"dynlearn: {who}: {type(err).__name__}: {_one_line(str(err))} ({where})"
+    hint = ""
+    if keys and type(err).__name__ in ("SolveError", "EquinoxRuntimeError"):
+        hint = f" [the keys that set the step: {', '.join(keys)}]"
+    return f"dynlearn: {who}: {type(err).__name__}: {_one_line(str(err))}{hint} ({where})"
 
 
 def _one_line(text: str, limit: int = 400) -> str:

@@ -146,12 +146,16 @@ from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, one_of
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    outcome: Annotated[str, one_of("fine", "nan", "raise")] = "fine"
+    outcome: Annotated[str, one_of("fine", "nan", "raise", "solve")] = "fine"
 
 
 def run(config):
     if config.outcome == "raise":
         raise RuntimeError("the model exploded on purpose")
+    if config.outcome == "solve":
+        from dynlearn import SolveError
+
+        raise SolveError("non-finite state after Euler step 3 (t=3, dt=1)")
     value = float("nan") if config.outcome == "nan" else 1.0 + config.seed
     return {"metrics": {"value": value, "spread": {"a": value}}}
 
@@ -165,7 +169,7 @@ def plot(results, config):
 
 
 scenario = Scenario(name="NAME", description="tiny", config=Config, run=run, plot=plot,
-                    nullable=NULLABLE)
+                    nullable=NULLABLE, stability_keys=("outcome",))
 """
 
 
@@ -196,7 +200,7 @@ def test_a_null_metric_is_never_written_as_a_success(tiny, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
         "dynlearn: scenario 'tiny' failed: metric value (and 1 more) is not a finite number: "
-        "the run diverged or failed; change the config"
+        "the run diverged or failed; change outcome"
     ]
     assert _pair(out, "tiny")["seed"] == 4  # the old pair, untouched
     # a scenario that declares a metric nullable writes it as null; the others still count
@@ -217,6 +221,16 @@ def test_an_unexpected_exception_is_one_line_with_the_traceback_saved(tiny, caps
     assert saved.parent == tiny / "logs"
     assert "Traceback" in saved.read_text() and 'raise RuntimeError("the model' in saved.read_text()
     assert not [p for p in out.iterdir() if p.suffix in (".png", ".json", ".tmp")]
+
+
+def test_a_failed_solve_names_the_keys_that_set_the_step(tiny, capsys):
+    assert cli.main(["run", "tiny", "--set", "outcome=solve", "--out", str(tiny / "out")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "dynlearn: scenario 'tiny' failed: SolveError: non-finite state after Euler step 3 "
+        "(t=3, dt=1) [the keys that set the step: outcome] (full traceback in "
+    )
 
 
 def test_a_full_disk_leaves_the_old_pair_and_no_temporary_file(tiny, capsys, monkeypatch):
