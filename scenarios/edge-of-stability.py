@@ -38,7 +38,7 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive, size
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -47,11 +47,11 @@ from dynlearn.rules.credit import Backprop
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 32
+    hidden: Annotated[int, size(max=4096)] = 32
     etas: Annotated[tuple[float, ...], positive()] = (0.12, 0.18, 0.25)
-    steps: Annotated[int, positive(max=1_000_000)] = 4000
+    steps: Annotated[int, size(max=1_000_000)] = 4000
     sharpness_every: Annotated[int, positive()] = 20
     sharpness_tol: Annotated[float, positive()] = 1e-4
     sharpness_max_iters: Annotated[int, positive(max=1_000_000)] = 1000
@@ -73,6 +73,19 @@ def _check(config: Config) -> None:
         )
     if len(config.quad_eigenvalues) < 1 or min(config.quad_eigenvalues) <= 0:
         raise ValueError(f"quad_eigenvalues must be positive, got {config.quad_eigenvalues}")
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Each eta's GD saves its parameters at every step, and its loss is evaluated on all of
+    them at once (one sweep over the etas)."""
+    h, n = config.hidden, 4 * config.n_per_class
+    params = h * h + 8 * h + 4  # the 2-h-h-4 MLP
+    saved = len(config.etas) * (config.steps + 1)
+    return {
+        "the saved parameters (etas x steps x hidden^2)": saved * params,
+        "the losses' activations (etas x steps x n_per_class x hidden)": saved * n * (2 * h + 8),
+        "the Lanczos vectors of the sharpness (etas x hidden^2)": len(config.etas) * 30 * params,
+    }
 
 
 @partial(jax.jit, static_argnames=("mlp", "tol", "max_iters"))
@@ -245,6 +258,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=_check,
+    memory=memory,
+    stability_keys=("etas",),
 )
 
 if __name__ == "__main__":

@@ -37,7 +37,16 @@ from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    euler_steps,
+    nonnegative,
+    positive,
+    size,
+    tolerance,
+)
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -47,15 +56,15 @@ from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 16
+    hidden: Annotated[int, size(max=4096)] = 16
     etas: Annotated[tuple[float, ...], positive()] = (0.4, 0.2, 0.1, 0.05, 0.025)
     t1: Annotated[float, positive()] = 10.0
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-10
     # saved times per trajectory (on each GD grid)
-    num_saves: Annotated[int, positive(max=100_000)] = 25
+    num_saves: Annotated[int, size(max=100_000)] = 25
 
 
 QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_saves": 10}
@@ -78,14 +87,27 @@ def _check(config: Config) -> None:
     if len(config.etas) < 2 or min(config.etas) <= 0:
         raise ValueError(f"etas must hold at least two positive learning rates, got {config.etas}")
     for eta in config.etas:
-        steps = config.t1 / eta
-        if abs(steps - round(steps)) > 1e-9 * steps:
-            raise ValueError(f"t1={config.t1} must be a whole number of steps of eta={eta}")
+        euler_steps(config.t1, eta, "t1, etas")
     if config.num_saves > round(config.t1 / max(config.etas)):
         raise ValueError(
             f"num_saves={config.num_saves} must be <= t1/max(etas) = "
             f"{config.t1 / max(config.etas):g}"
         )
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Three trajectories per eta saved at num_saves + 1 times, the Lanczos vectors, the data."""
+    params = 5 * config.hidden + 2  # the 2-hidden-2 MLP
+    return {
+        "the saved trajectories (etas x 3 x num_saves x hidden)": 3
+        * len(config.etas)
+        * (config.num_saves + 1)
+        * params,
+        "the Lanczos vectors of the sharpness (hidden)": 30 * params,
+        "the data and activations (n_per_class x hidden)": 2
+        * config.n_per_class
+        * (4 + 3 * config.hidden),
+    }
 
 
 def run(config: Config) -> dict:
@@ -261,6 +283,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=_check,
+    memory=memory,
+    stability_keys=("etas",),
 )
 
 if __name__ == "__main__":

@@ -50,10 +50,12 @@ from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
     Seed,
+    euler_steps,
     in_range,
     nonnegative,
     positive,
-    whole_steps,
+    size,
+    tolerance,
 )
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches, adam, sgd
@@ -72,9 +74,9 @@ from dynlearn.training import train
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 16
+    hidden: Annotated[int, size(max=4096)] = 16
     etas: Annotated[tuple[float, ...], positive(max=1.0)] = (0.04, 0.01, 0.0025, 0.000625)
     # momentum damping, and Adam's first-moment rate (beta1 = 1 - a eta)
     a: Annotated[float, positive()] = 1.0
@@ -107,7 +109,7 @@ class Config(ScenarioConfig):
         7.8125e-05,
     )
     t1_small_eps: Annotated[float, positive()] = 0.5
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
@@ -120,19 +122,39 @@ class Config(ScenarioConfig):
             raise ValueError(f"need b * max(etas) < 1 (beta2 > 0), got b={self.b}")
         if not (self.beta < 1 and self.fixed_beta1 < 1 and 0 < self.fixed_beta2 < 1):
             raise ValueError("beta, fixed_beta1 must lie in [0, 1) and fixed_beta2 in (0, 1)")
-        for eta in self.etas:
-            if not (whole_steps(self.t1, eta) and whole_steps(self.t1_momentum, np.sqrt(eta))):
-                raise ValueError(
-                    f"t1={self.t1} must be a whole number of steps eta={eta} and "
-                    f"t1_momentum={self.t1_momentum} of h=sqrt(eta)={np.sqrt(eta):g}"
-                )
-        if len(self.etas_sign) < 2 or not all(whole_steps(self.t1_sign, e) for e in self.etas_sign):
-            raise ValueError(f"etas_sign (>= 2) must divide t1_sign={self.t1_sign}")
+        for eta in self.etas:  # whole numbers of steps, within the step budget
+            euler_steps(self.t1, eta, "t1, etas", max_steps=MAX_STEPS)
+            euler_steps(
+                self.t1_momentum, np.sqrt(eta), "t1_momentum, sqrt(etas)", max_steps=MAX_STEPS
+            )
+        if len(self.etas_sign) < 2:
+            raise ValueError(f"etas_sign must hold at least two learning rates: {self.etas_sign}")
+        for eta in self.etas_sign:
+            euler_steps(self.t1_sign, eta, "t1_sign, etas_sign")
         small = self.etas_small_eps
-        if len(small) < 2 or not all(whole_steps(self.t1_small_eps, e) for e in small):
-            raise ValueError(f"etas_small_eps (>= 2) must divide t1_small_eps={self.t1_small_eps}")
+        if len(small) < 2:
+            raise ValueError(f"etas_small_eps must hold at least two learning rates: {small}")
+        for eta in small:
+            euler_steps(self.t1_small_eps, eta, "t1_small_eps, etas_small_eps")
         if not (self.a * max(small) < 1 and self.b * max(small) < 1):
             raise ValueError(f"need a, b * max(etas_small_eps) < 1, got {max(small)}")
+
+
+# The trajectories are recorded at every step (parameters and optimiser state).
+MAX_STEPS = 10**6
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Every step of the slowest trajectory is recorded: parameters and optimiser state."""
+    params = 5 * config.hidden + 2  # the 2-hidden-2 MLP
+    steps = max(max(config.t1 / eta, config.t1_momentum / np.sqrt(eta)) for eta in config.etas)
+    steps = max(steps, *(config.t1_small_eps / eta for eta in config.etas_small_eps))
+    return {
+        "the recorded trajectories (t1 / min(etas) x hidden x 3)": 4 * steps * params,
+        "the data and its activations (n_per_class x hidden)": 2
+        * config.n_per_class
+        * (4 + 3 * config.hidden),
+    }
 
 
 QUICK = {
@@ -544,6 +566,8 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    memory=memory,
+    stability_keys=("etas", "etas_sign"),
 )
 
 if __name__ == "__main__":

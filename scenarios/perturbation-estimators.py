@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, require_memory
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, size
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit.forward_gradient import forward_gradient_estimate
@@ -54,13 +54,13 @@ from dynlearn.rules.credit.weight_perturbation import weight_perturbation_estima
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    sizes: Annotated[tuple[int, ...], positive(max=4096)] = (10, 32, 32, 5)
-    batch_size: Annotated[int, positive(max=10_000)] = 8
+    sizes: Annotated[tuple[int, ...], size(max=4096)] = (10, 32, 32, 5)
+    batch_size: Annotated[int, size(max=10_000)] = 8
     sigmas: Annotated[tuple[float, ...], positive()] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    bias_draws: Annotated[int, positive(max=1_000_000)] = 256
+    bias_draws: Annotated[int, size(max=1_000_000)] = 256
     P_grid: Annotated[tuple[int, ...], positive()] = (1, 4, 16, 64, 256, 1024, 1573)
     N_grid: Annotated[tuple[int, ...], positive()] = (1, 2, 4, 8, 16, 32, 69)
-    variance_draws: Annotated[int, positive(max=1_000_000)] = 4000
+    variance_draws: Annotated[int, size(max=1_000_000)] = 4000
     variance_sigma: Annotated[float, positive()] = 1e-5
 
 
@@ -377,9 +377,23 @@ def check(cfg: Config) -> list[str]:
     for key, grid, total in (("P_grid", cfg.P_grid, P_total), ("N_grid", cfg.N_grid, N_total)):
         if max(grid) > total:
             raise ValueError(f"{key} entries must be <= {total} for sizes {cfg.sizes}, got {grid}")
-    draws = max(cfg.variance_draws, cfg.bias_draws)
-    require_memory(draws * 4 * (P_total + cfg.batch_size * N_total), "the vmapped noise draws")
     return []
+
+
+def memory(cfg: Config) -> dict[str, float]:
+    """The noise draws, vmapped: each draw perturbs every parameter (weight perturbation) or
+    every unit of every example (node perturbation)."""
+    P_total = sum((m + 1) * n for m, n in zip(cfg.sizes[:-1], cfg.sizes[1:], strict=False))
+    N_total = sum(cfg.sizes[1:])
+    per_draw = 4 * (P_total + cfg.batch_size * N_total)
+    return {
+        "the bias draws of every (difference, sigma) (bias_draws x sigmas x sizes^2)": 2
+        * len(cfg.sigmas)
+        * cfg.bias_draws
+        * per_draw,
+        "the variance draws (variance_draws x sizes^2, batch_size x sizes)": cfg.variance_draws
+        * per_draw,
+    }
 
 
 scenario = Scenario(
@@ -391,6 +405,7 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
 )
 
 if __name__ == "__main__":
