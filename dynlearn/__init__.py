@@ -13,21 +13,63 @@ optimisers, ``Minibatches``), ``dynlearn.data``, ``dynlearn.analysis`` and
 yourself). Equations and sources: docs/references.md.
 """
 
-from dynlearn import analysis, data, nn, rules  # noqa: E402  (the subpackages, as attributes)
-from dynlearn.compilation import CompileStats, count_compilations
-from dynlearn.core import (
-    METHODS,
-    RESULTS,
-    Solution,
-    SolveError,
-    solve,
-    solve_sde,
-    steady_state,
-    step_index,
-)
-from dynlearn.core.sweep import sweep
-from dynlearn.nn.batches import Minibatches, minibatches
-from dynlearn.training import Trained, train
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+# The entry points, imported on first use (PEP 562): ``import dynlearn`` itself is instant, so
+# the command line (``python -m dynlearn``, ``dynlearn.app.cli``) can install its Ctrl-C
+# handler before jax loads. ``from dynlearn import solve`` and ``dynlearn.solve`` work as usual.
+_EXPORTS = {
+    "METHODS": "dynlearn.core",
+    "RESULTS": "dynlearn.core",
+    "Solution": "dynlearn.core",
+    "SolveError": "dynlearn.core",
+    "solve": "dynlearn.core",
+    "solve_sde": "dynlearn.core",
+    "steady_state": "dynlearn.core",
+    "step_index": "dynlearn.core",
+    "sweep": "dynlearn.core.sweep",
+    "Minibatches": "dynlearn.nn.batches",
+    "minibatches": "dynlearn.nn.batches",
+    "Trained": "dynlearn.training",
+    "train": "dynlearn.training",
+    "count_compilations": "dynlearn.compilation",
+    "CompileStats": "dynlearn.compilation",
+}
+_SUBPACKAGES = ("analysis", "compilation", "core", "data", "nn", "rules", "training", "types")
+
+if _TYPE_CHECKING:
+    from dynlearn import analysis, data, nn, rules  # noqa: F401
+    from dynlearn.compilation import CompileStats, count_compilations  # noqa: F401
+    from dynlearn.core import (  # noqa: F401
+        METHODS,
+        RESULTS,
+        Solution,
+        SolveError,
+        solve,
+        solve_sde,
+        steady_state,
+        step_index,
+    )
+    from dynlearn.core.sweep import sweep  # noqa: F401
+    from dynlearn.nn.batches import Minibatches, minibatches  # noqa: F401
+    from dynlearn.training import Trained, train  # noqa: F401
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"dynlearn.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    raise AttributeError(f"module 'dynlearn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+
 
 __version__ = "0.1.0"
 

@@ -166,9 +166,26 @@ def train(
     if record is not None:
         record = _Recorder(record, record_opt_state, record_step)
     stepper = _Stepper(rule, optimizer, data, limit)
-    if callback is None:
-        return _train_compiled(stepper, state, opt_state, total, every, record)
-    return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
+    try:
+        if callback is None:
+            return _train_compiled(stepper, state, opt_state, total, every, record)
+        return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
+    except TypeError as err:
+        if "carry input and carry output must have equal types" not in str(err):
+            raise
+        raise ValueError(_dtype_mismatch(state, data)) from err
+
+
+def _dtype_mismatch(state, data: Minibatches) -> str:
+    """One step changed the dtype of the state: say which dtypes meet and what to cast."""
+    state_dtypes = sorted({str(jnp.result_type(a)) for a in jax.tree_util.tree_leaves(state)})
+    data_dtypes = sorted({str(jnp.result_type(data.x)), str(jnp.result_type(data.y))})
+    return (
+        f"one training step changes the state's dtype: the state is {', '.join(state_dtypes)} "
+        f"but the data are {', '.join(data_dtypes)}, and the update comes out in the wider "
+        f"type. Cast one to the other, e.g. jax.tree.map(lambda a: a.astype(jnp.float64), "
+        f"state) or minibatches(x.astype(np.float32), y.astype(np.float32), ...)"
+    )
 
 
 def _chunk_length(total: int, parts: int = 50) -> int:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.image_data import ImageDataConfig
-from dynlearn.app.scenario import Scenario, in_range, positive
+from dynlearn.app.scenario import Scenario, in_range, size
 from dynlearn.nn import MLP
 
 loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
@@ -46,11 +46,11 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 class Config(ImageDataConfig):
     # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test, eta;
     # batch_size / epochs = 0: DEFAULTS, 200 / 20 on MNIST files, 32 / 300 on the digits)
-    hidden: Annotated[int, positive(max=4096)] = 128
-    latent: Annotated[int, positive(max=4096)] = 2
+    hidden: Annotated[int, size(max=4096)] = 128
+    latent: Annotated[int, size(max=4096)] = 2
     # the two classes whose mean codes are joined
     interpolate: Annotated[tuple[int, ...], in_range(0, 9, length=2)] = (0, 1)
-    steps: Annotated[int, in_range(2, 100)] = 10  # images along the interpolation
+    steps: Annotated[int, size(min=2, max=100)] = 10  # images along the interpolation
 
 
 QUICK = {"epochs": 40, "max_train": 5_000, "max_test": 1_000}
@@ -199,6 +199,16 @@ def check(config: Config) -> list[str]:
     return []
 
 
+def memory(config: Config) -> dict[str, float]:
+    """The images, the activations and the minibatch table (``ImageDataConfig.memory``);
+    reads the data files' headers, which checks them before any work."""
+    pixels = config.data_sizes(DEFAULTS)["pixels"]
+    return {
+        **config.memory(DEFAULTS, (config.hidden, config.latent, config.hidden)),
+        "the interpolation's images (steps x pixels)": 2 * config.steps * (pixels + config.hidden),
+    }
+
+
 scenario = Scenario(
     name="autoencoder",
     description="Autoencoder with a 2-D bottleneck (MNIST files or 8x8 digits): codes, decodings",
@@ -207,6 +217,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

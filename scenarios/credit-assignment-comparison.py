@@ -78,6 +78,8 @@ from dynlearn.app.scenario import (
     nonnegative,
     one_of,
     positive,
+    require_steps,
+    size,
 )
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
@@ -125,7 +127,7 @@ class Config(ScenarioConfig):
         1.0,
         3.0,
     )
-    num_seeds: Annotated[int, positive(max=1000)] = 3
+    num_seeds: Annotated[int, size(max=1000)] = 3
     weight_decay: Annotated[float, nonnegative()] = 1e-3
     sigma: Annotated[float, positive()] = 1e-3  # perturbation size of NP and WP
     # PC: Euler relaxation steps per minibatch (as in pc-train)
@@ -133,12 +135,12 @@ class Config(ScenarioConfig):
     pc_gamma: Annotated[float, positive()] = 0.1  # PC: relaxation rate
     # PC: output clamping strength; the update is dF/dtheta / (beta B)
     pc_beta: Annotated[float, positive()] = 0.1
-    spiral_hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32)
-    spiral_epochs: Annotated[int, positive(max=100_000)] = 120
-    spiral_batch_size: Annotated[int, positive(max=400)] = 20
-    digits_hidden: Annotated[tuple[int, ...], positive(max=4096)] = (64, 32)
-    digits_epochs: Annotated[int, positive(max=100_000)] = 40
-    digits_batch_size: Annotated[int, positive(max=1000)] = 32
+    spiral_hidden: Annotated[tuple[int, ...], size(max=4096)] = (32, 32)
+    spiral_epochs: Annotated[int, size(max=100_000)] = 120
+    spiral_batch_size: Annotated[int, size(max=400)] = 20
+    digits_hidden: Annotated[tuple[int, ...], size(max=4096)] = (64, 32)
+    digits_epochs: Annotated[int, size(max=100_000)] = 40
+    digits_batch_size: Annotated[int, size(max=1000)] = 32
 
 
 QUICK = {  # every rule, on the spiral only
@@ -379,9 +381,53 @@ def plot(results: dict, cfg: Config):
     return fig
 
 
+# (training, validation + test) rows and (inputs, classes) of the two data sets of load_data
+DATA_SIZES = {"spiral": ((400, 1400), (2, 4)), "digits": ((1077, 720), (64, 10))}
+
+
+def _data_plan(cfg: Config, ds: str) -> tuple[tuple[int, ...], int, int]:
+    """(layer sizes, epochs, batch size) of data set ``ds``."""
+    (n_in, n_out) = DATA_SIZES[ds][1]
+    if ds == "spiral":
+        return (n_in, *cfg.spiral_hidden, n_out), cfg.spiral_epochs, cfg.spiral_batch_size
+    return (n_in, *cfg.digits_hidden, n_out), cfg.digits_epochs, cfg.digits_batch_size
+
+
+def memory(cfg: Config) -> dict[str, float]:
+    """One job (rule x data set) sweeps every (eta, seed) member at once: per member its
+    minibatch table, its parameters (and feedback matrices), and the activations of the
+    full-data pass of each record."""
+    members = len(cfg.etas) * cfg.num_seeds
+    terms = {}
+    for ds in cfg.datasets:
+        sizes, epochs, batch_size = _data_plan(cfg, ds)
+        (n, n_other) = DATA_SIZES[ds][0]
+        params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+        terms[f"the {ds} members' minibatch tables (etas x num_seeds x {ds}_epochs)"] = (
+            members * epochs * n
+        )
+        terms[f"the {ds} members' parameters and feedback (etas x num_seeds x {ds}_hidden^2)"] = (
+            members * 4 * params
+        )
+        terms[f"the {ds} members' activations (etas x num_seeds x {ds}_hidden)"] = (
+            members * 2 * (n + n_other) * sum(sizes)
+        )
+        terms[f"the {ds} members' minibatches (etas x num_seeds x {ds}_batch_size)"] = (
+            members * 4 * batch_size * sum(sizes)
+        )
+    return terms
+
+
 def check(cfg: Config) -> list[str]:
-    """PC with T = 0 relaxation steps is legal (the update is then the feedforward one) but
-    unusual: say so."""
+    """The SGD steps of a member within the budget. PC with T = 0 relaxation steps is legal
+    (the update is then the feedforward one) but unusual: say so."""
+    for ds in cfg.datasets:
+        _, epochs, batch_size = _data_plan(cfg, ds)
+        require_steps(
+            epochs * (DATA_SIZES[ds][0][0] // batch_size),
+            f"the SGD steps of a {ds} member",
+            f"{ds}_epochs, {ds}_batch_size",
+        )
     if "pc" in cfg.rules and cfg.pc_T == 0:
         return [
             "pc_T=0: PC takes no relaxation step; its update is computed at the feedforward states"
@@ -398,6 +444,7 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
 )
 
 if __name__ == "__main__":

@@ -47,9 +47,11 @@ from dynlearn.app.scenario import (
     ScenarioConfig,
     Seed,
     checked_elsewhere,
-    in_range,
     nonnegative,
     positive,
+    require_finite,
+    size,
+    tolerance,
 )
 from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
 from dynlearn.rules.linear import (
@@ -60,7 +62,12 @@ from dynlearn.rules.linear import (
     t_half_balanced,
 )
 
-BUILT_IN_TARGETS = ("semantic", "random-rank-K (e.g. random-rank-3)", "path/to/Sigma_yx.npy")
+MAX_RANK = 1000  # random-rank-K: K modes, a (K+3) x (K+2) matrix
+BUILT_IN_TARGETS = (
+    "semantic",
+    f"random-rank-K with K in 1..{MAX_RANK} (e.g. random-rank-3)",
+    "path/to/Sigma_yx.npy",
+)
 
 
 @dataclass(frozen=True)
@@ -68,25 +75,57 @@ class Config(ScenarioConfig):
     seed: Seed = 0
     # "semantic", "random-rank-K", or a path to a .npy matrix
     target: Annotated[
-        str, checked_elsewhere("a target of load_target", "nope", "random-rank-0", "/no/x.npy")
+        str,
+        checked_elsewhere(
+            "a target of load_target", "nope", "random-rank-0", "random-rank-100000", "/no/x.npy"
+        ),
     ] = "semantic"
-    depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
+    depths: Annotated[tuple[int, ...], size(max=10)] = (1, 2, 3, 4)
     tau: Annotated[float, positive()] = 1.0
     # end-to-end strength of every mode at t = 0, the same for every depth
     u0: Annotated[float, positive()] = 1e-2
-    hidden: Annotated[int, nonnegative(max=4096)] = 0  # hidden width; 0: the number of modes
+    hidden: Annotated[int, size(min=0, max=4096)] = 0  # hidden width; 0: the number of modes
     # 0: automatic, 1.5 x the slowest theoretical half-way time
     t1: Annotated[float, nonnegative()] = 0.0
-    num_saves: Annotated[int, in_range(2, 100_000)] = 801
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    num_saves: Annotated[int, size(min=2, max=100_000)] = 801
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
         super().__post_init__()  # the declared ranges (depths, u0, ...)
-        load_target(self.target, self.seed)  # raises ValueError for an unusable target
+        target_shape(self.target)  # raises ValueError for an unusable target name or file
 
 
 QUICK = {"num_saves": 201}
+
+
+def target_shape(target: str) -> tuple[int, int, int]:
+    """(n_out, n_in, at most how many modes) of a target, without building it (a .npy file's
+    header only): what the memory estimate needs. ValueError for an unusable target."""
+    if target == "semantic":
+        Sigma_yx = property_matrix()
+        return (*Sigma_yx.shape, min(Sigma_yx.shape))
+    if target.startswith("random-rank-"):
+        text = target.removeprefix("random-rank-")
+        K = int(text) if text.isdigit() else 0
+        if not 1 <= K <= MAX_RANK:
+            raise ValueError(
+                f"target random-rank-K needs an integer K in 1..{MAX_RANK}, got {target!r}"
+            )
+        return K + 3, K + 2, K
+    if target.endswith(".npy"):
+        if not Path(target).is_file():
+            raise ValueError(f"target file {target!r} does not exist")
+        try:
+            shape = np.load(target, mmap_mode="r").shape
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"target file {target!r} is not a readable .npy array: {err}"
+            ) from None
+        if len(shape) != 2:
+            raise ValueError(f"{target} must hold a 2-D array (Sigma_yx), got shape {shape}")
+        return shape[0], shape[1], min(shape)
+    raise ValueError(f"unknown target {target!r}; valid: {', '.join(BUILT_IN_TARGETS)}")
 
 
 def load_target(target: str, seed: int):
@@ -240,11 +279,44 @@ def plot(results: dict, config):
 
 
 def check(config: Config) -> list[str]:
-    """A hidden width, when given, must hold every mode of the target."""
-    k = len(load_target(config.target, config.seed)[2])
+    """A hidden width, when given, must hold every mode of the target; the automatic t1 must
+    exist (some mode must start below half its singular value) and be finite."""
+    s = load_target(config.target, config.seed)[2]
+    k = len(s)
     if 0 < config.hidden < k:
         raise ValueError(f"hidden={config.hidden} must be 0 or >= the {k} modes of the target")
+    if config.t1 == 0:
+        if not np.any(s / 2 > config.u0):
+            raise ValueError(
+                f"u0={config.u0:g} is at or above half of every singular value of the target "
+                f"(largest s/2 = {s[0] / 2:g}): no mode has a half-way time, so t1=0 "
+                "(automatic) has nothing to go by; lower u0, or give t1"
+            )
+        with np.errstate(all="ignore"):  # an overflow is reported below, as a config error
+            slowest = max(
+                t_half_balanced(s_r, config.u0, N, config.tau)
+                for s_r in s[s / 2 > config.u0]
+                for N in config.depths
+            )
+        require_finite(1.5 * slowest, "the automatic t1 (1.5 x the slowest t_half)", "u0, tau")
     return []
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The saved factors of the deepest net (a solve saves every factor at every saved time)."""
+    n_out, n_in, k = target_shape(config.target)
+    h = config.hidden or k
+    N = max(config.depths)
+    factors = n_in * n_out if N == 1 else h * (n_in + n_out) + (N - 2) * h * h
+    return {
+        "the saved factors (num_saves x the factors of max(depths), hidden)": config.num_saves
+        * factors,
+        "the saved mode strengths (num_saves x modes x depths)": config.num_saves
+        * k
+        * len(config.depths)
+        * 3,
+        "the target and its modes (random-rank-K: K^2)": 3 * n_out * n_in,
+    }
 
 
 scenario = Scenario(
@@ -256,6 +328,9 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    # a mode that starts above half its value, or does not reach it by t1, has no times
+    nullable=("t_half", "t_half_theory", "transition_width", "relative_width"),
 )
 
 if __name__ == "__main__":

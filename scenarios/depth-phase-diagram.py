@@ -56,7 +56,16 @@ import numpy as np
 import optimistix as optx
 
 import dynlearn
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, positive
+from dynlearn.app.scenario import (
+    ConfigError,
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    positive,
+    require_finite,
+    size,
+    tolerance,
+)
 from dynlearn.rules.linear import (
     balanced_mode_rate,
     crossover_u0,
@@ -70,8 +79,8 @@ class Config(ScenarioConfig):
     seed: Seed = 0  # the grid is deterministic; kept for the scenario protocol
     depths: Annotated[tuple[int, ...], positive(max=10)] = (1, 2, 3, 4)
     # 33 log-spaced s from 0.5 to 8: s = 0.5, 1, 2, 4, 8 are grid rows
-    n_s: Annotated[int, in_range(2, 256)] = 33
-    n_u0: Annotated[int, in_range(2, 256)] = 32
+    n_s: Annotated[int, size(min=2, max=256)] = 33
+    n_u0: Annotated[int, size(min=2, max=256)] = 32
     s_min: Annotated[float, positive()] = 0.5
     s_max: Annotated[float, positive()] = 8.0
     u0_min: Annotated[float, positive()] = 1e-4
@@ -79,7 +88,7 @@ class Config(ScenarioConfig):
     tau: Annotated[float, positive()] = 1.0
     # integration horizon; the event at u = s/2 ends each solve first
     t_max: Annotated[float, positive()] = 1e5
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-14
 
     def __post_init__(self):
@@ -133,6 +142,28 @@ def boundary(s: np.ndarray, u0: np.ndarray, t_deep: np.ndarray, t_shallow: np.nd
         root = sign_change(x, np.log(row_deep / row_shallow))
         out.append(None if root is None else float(np.exp(root)))
     return out
+
+
+def check(config: Config) -> list[str]:
+    """Every solve must reach its event before t_max: the slowest one (smallest s and u0, at
+    each depth) by the theory."""
+    for depth in config.depths:
+        with np.errstate(all="ignore"):
+            slowest = t_half_balanced(config.s_min, config.u0_min, depth, config.tau)
+        slowest = require_finite(slowest, f"the slowest half-way time at depth {depth}", "u0_min")
+        if slowest >= config.t_max:
+            raise ConfigError(
+                f"t_max={config.t_max:g} is shorter than the slowest half-way time "
+                f"{slowest:.4g} (depth {depth}, s_min={config.s_min:g}, u0_min="
+                f"{config.u0_min:g}): raise t_max, or raise u0_min or s_min"
+            )
+    return []
+
+
+def memory(config: Config) -> dict[str, float]:
+    """One sweep over every (depth, s, u0) member: a scalar solve each, its solver state."""
+    members = len(config.depths) * config.n_s * config.n_u0
+    return {"the members' solver states (depths x n_s x n_u0)": 64 * members}
 
 
 def half_way_solver(config: Config):
@@ -356,6 +387,8 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
+    memory=memory,
 )
 
 if __name__ == "__main__":

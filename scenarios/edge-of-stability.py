@@ -34,12 +34,11 @@ from typing import Annotated
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive, size
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -48,11 +47,11 @@ from dynlearn.rules.credit import Backprop
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 32
+    hidden: Annotated[int, size(max=4096)] = 32
     etas: Annotated[tuple[float, ...], positive()] = (0.12, 0.18, 0.25)
-    steps: Annotated[int, positive(max=1_000_000)] = 4000
+    steps: Annotated[int, size(max=1_000_000)] = 4000
     sharpness_every: Annotated[int, positive()] = 20
     sharpness_tol: Annotated[float, positive()] = 1e-4
     sharpness_max_iters: Annotated[int, positive(max=1_000_000)] = 1000
@@ -76,6 +75,19 @@ def _check(config: Config) -> None:
         raise ValueError(f"quad_eigenvalues must be positive, got {config.quad_eigenvalues}")
 
 
+def memory(config: Config) -> dict[str, float]:
+    """Each eta's GD saves its parameters at every step, and its loss is evaluated on all of
+    them at once (one sweep over the etas)."""
+    h, n = config.hidden, 4 * config.n_per_class
+    params = h * h + 8 * h + 4  # the 2-h-h-4 MLP
+    saved = len(config.etas) * (config.steps + 1)
+    return {
+        "the saved parameters (etas x steps x hidden^2)": saved * params,
+        "the losses' activations (etas x steps x n_per_class x hidden)": saved * n * (2 * h + 8),
+        "the Lanczos vectors of the sharpness (etas x hidden^2)": len(config.etas) * 30 * params,
+    }
+
+
 @partial(jax.jit, static_argnames=("mlp", "tol", "max_iters"))
 def track_sharpness(mlp, thetas, x, y, v0, *, tol, max_iters):
     """lambda_max(H) at each saved theta (leading axis), each Lanczos run warm-started from the
@@ -89,19 +101,25 @@ def track_sharpness(mlp, thetas, x, y, v0, *, tol, max_iters):
     return jax.lax.scan(body, v0, thetas)[1]
 
 
+@jax.jit
+def _rotated_hessian(lams, key):
+    """H = Q diag(lams) Q^T with Q the QR rotation of a Gaussian matrix (one program)."""
+    Q, _ = jnp.linalg.qr(jax.random.normal(key, (len(lams), len(lams))))
+    return Q @ jnp.diag(lams) @ Q.T
+
+
 def quadratic_threshold(eigenvalues, steps: int, seed: int) -> tuple[float, float]:
     """GD's divergence threshold on L = ½ theta^T H theta, H = Q diag(eigenvalues) Q^T with a
     random rotation Q: (measured threshold, 2 / lambda_max)."""
-    lams = jnp.asarray(eigenvalues, dtype=float)
-    Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(seed), (len(lams), len(lams))))
-    H = Q @ jnp.diag(lams) @ Q.T
+    lams = np.asarray(eigenvalues, dtype=float)
+    H = _rotated_hessian(lams, jax.random.PRNGKey(seed))
     theta0 = jnp.ones(len(lams))
     run = jax.jit(
         lambda eta: gd_diverges(
             lambda th: H @ th, lambda th: 0.5 * th @ H @ th, theta0, eta, num_steps=steps
         )
     )
-    lam_max = float(jnp.max(lams))
+    lam_max = float(np.max(lams))
     eta_star = divergence_threshold(
         lambda eta: bool(run(eta)), 0.5 / lam_max, 4.0 / lam_max, rtol=1e-5
     )
@@ -114,7 +132,8 @@ def run(config: Config) -> dict:
     net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     args = Minibatches(x, y)  # full batch: GD is Euler at dt = eta
-    v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), ravel_pytree(theta0)[0].shape)
+    num_params = sum(np.size(a) for a in jax.tree.leaves(theta0))
+    v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (num_params,))
     k = config.sharpness_every
 
     runs, metrics = (
@@ -159,7 +178,10 @@ def run(config: Config) -> dict:
         "eta": np.asarray(config.etas, dtype=float),
         "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
     }
-    diverged, all_losses, all_lams, all_iters, all_converged = dynlearn.sweep(member, members)
+    # the results on the host once: what follows is NumPy (no eager device ops)
+    diverged, all_losses, all_lams, all_iters, all_converged = jax.tree.map(
+        np.asarray, dynlearn.sweep(member, members)
+    )
     for i, eta in enumerate(config.etas):
         key = f"{eta:g}"
         if bool(diverged[i]):
@@ -236,6 +258,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=_check,
+    memory=memory,
+    stability_keys=("etas",),
 )
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ from dynlearn.app.scenario import (
     nonnegative,
     one_of,
     positive,
-    require_memory,
+    require_finite_run,
+    require_steps,
+    size,
 )
 from dynlearn.core.sweep import sweep
 from dynlearn.nn import MLP, Minibatches, minibatch_indices
@@ -54,18 +56,18 @@ from dynlearn.training import train
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_in: Annotated[int, positive(max=4096)] = 30
-    hidden: Annotated[int, positive(max=4096)] = 20
-    n_out: Annotated[int, positive(max=4096)] = 10
+    n_in: Annotated[int, size(max=4096)] = 30
+    hidden: Annotated[int, size(max=4096)] = 20
+    n_out: Annotated[int, size(max=4096)] = 10
     activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
-    num_examples: Annotated[int, positive(max=1_000_000)] = 500
+    num_examples: Annotated[int, size(max=1_000_000)] = 500
     init_scale: Annotated[float, positive()] = 0.1
     eta: Annotated[float, positive()] = 0.05
-    batch_size: Annotated[int, positive()] = 20
-    epochs: Annotated[int, positive(max=100_000)] = 80
+    batch_size: Annotated[int, size(max=1_000_000)] = 20
+    epochs: Annotated[int, size(max=100_000)] = 80
     weight_decay_kp: Annotated[float, nonnegative()] = 0.05  # lambda of Kolen-Pollack (on W and B)
     record_every: Annotated[int, positive()] = 25  # steps between measurements
-    num_seeds: Annotated[int, positive(max=1000)] = 5
+    num_seeds: Annotated[int, size(max=1000)] = 5
 
 
 QUICK = {"epochs": 12, "num_seeds": 2}
@@ -140,6 +142,9 @@ def run(cfg: Config) -> dict:
         )
         records[name] = jax.tree_util.tree_map(np.asarray, recs)
     steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
+    for name in RULES:  # (records, seeds): the first record where any seed is non-finite
+        loss = records[name]["loss"].T
+        require_finite_run(loss, f"the training loss of {name}", "eta", index=steps)
 
     # Kolen-Pollack closed form: ||B - W^T|| after n steps = (1 - eta lambda)^n ||B0 - W0^T||
     off = records["kp"]["offset_norm"]
@@ -237,10 +242,36 @@ def check(cfg: Config) -> list[str]:
     num_steps = cfg.epochs * (cfg.num_examples // cfg.batch_size)
     if num_steps % cfg.record_every:
         raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
-    require_memory(
-        cfg.num_seeds * cfg.epochs * cfg.num_examples, "the minibatch tables (seeds x epochs x n)"
+    require_steps(
+        len(RULES) * cfg.num_seeds * num_steps,
+        "the SGD steps of all rules and seeds",
+        "num_seeds, epochs, num_examples, batch_size",
     )
     return []
+
+
+def memory(cfg: Config) -> dict[str, float]:
+    """The minibatch tables, the data and its activations, the parameters and the records."""
+    params = cfg.hidden * (cfg.n_in + cfg.n_out + 1) + cfg.n_out
+    records = cfg.epochs * (cfg.num_examples // cfg.batch_size) // cfg.record_every + 1
+    return {
+        "the minibatch tables (num_seeds x epochs x num_examples)": cfg.num_seeds
+        * cfg.epochs
+        * cfg.num_examples,
+        "the data and its activations (num_examples x (n_in + hidden + n_out))": 4
+        * cfg.num_examples
+        * (cfg.n_in + cfg.hidden + cfg.n_out),
+        "a minibatch's activations (batch_size x (n_in + hidden + n_out))": 4
+        * cfg.batch_size
+        * (cfg.n_in + cfg.hidden + cfg.n_out),
+        "the parameters and feedback (num_seeds x n_in x hidden x n_out)": 4
+        * cfg.num_seeds
+        * params,
+        "the records (rules x num_seeds x epochs x num_examples / batch_size / record_every)": 4
+        * len(RULES)
+        * cfg.num_seeds
+        * records,
+    }
 
 
 scenario = Scenario(
@@ -251,6 +282,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

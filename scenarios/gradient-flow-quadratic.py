@@ -21,7 +21,17 @@ import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    in_range,
+    positive,
+    require_steps,
+    tolerance,
+)
+
+T1_MAX = 1e5  # the longest flow time: the adaptive solves need about one step per 3 time units
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,8 @@ class Config(ScenarioConfig):
     angle_deg: Annotated[float, in_range()] = 30.0
     theta0: Annotated[tuple[float, ...], in_range(length=2)] = (-1.5, 1.8)
     eta: Annotated[float, positive()] = 0.5
-    t1: Annotated[float, positive(max=1e6)] = 30.0
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    t1: Annotated[float, positive(max=T1_MAX)] = 30.0
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
@@ -64,8 +74,9 @@ def exact_flow(H: np.ndarray, theta0: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 def growth_rate(norms: np.ndarray) -> float:
-    """Least-squares slope of log ||theta_n|| against n over the second half of the run."""
-    half = norms[len(norms) // 2 :]
+    """Least-squares slope of log ||theta_n|| against n over the second half of the run (the
+    whole run if that half is a single step)."""
+    half = norms[len(norms) // 2 :] if len(norms) >= 4 else norms
     n = np.arange(len(half))
     return float(np.polyfit(n, np.log(half), 1)[0])
 
@@ -73,7 +84,7 @@ def growth_rate(norms: np.ndarray) -> float:
 def run(config: Config) -> dict:
     H = hessian(config)
     theta0 = np.asarray(config.theta0, dtype=float)
-    num_steps = max(1, int(round(config.t1 / config.eta)))
+    num_steps = num_gd_steps(config)
     t1 = num_steps * config.eta
     ts = np.linspace(0.0, t1, 200)
     Hj = jnp.asarray(H)
@@ -111,13 +122,10 @@ def run(config: Config) -> dict:
     def loss(theta):
         return 0.5 * np.einsum("ni,ij,nj->n", theta, H, theta)
 
+    flow_ys = {m: np.asarray(sol.ys) for m, sol in flow.items()}  # on the host once
     metrics = {
-        "final_error_tsit5_vs_exact": float(
-            np.linalg.norm(np.asarray(flow["tsit5"].ys[-1]) - exact[-1])
-        ),
-        "final_error_rk45_vs_exact": float(
-            np.linalg.norm(np.asarray(flow["RK45"].ys[-1]) - exact[-1])
-        ),
+        "final_error_tsit5_vs_exact": float(np.linalg.norm(flow_ys["tsit5"][-1] - exact[-1])),
+        "final_error_rk45_vs_exact": float(np.linalg.norm(flow_ys["RK45"][-1] - exact[-1])),
         "max_error_gd_vs_exact": float(np.max(gd_error)),
         "gd_diverges": bool(overflowed or rate > 0.0),
         "gd_log_growth_rate_per_step": rate,
@@ -132,8 +140,8 @@ def run(config: Config) -> dict:
         "exact": exact,
         "gd_ts": gd_ts,
         "gd": gd_theta,
-        "tsit5": np.asarray(flow["tsit5"].ys),
-        "rk45": np.asarray(flow["RK45"].ys),
+        "tsit5": flow_ys["tsit5"],
+        "rk45": flow_ys["RK45"],
         "loss_exact": loss(exact),
         "loss_gd": loss(gd_theta),
     }
@@ -181,9 +189,24 @@ def plot(results: dict, config: Config):
     return fig
 
 
+def num_gd_steps(config: Config) -> int:
+    """t1 / eta rounded: the gradient-descent steps, every one saved."""
+    return require_steps(max(1.0, config.t1 / config.eta), "the GD steps t1/eta", "t1, eta")
+
+
+def memory(config: Config) -> dict[str, float]:
+    return {"the saved GD iterates (t1/eta x 2)": 4 * (num_gd_steps(config) + 1)}
+
+
 def check(config: Config) -> list[str]:
     """Gradient descent above its stability limit eta = 2 / lambda1 is legal (the figure then
     shows it diverge) but unusual: say so."""
+    t1 = num_gd_steps(config) * config.eta  # the flow time of the run: whole steps of eta
+    if t1 > T1_MAX:
+        raise ValueError(
+            f"eta={config.eta:g} takes gradient descent to t = {t1:g} in whole steps, beyond "
+            f"the longest flow time {T1_MAX:g}: lower eta (or t1)"
+        )
     if config.eta >= 2.0 / config.lambda1:
         return [
             f"eta={config.eta:g} is at or above the stability limit 2/lambda1 = "
@@ -203,6 +226,10 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    # GD above 2/lambda1 is shown diverging: once its iterates overflow, its growth rate and
+    # its error are infinite (null in the JSON)
+    nullable=("gd_log_growth_rate_per_step", "max_error_gd_vs_exact"),
 )
 
 if __name__ == "__main__":

@@ -49,7 +49,16 @@ import numpy as np
 
 from dynlearn.analysis.spectra import effective_rank_of_spectrum, latent_covariance
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, one_of, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    one_of,
+    positive,
+    require_steps,
+    require_training_progress,
+    size,
+)
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import MLP, Minibatches, adam, minibatches
 from dynlearn.nn import init as nn_init
@@ -59,20 +68,53 @@ from dynlearn.training import train
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    latent: Annotated[int, in_range(2, 4096)] = 32  # latent dimension d
+    latent: Annotated[int, size(min=2, max=4096)] = 32  # latent dimension d
     # width of the encoder's and decoder's hidden layer
-    hidden: Annotated[int, positive(max=4096)] = 128
+    hidden: Annotated[int, size(max=4096)] = 128
     # l for IRMAE (l = 0 is the plain autoencoder)
-    extra_layers: Annotated[int, positive(max=100)] = 8
+    extra_layers: Annotated[int, size(max=100)] = 8
     # extra layers: "xavier_normal" or "orthogonal"
     linear_init: Annotated[str, one_of("xavier_normal", "orthogonal")] = "xavier_normal"
-    eta: Annotated[float, positive()] = 1e-3  # Adam learning rate
-    batch_size: Annotated[int, positive(max=1000)] = 64
-    epochs: Annotated[int, positive(max=100_000)] = 300
-    num_shown: Annotated[int, positive(max=100)] = 8  # test digits shown with their reconstructions
+    # Adam learning rate: each step moves a weight by about eta
+    eta: Annotated[float, positive(max=1.0)] = 1e-3
+    batch_size: Annotated[int, size(max=1000)] = 64
+    epochs: Annotated[int, size(max=100_000)] = 300
+    num_shown: Annotated[int, size(max=100)] = 8  # test digits shown with their reconstructions
 
 
 QUICK = {"epochs": 60}
+
+
+N_TRAIN, N_TEST = 1347, 450  # load_digits_split: 75 / 25 % of the 1797 8x8 digits
+
+
+def check(config: Config) -> list[str]:
+    require_steps(
+        3 * config.epochs * -(-N_TRAIN // config.batch_size),
+        "the Adam steps of the three models",
+        "epochs, batch_size",
+    )
+    return []
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The minibatch table, the loss per step, the parameters (and Adam's moments), the
+    activations of the whole data set."""
+    h, d, l = config.hidden, config.latent, config.extra_layers
+    params = 2 * (64 + 1) * h + (h + 1) * d + l * d * d + (d + 1) * h
+    steps = config.epochs * -(-N_TRAIN // config.batch_size)
+    return {
+        "the minibatch table (epochs x training digits)": config.epochs * N_TRAIN,
+        "the loss per step (epochs / batch_size)": steps,
+        "the parameters and Adam's moments (hidden x latent, extra_layers x latent^2)": 4 * params,
+        "the activations of all digits (hidden, latent)": 2
+        * (N_TRAIN + N_TEST)
+        * (2 * h + (l + 1) * d + 64),
+        "the reconstructions shown (num_shown)": 2 * config.num_shown * 64,
+        "a minibatch's activations (batch_size x hidden)": 4
+        * config.batch_size
+        * (2 * h + (l + 1) * d + 64),
+    }
 
 
 def encoder_decoder(config: Config) -> tuple[MLP, MLP]:
@@ -141,7 +183,10 @@ def fit(config: Config, l: int, batches: Minibatches) -> dict:
         "decoder": decoder.init(k_dec, "he_normal"),
     }
     run = train(AutoencoderMSE(encoder, decoder), params, batches, adam(config.eta))
-    return {"params": run.state, "train_loss": np.asarray(run.losses)}
+    losses = np.asarray(run.losses)
+    per_epoch = losses[: len(losses) // config.epochs * config.epochs].reshape(config.epochs, -1)
+    require_training_progress(per_epoch.mean(axis=1), f"the training MSE (l = {l})", "eta")
+    return {"params": run.state, "train_loss": losses}
 
 
 def run(config: Config) -> dict:
@@ -281,6 +326,9 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

@@ -33,12 +33,20 @@ from typing import Annotated
 
 import jax
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 import dynlearn
 from dynlearn.analysis.sharpness import lambda_max
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    euler_steps,
+    nonnegative,
+    positive,
+    size,
+    tolerance,
+)
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -48,15 +56,15 @@ from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 16
+    hidden: Annotated[int, size(max=4096)] = 16
     etas: Annotated[tuple[float, ...], positive()] = (0.4, 0.2, 0.1, 0.05, 0.025)
     t1: Annotated[float, positive()] = 10.0
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-10
     # saved times per trajectory (on each GD grid)
-    num_saves: Annotated[int, positive(max=100_000)] = 25
+    num_saves: Annotated[int, size(max=100_000)] = 25
 
 
 QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_saves": 10}
@@ -79,14 +87,27 @@ def _check(config: Config) -> None:
     if len(config.etas) < 2 or min(config.etas) <= 0:
         raise ValueError(f"etas must hold at least two positive learning rates, got {config.etas}")
     for eta in config.etas:
-        steps = config.t1 / eta
-        if abs(steps - round(steps)) > 1e-9 * steps:
-            raise ValueError(f"t1={config.t1} must be a whole number of steps of eta={eta}")
+        euler_steps(config.t1, eta, "t1, etas")
     if config.num_saves > round(config.t1 / max(config.etas)):
         raise ValueError(
             f"num_saves={config.num_saves} must be <= t1/max(etas) = "
             f"{config.t1 / max(config.etas):g}"
         )
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Three trajectories per eta saved at num_saves + 1 times, the Lanczos vectors, the data."""
+    params = 5 * config.hidden + 2  # the 2-hidden-2 MLP
+    return {
+        "the saved trajectories (etas x 3 x num_saves x hidden)": 3
+        * len(config.etas)
+        * (config.num_saves + 1)
+        * params,
+        "the Lanczos vectors of the sharpness (hidden)": 30 * params,
+        "the data and activations (n_per_class x hidden)": 2
+        * config.n_per_class
+        * (4 + 3 * config.hidden),
+    }
 
 
 def run(config: Config) -> dict:
@@ -99,10 +120,10 @@ def run(config: Config) -> dict:
     tol = {"rtol": config.rtol, "atol": config.atol}
 
     def flat(tree):
-        return np.asarray(jax.vmap(lambda t: ravel_pytree(t)[0])(tree))
+        """ravel_pytree of every entry along the leading axis, on the host (NumPy)."""
+        return np.concatenate([a.reshape(len(a), -1) for a in jax.tree.leaves(tree)], axis=1)
 
-    def losses(tree):
-        return np.asarray(jax.vmap(lambda p: net.loss_value(p, x, y))(tree))
+    losses = jax.jit(jax.vmap(lambda p: net.loss_value(p, x, y)))  # one program for all
 
     grad_fn = Partial(net.grad, x=x, y=y)
     sharpness0 = float(lambda_max(grad_fn, theta0, key=jax.random.PRNGKey(1)).eigenvalue)
@@ -139,7 +160,10 @@ def run(config: Config) -> dict:
         mod = dynlearn.solve(m["mod"], start, config.t1, saveat=ts, args=args, **tol)
         return gd.ys, flow.ys, mod.ys, flow.stats["nfev"], mod.stats["nfev"]
 
-    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = dynlearn.sweep(member, members)
+    # the sweep's results on the host once; what follows is NumPy (no eager device ops)
+    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = jax.tree.map(
+        np.asarray, dynlearn.sweep(member, members)
+    )
     runs, errors_flow, errors_mod = [], [], []
     for i, eta in enumerate(config.etas):
         gd, flow, mod = (jax.tree.map(lambda a, i=i: a[i], ys) for ys in (gd_ys, flow_ys, mod_ys))
@@ -152,9 +176,9 @@ def run(config: Config) -> dict:
             {
                 "eta": eta,
                 "ts": members["ts"][i],
-                "loss_gd": losses(gd),
-                "loss_flow": losses(flow),
-                "loss_mod": losses(mod),
+                "loss_gd": np.asarray(losses(gd)),
+                "loss_flow": np.asarray(losses(flow)),
+                "loss_mod": np.asarray(losses(mod)),
                 "dist_flow": dist_flow,
                 "dist_mod": dist_mod,
                 "nfev_mod": int(nfev_mod[i]),
@@ -259,6 +283,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=_check,
+    memory=memory,
+    stability_keys=("etas",),
 )
 
 if __name__ == "__main__":

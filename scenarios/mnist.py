@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.image_data import ImageDataConfig
-from dynlearn.app.scenario import Scenario, positive
+from dynlearn.app.scenario import Diverged, Scenario, positive, size
 from dynlearn.nn import MLP
 
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
@@ -47,7 +47,7 @@ DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
 class Config(ImageDataConfig):
     # (ImageDataConfig: seed, data, data_dir, batch_size, epochs, max_train, max_test, eta;
     # batch_size / epochs = 0: DEFAULTS, 200 / 10 on MNIST files, 32 / 100 on the digits)
-    hidden: Annotated[tuple[int, ...], positive(max=4096)] = (128, 64)
+    hidden: Annotated[tuple[int, ...], size(max=4096)] = (128, 64)
     n_filters: Annotated[int, positive(max=256)] = 32  # first-layer filters shown
 
 
@@ -77,6 +77,14 @@ def run(config: Config) -> dict:
     params = curves.run.state
     train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
+    train_accuracy = float(mlp.accuracy(params, x, y))
+    chance = float(np.max(np.mean(np.asarray(y), axis=0)))  # always the most frequent class
+    if train_accuracy <= chance:
+        raise Diverged(
+            f"the training accuracy {train_accuracy:.3f} after {epochs} epochs is no better than "
+            f"always answering the most frequent class ({chance:.3f}): the training diverged "
+            "or stalled; change eta"
+        )
     labels = np.asarray(jnp.argmax(y_test, axis=1))
     predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
     C = confusion_matrix(labels, predicted, y.shape[1])
@@ -86,7 +94,7 @@ def run(config: Config) -> dict:
         "dataset": data.name,
         "image_shape": list(data.image_shape),  # (8, 8) on the digits, (28, 28) on MNIST files
         "test_accuracy": float(np.mean(labels == predicted)),
-        "train_accuracy": float(mlp.accuracy(params, x, y)),
+        "train_accuracy": train_accuracy,
         "test_loss": float(test_loss[-1]),
         "sizes": list(sizes),
         "n_train": int(len(x)),
@@ -177,6 +185,12 @@ def check(config: Config) -> list[str]:
     return []
 
 
+def memory(config: Config) -> dict[str, float]:
+    """The images, the activations and the minibatch table (``ImageDataConfig.memory``);
+    reads the data files' headers, which checks them before any work."""
+    return config.memory(DEFAULTS, config.hidden)
+
+
 scenario = Scenario(
     name="mnist",
     description="MLP classifier (ReLU/softmax, Adam) on MNIST/Fashion-MNIST files or 8x8 digits",
@@ -185,6 +199,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

@@ -50,10 +50,12 @@ from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
     Seed,
+    euler_steps,
     in_range,
     nonnegative,
     positive,
-    whole_steps,
+    size,
+    tolerance,
 )
 from dynlearn.data.spiral import make_spiral
 from dynlearn.nn import MLP, Minibatches, adam, sgd
@@ -72,9 +74,9 @@ from dynlearn.training import train
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_per_class: Annotated[int, positive(max=100_000)] = 50
+    n_per_class: Annotated[int, size(max=100_000)] = 50
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 16
+    hidden: Annotated[int, size(max=4096)] = 16
     etas: Annotated[tuple[float, ...], positive(max=1.0)] = (0.04, 0.01, 0.0025, 0.000625)
     # momentum damping, and Adam's first-moment rate (beta1 = 1 - a eta)
     a: Annotated[float, positive()] = 1.0
@@ -107,7 +109,7 @@ class Config(ScenarioConfig):
         7.8125e-05,
     )
     t1_small_eps: Annotated[float, positive()] = 0.5
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
@@ -120,19 +122,39 @@ class Config(ScenarioConfig):
             raise ValueError(f"need b * max(etas) < 1 (beta2 > 0), got b={self.b}")
         if not (self.beta < 1 and self.fixed_beta1 < 1 and 0 < self.fixed_beta2 < 1):
             raise ValueError("beta, fixed_beta1 must lie in [0, 1) and fixed_beta2 in (0, 1)")
-        for eta in self.etas:
-            if not (whole_steps(self.t1, eta) and whole_steps(self.t1_momentum, np.sqrt(eta))):
-                raise ValueError(
-                    f"t1={self.t1} must be a whole number of steps eta={eta} and "
-                    f"t1_momentum={self.t1_momentum} of h=sqrt(eta)={np.sqrt(eta):g}"
-                )
-        if len(self.etas_sign) < 2 or not all(whole_steps(self.t1_sign, e) for e in self.etas_sign):
-            raise ValueError(f"etas_sign (>= 2) must divide t1_sign={self.t1_sign}")
+        for eta in self.etas:  # whole numbers of steps, within the step budget
+            euler_steps(self.t1, eta, "t1, etas", max_steps=MAX_STEPS)
+            euler_steps(
+                self.t1_momentum, np.sqrt(eta), "t1_momentum, sqrt(etas)", max_steps=MAX_STEPS
+            )
+        if len(self.etas_sign) < 2:
+            raise ValueError(f"etas_sign must hold at least two learning rates: {self.etas_sign}")
+        for eta in self.etas_sign:
+            euler_steps(self.t1_sign, eta, "t1_sign, etas_sign")
         small = self.etas_small_eps
-        if len(small) < 2 or not all(whole_steps(self.t1_small_eps, e) for e in small):
-            raise ValueError(f"etas_small_eps (>= 2) must divide t1_small_eps={self.t1_small_eps}")
+        if len(small) < 2:
+            raise ValueError(f"etas_small_eps must hold at least two learning rates: {small}")
+        for eta in small:
+            euler_steps(self.t1_small_eps, eta, "t1_small_eps, etas_small_eps")
         if not (self.a * max(small) < 1 and self.b * max(small) < 1):
             raise ValueError(f"need a, b * max(etas_small_eps) < 1, got {max(small)}")
+
+
+# The trajectories are recorded at every step (parameters and optimiser state).
+MAX_STEPS = 10**6
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Every step of the slowest trajectory is recorded: parameters and optimiser state."""
+    params = 5 * config.hidden + 2  # the 2-hidden-2 MLP
+    steps = max(max(config.t1 / eta, config.t1_momentum / np.sqrt(eta)) for eta in config.etas)
+    steps = max(steps, *(config.t1_small_eps / eta for eta in config.etas_small_eps))
+    return {
+        "the recorded trajectories (t1 / min(etas) x hidden x 3)": 4 * steps * params,
+        "the data and its activations (n_per_class x hidden)": 2
+        * config.n_per_class
+        * (4 + 3 * config.hidden),
+    }
 
 
 QUICK = {
@@ -150,20 +172,25 @@ def _flat_and_state(theta, opt_state):
     return ravel_pytree(theta)[0], opt_state
 
 
-def _trajectory(rule, opt, theta0, data, num_steps):
+def _trajectory(rule, opt, theta0, data, num_steps, max_steps):
     """theta_n (flat) and the optimiser state after each of ``num_steps`` full-batch steps of
-    ``opt`` with the rule's gradient (the training loop, recording both at every step)."""
+    ``opt`` with the rule's gradient (the training loop, recording both at every step), on
+    the host. The loop runs ``max_steps >= num_steps`` steps for every learning rate (one
+    program: the hyperparameters are traced) and the steps past ``num_steps`` are cut off.
+    (``train(num_steps=n, max_steps=N)`` would stop at n, but its select moves Adam's update
+    by an ulp under XLA's fusion; running on and cutting keeps the numbers of n steps.)"""
     run = train(
         rule,
         theta0,
         data,
         opt,
-        num_steps=num_steps,
+        num_steps=max_steps,
         record_every=1,
         record=_flat_and_state,
         record_opt_state=True,
     )
-    return jax.tree.map(lambda r: r[1:], run.records)  # entry 0 is the start
+    # entry 0 is the start
+    return jax.tree.map(lambda r: np.asarray(r)[1 : num_steps + 1], run.records)
 
 
 def _quadratic_field(t, theta, H):
@@ -171,7 +198,9 @@ def _quadratic_field(t, theta, H):
 
 
 def _flat(tree):
-    return jax.vmap(lambda t: ravel_pytree(t)[0])(tree)
+    """ravel_pytree of every entry along the leading axis, on the host (NumPy)."""
+    leaves = jax.tree.leaves(tree)
+    return np.concatenate([np.asarray(a).reshape(len(a), -1) for a in leaves], axis=1)
 
 
 def _max_rel(a, b):
@@ -192,11 +221,14 @@ def _adam_small_eps(config: Config, rule, theta0, args, tol) -> list[float]:
     )
     th1 = np.asarray(ravel_pytree(jax.tree.map(lambda l: l[-1], flow.ys[0]))[0])
     errors = []
-    for eta in progress(config.etas_small_eps, desc=f"Adam eps={config.eps_small:g}"):
+    steps = [round(config.t1_small_eps / eta) for eta in config.etas_small_eps]
+    for eta, n in zip(
+        progress(config.etas_small_eps, desc=f"Adam eps={config.eps_small:g}"), steps, strict=True
+    ):
         b1, b2 = adam_hyperparameters(eta, config.a, config.b)
         opt = adam(eta, b1, b2, config.eps_small)
-        n = round(config.t1_small_eps / eta)
-        theta = train(rule, theta0, args, opt, num_steps=n).state
+        # one program for every learning rate: n of max(steps) steps act (traced count)
+        theta = train(rule, theta0, args, opt, num_steps=n, max_steps=max(steps)).state
         errors.append(float(np.linalg.norm(np.asarray(ravel_pytree(theta)[0]) - th1)))
     return errors
 
@@ -206,17 +238,23 @@ def run(config: Config) -> dict:
     net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
     flat0, unravel = ravel_pytree(theta0)
+    flat0 = np.asarray(flat0)
     args = Minibatches(x, y)  # full batch
     rule = Backprop(net)
     tol = {"rtol": config.rtol, "atol": config.atol, "max_steps": 1_000_000}
-    zeros = jax.tree.map(jnp.zeros_like, theta0)
+    zeros = jax.tree.map(np.zeros_like, theta0)
 
-    def loss(flat_thetas):
-        return np.asarray(jax.vmap(lambda f: net.loss_value(unravel(f), x, y))(flat_thetas))
+    # one program each for the losses and the gradients of many flat parameter vectors
+    batched_loss = jax.jit(jax.vmap(lambda f: net.loss_value(unravel(f), x, y)))
+    batched_grad = jax.jit(jax.vmap(lambda f: ravel_pytree(net.grad(unravel(f), x, y))[0]))
 
     a, b = config.a, config.b
     etas = np.asarray(config.etas, dtype=float)
     hs = np.sqrt(etas)
+    n_ms = [round(config.t1_momentum / float(h)) for h in hs]  # heavy-ball steps per eta
+    ns = [round(config.t1 / float(eta)) for eta in etas]  # Adam / fixed-beta steps per eta
+    # one compiled training loop per optimiser, long enough for every learning rate
+    max_steps = max(n_ms + ns)
 
     # the flows (one each; Adam's and the rescaled flow on the finest grid for the figure)
     fine_m = np.linspace(0.0, config.t1_momentum, 101)
@@ -235,51 +273,64 @@ def run(config: Config) -> dict:
     rescaled = dynlearn.solve(
         RescaledGradientFlow(rule, config.beta), theta0, config.t1, saveat=fine, args=args, **tol
     )
-    th_m1 = np.asarray(ravel_pytree(jax.tree.map(lambda l: l[-1], momentum_flow.ys[0]))[0])
-    th_a1 = np.asarray(_flat(adam_flow.ys[0])[-1])
-    th_r1 = np.asarray(_flat(rescaled.ys)[-1])
+    curve_thetas = {
+        "momentum": _flat(momentum_flow.ys[0]),
+        "adam": _flat(adam_flow.ys[0]),
+        "rescaled": _flat(rescaled.ys),
+    }
+    th_m1 = curve_thetas["momentum"][-1]
+    th_a1 = curve_thetas["adam"][-1]
+    th_r1 = curve_thetas["rescaled"][-1]
 
-    runs = []
+    runs, run_thetas = [], []
     err_mom, err_fixed, err_adam, rel_hb, rel_m, rel_v = [], [], [], [], [], []
-    for eta, h in progress(list(zip(etas, hs, strict=True)), desc="learning rates"):
+    for eta, h, n_m, n in progress(
+        list(zip(etas, hs, n_ms, ns, strict=True)), desc="learning rates"
+    ):
         eta, h = float(eta), float(h)
         # heavy ball at beta = 1 - a h, and the semi-implicit Euler scheme of the damped flow
-        n_m = round(config.t1_momentum / h)
         eta_m, beta_m = heavy_ball_hyperparameters(h, a)
-        hb, hb_states = _trajectory(rule, sgd(eta_m, momentum=beta_m), theta0, args, n_m)
+        hb, hb_states = _trajectory(rule, sgd(eta_m, momentum=beta_m), theta0, args, n_m, max_steps)
+        # the scheme runs max(n_ms) steps for every h (one program: the saved times have one
+        # shape); its first n_m steps are the ones compared
+        n_scheme = max(n_ms)
         scheme = dynlearn.solve(
             MomentumFlow(rule, a),
             (theta0, zeros),
-            n_m * h,
+            n_scheme * h,
             method="semi-implicit-euler",
             dt=h,
-            saveat=h * np.arange(1, n_m + 1),
+            saveat=h * np.arange(1, n_scheme + 1),
             args=args,
         )
         rel_hb.append(
             max(
-                _max_rel(_flat(scheme.ys[0]), hb),
-                _max_rel(_flat(scheme.ys[1]), _flat(velocity_from_momentum(hb_states.m, h))),
+                _max_rel(_flat(scheme.ys[0])[:n_m], hb),
+                _max_rel(_flat(scheme.ys[1])[:n_m], _flat(velocity_from_momentum(hb_states.m, h))),
             )
         )
-        err_mom.append(float(np.linalg.norm(np.asarray(hb[-1]) - th_m1)))
+        err_mom.append(float(np.linalg.norm(hb[-1] - th_m1)))
 
         # heavy ball at fixed beta against the rescaled flow
-        n = round(config.t1 / eta)
-        hb_fixed, _ = _trajectory(rule, sgd(eta, momentum=config.beta), theta0, args, n)
-        err_fixed.append(float(np.linalg.norm(np.asarray(hb_fixed[-1]) - th_r1)))
+        hb_fixed, _ = _trajectory(rule, sgd(eta, momentum=config.beta), theta0, args, n, max_steps)
+        err_fixed.append(float(np.linalg.norm(hb_fixed[-1] - th_r1)))
 
         # Adam with beta1 = 1 - a eta, beta2 = 1 - b eta against the Adam flow
         b1, b2 = adam_hyperparameters(eta, a, b)
-        ad, ad_states = _trajectory(rule, adam(eta, b1, b2, config.eps), theta0, args, n)
-        err_adam.append(float(np.linalg.norm(np.asarray(ad[-1]) - th_a1)))
+        ad, ad_states = _trajectory(rule, adam(eta, b1, b2, config.eps), theta0, args, n, max_steps)
+        err_adam.append(float(np.linalg.norm(ad[-1] - th_a1)))
         # its moment updates against Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v)
-        thetas_prev = jnp.concatenate([flat0[None], ad[:-1]])
-        m_prev = jnp.concatenate([jnp.zeros_like(flat0)[None], _flat(ad_states.m)[:-1]])
-        v_prev = jnp.concatenate([jnp.zeros_like(flat0)[None], _flat(ad_states.v)[:-1]])
-        g = jax.vmap(lambda f: ravel_pytree(net.grad(unravel(f), x, y))[0])(thetas_prev)
-        rel_m.append(_max_rel(m_prev + eta * a * (g - m_prev), _flat(ad_states.m)))
-        rel_v.append(_max_rel(v_prev + eta * b * (g * g - v_prev), _flat(ad_states.v)))
+        m_n, v_n = _flat(ad_states.m), _flat(ad_states.v)
+        thetas_prev = np.concatenate([flat0[None], ad[:-1]])
+        m_prev = np.concatenate([np.zeros_like(flat0)[None], m_n[:-1]])
+        v_prev = np.concatenate([np.zeros_like(flat0)[None], v_n[:-1]])
+        # the gradients in one program for every eta, padded to max_steps rows (one fused
+        # program rounds like the training loop's, op-by-op JAX an ulp apart: the maximum
+        # below is rounding either way, its last digits depend on how g is evaluated)
+        padded = np.concatenate([thetas_prev, np.repeat(thetas_prev[-1:], max_steps - n, 0)])
+        g = np.asarray(batched_grad(padded))[:n]
+        rel_m.append(_max_rel(m_prev + eta * a * (g - m_prev), m_n))
+        rel_v.append(_max_rel(v_prev + eta * b * (g * g - v_prev), v_n))
 
         every_m = max(1, n_m // 25)
         every = max(1, n // 25)
@@ -288,10 +339,14 @@ def run(config: Config) -> dict:
                 "eta": eta,
                 "h": h,
                 "t_hb": h * np.arange(1, n_m + 1)[every_m - 1 :: every_m],
-                "loss_hb": loss(hb[every_m - 1 :: every_m]),
                 "t_adam": eta * np.arange(1, n + 1)[every - 1 :: every],
-                "loss_adam": loss(ad[every - 1 :: every]),
-                "loss_hb_fixed": loss(hb_fixed[every - 1 :: every]),
+            }
+        )
+        run_thetas.append(
+            {
+                "loss_hb": hb[every_m - 1 :: every_m],
+                "loss_adam": ad[every - 1 :: every],
+                "loss_hb_fixed": hb_fixed[every - 1 :: every],
             }
         )
 
@@ -305,17 +360,29 @@ def run(config: Config) -> dict:
     sign_flow = dynlearn.solve(
         SignLikeFlow(_quadratic_field, config.eps_sign), th_sign0, config.t1_sign, args=H, **tol
     )
-    sign_flow_error = float(np.linalg.norm(np.asarray(sign_flow.ys[-1]) - th_s1))
+    sign_flow_error = float(np.linalg.norm(np.asarray(sign_flow.ys)[-1] - th_s1))
     bowl, centre = QuadraticBowl(H), Minibatches(jnp.zeros((1, 2)), jnp.zeros((1, 1)))
+    n_signs = [round(config.t1_sign / eta) for eta in config.etas_sign]
     err_sign = []
-    for eta in config.etas_sign:
+    for eta, n_sign in zip(config.etas_sign, n_signs, strict=True):
         opt = adam(eta, config.fixed_beta1, config.fixed_beta2, config.eps_sign)
-        th = train(bowl, th_sign0, centre, opt, num_steps=round(config.t1_sign / eta)).state
+        th = train(bowl, th_sign0, centre, opt, num_steps=n_sign, max_steps=max(n_signs)).state
         err_sign.append(float(np.linalg.norm(np.asarray(th) - th_s1)))
 
     err_small = _adam_small_eps(config, rule, theta0, args, tol)
     etas_small = np.asarray(config.etas_small_eps, dtype=float)
     local_small = np.diff(np.log(err_small)) / np.diff(np.log(etas_small))
+
+    # every loss of the figure in one batched evaluation
+    pieces = [curve_thetas["momentum"], curve_thetas["adam"], curve_thetas["rescaled"]]
+    pieces += [t for r in run_thetas for t in r.values()]
+    all_losses = np.split(
+        np.asarray(batched_loss(np.concatenate(pieces))), np.cumsum([len(p) for p in pieces])[:-1]
+    )
+    loss_m, loss_a, loss_r, *per_run = all_losses
+    for k, (r, thetas) in enumerate(zip(runs, run_thetas, strict=True)):
+        for j, key in enumerate(thetas):
+            r[key] = per_run[3 * k + j]
 
     s_mom, se_mom = fit_order(hs, err_mom)
     s_fix, se_fix = fit_order(etas, err_fixed)
@@ -349,10 +416,10 @@ def run(config: Config) -> dict:
     }
     curves = {
         "t_momentum": fine_m,
-        "loss_momentum_flow": loss(_flat(momentum_flow.ys[0])),
+        "loss_momentum_flow": loss_m,
         "t": fine,
-        "loss_adam_flow": loss(_flat(adam_flow.ys[0])),
-        "loss_rescaled_flow": loss(_flat(rescaled.ys)),
+        "loss_adam_flow": loss_a,
+        "loss_rescaled_flow": loss_r,
         "per_step_rel": {"heavy ball vs scheme": rel_hb, "Adam m": rel_m, "Adam v": rel_v},
     }
     return {"metrics": metrics, "runs": runs, "curves": curves}
@@ -499,6 +566,8 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    memory=memory,
+    stability_keys=("etas", "etas_sign"),
 )
 
 if __name__ == "__main__":

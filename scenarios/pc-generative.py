@@ -35,7 +35,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.progress import progress_callback
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    nonnegative,
+    positive,
+    require_steps,
+    require_training_progress,
+    size,
+)
 from dynlearn.data.digits import load_digits_split
 from dynlearn.nn import MLP, adam, minibatches
 from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
@@ -48,16 +57,16 @@ SIDE = 8  # digits are 8x8
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    latent: Annotated[int, positive(max=4096)] = 16
-    hidden: Annotated[int, positive(max=4096)] = 64
+    latent: Annotated[int, size(max=4096)] = 16
+    hidden: Annotated[int, size(max=4096)] = 64
     decay: Annotated[float, nonnegative()] = 1.0  # lambda, the state decay
     T: Annotated[int, nonnegative(max=10_000)] = 50  # inference steps per training minibatch
     test_T: Annotated[int, nonnegative(max=100_000)] = 200  # inference steps at test time
     gamma: Annotated[float, positive()] = 0.1
-    eta: Annotated[float, positive()] = 3e-3  # Adam
-    batch_size: Annotated[int, positive(max=1000)] = 32
-    epochs: Annotated[int, positive(max=100_000)] = 40
-    num_shown: Annotated[int, positive(max=100)] = 10
+    eta: Annotated[float, positive(max=1.0)] = 3e-3  # Adam: a step moves a weight by ~eta
+    batch_size: Annotated[int, size(max=1000)] = 32
+    epochs: Annotated[int, size(max=100_000)] = 40
+    num_shown: Annotated[int, size(max=100)] = 10
 
 
 QUICK = {"epochs": 6}
@@ -94,6 +103,7 @@ def run(config: Config) -> dict:
     params = trained.state
     # the training energy F / B after relaxation, per minibatch, averaged over each epoch
     energy = [float(f) for f in jnp.mean(trained.losses.reshape(config.epochs, -1), axis=1)]
+    require_training_progress(energy, "the training energy F/B (epoch means)", "eta, gamma")
 
     def generate(mask):
         return _infer_and_generate(mlp, config.test_T, decay, gamma, params, x_test, mask)
@@ -196,8 +206,32 @@ def plot(results: dict, config: Config):
     return fig
 
 
+N_TRAIN, N_TEST = 1347, 450  # load_digits_split: 75 / 25 % of the 1797 8x8 digits
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The minibatch table, the energy per step, the parameters, the test-set inference."""
+    h, d = config.latent, config.hidden
+    steps = config.epochs * -(-N_TRAIN // config.batch_size)
+    return {
+        "the minibatch table (epochs x training digits)": config.epochs * N_TRAIN,
+        "the energy per step (epochs / batch_size)": steps,
+        "the parameters and Adam's moments (latent x hidden)": 4 * ((h + 1) * d + (d + 1) * 64),
+        "a minibatch's states (batch_size x (latent + hidden))": 4
+        * config.batch_size
+        * (h + d + 64),
+        "the test-set inference (latent + hidden)": 8 * N_TEST * (h + d + 64),
+        "the images shown (num_shown)": 4 * config.num_shown * 64,
+    }
+
+
 def check(config: Config) -> list[str]:
     """T = 0 or test_T = 0 inference steps are legal (no relaxation) but unusual: say so."""
+    require_steps(
+        config.epochs * -(-N_TRAIN // config.batch_size) * max(config.T, 1),
+        "the relaxation steps of the training (epochs x minibatches x T)",
+        "epochs, batch_size, T",
+    )
     return [
         f"{key}=0: no inference step; the latent states stay at their start"
         for key in ("T", "test_T")
@@ -213,6 +247,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta", "gamma"),
 )
 
 if __name__ == "__main__":

@@ -70,7 +70,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, one_of, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    nonnegative,
+    one_of,
+    positive,
+    require_finite_run,
+    require_steps,
+    size,
+)
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
 from dynlearn.data.spiral import spiral_split
@@ -87,8 +97,8 @@ RULES = ("bp", "pc", "pc_eq")  # pc: T steps (truncated); pc_eq: relaxed to eq_t
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    num_seeds: Annotated[int, positive(max=1000)] = 3
-    hidden: Annotated[int, positive(max=4096)] = 64
+    num_seeds: Annotated[int, size(max=1000)] = 3
+    hidden: Annotated[int, size(max=4096)] = 64
     activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
     T: Annotated[int, nonnegative(max=10_000)] = 20  # PC inference steps per minibatch
     gamma: Annotated[float, positive()] = 0.1  # PC inference rate
@@ -107,14 +117,14 @@ class Config(ScenarioConfig):
     eq_datasets: Annotated[tuple[str, ...], one_of(*DATASETS)] = ("spiral", "digits")
     spiral_optimizer: Annotated[str, one_of("adam", "sgd")] = "adam"
     spiral_weight_decay: Annotated[float, nonnegative()] = 1e-3
-    spiral_epochs: Annotated[int, positive(max=100_000)] = 200
+    spiral_epochs: Annotated[int, size(max=100_000)] = 200
     spiral_eta: Annotated[float, positive()] = 3e-3
-    spiral_batch_size: Annotated[int, positive(max=400)] = 10
+    spiral_batch_size: Annotated[int, size(max=400)] = 10
     digits_optimizer: Annotated[str, one_of("adam", "sgd")] = "adam"
     digits_weight_decay: Annotated[float, nonnegative()] = 0.0
-    digits_epochs: Annotated[int, positive(max=100_000)] = 30
+    digits_epochs: Annotated[int, size(max=100_000)] = 30
     digits_eta: Annotated[float, positive()] = 1e-3
-    digits_batch_size: Annotated[int, positive(max=1000)] = 32
+    digits_batch_size: Annotated[int, size(max=1000)] = 32
 
 
 QUICK = {"num_seeds": 1, "spiral_epochs": 60, "digits_epochs": 6, "eq_datasets": ("digits",)}
@@ -243,6 +253,14 @@ def run(config: Config) -> dict:
                 for rule in RULES
                 if seeds_for(name, rule)
             }
+            for rule, r in runs.items():  # (seeds, epochs): the first epoch any seed diverged
+                require_finite_run(
+                    r["train_loss"].T,
+                    f"the training loss of {rule} on {name}",
+                    f"{name}_eta" + (", gamma, eq_gamma" if rule != "bp" else ""),
+                    at="epoch",
+                    index=np.arange(1, r["train_loss"].shape[1] + 1),
+                )
             curves[name] = {
                 rule: {
                     key: r[key].mean(axis=0) for key in ("test_accuracy", "train_loss", "energy")
@@ -327,8 +345,42 @@ def plot(results: dict, config: Config):
     return fig
 
 
+# (training, test) rows and (inputs, classes) of _data's two data sets
+DATA_SIZES = {"spiral": ((400, 1000), (2, 4)), "digits": ((1347, 450), (64, 10))}
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Per data set, every seed at once (one sweep per epoch): the data, its minibatch table,
+    the parameters with the optimiser's moments, and a full pass of activations."""
+    terms = {}
+    h = config.hidden
+    for name, ((n, n_test), (n_in, n_out)) in DATA_SIZES.items():
+        epochs = getattr(config, f"{name}_epochs")
+        B = getattr(config, f"{name}_batch_size")
+        params = (n_in + 1) * h + (h + 1) * h + (h + 1) * n_out
+        terms[f"the {name} minibatch tables (num_seeds x {name}_epochs)"] = (
+            config.num_seeds * epochs * n
+        )
+        terms[f"the {name} parameters and moments (num_seeds x hidden^2)"] = (
+            config.num_seeds * 4 * params
+        )
+        terms[f"the {name} activations (num_seeds x hidden, {name}_batch_size)"] = (
+            config.num_seeds * (n + n_test + 4 * B) * (2 * h + n_in + n_out)
+        )
+    return terms
+
+
 def check(config: Config) -> list[str]:
-    """T = 0 inference steps is legal (PC then updates at its start states) but unusual."""
+    """The relaxation steps within the budget. T = 0 inference steps is legal (PC then updates
+    at its start states) but unusual."""
+    for name, ((n, _), _) in DATA_SIZES.items():
+        epochs = getattr(config, f"{name}_epochs")
+        minibatches = epochs * (n // getattr(config, f"{name}_batch_size"))
+        require_steps(
+            config.num_seeds * minibatches * max(config.T, 1),
+            f"the PC relaxation steps on {name} (num_seeds x minibatches x T)",
+            f"num_seeds, {name}_epochs, {name}_batch_size, T",
+        )
     if config.T == 0:
         return ["T=0: PC takes no inference step; it updates at its start states"]
     return []
@@ -343,6 +395,7 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
 )
 
 if __name__ == "__main__":

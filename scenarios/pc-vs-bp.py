@@ -47,7 +47,16 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from dynlearn.app.progress import progress
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, flag, one_of, positive
+from dynlearn.app.scenario import (
+    Scenario,
+    ScenarioConfig,
+    Seed,
+    flag,
+    one_of,
+    positive,
+    require_steps,
+    size,
+)
 from dynlearn.core import SolveError, solve, steady_state
 from dynlearn.core.sweep import sweep
 from dynlearn.data.digits import load_digits_split
@@ -62,8 +71,8 @@ EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    batch_size: Annotated[int, positive(max=1000)] = 64
-    hidden: Annotated[tuple[int, ...], positive(max=4096)] = (32, 32, 32)
+    batch_size: Annotated[int, size(max=1000)] = 64
+    hidden: Annotated[tuple[int, ...], size(max=4096)] = (32, 32, 32)
     activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
     beta: Annotated[float, positive()] = 0.01  # weak output clamping of strict PC
     gammas: Annotated[tuple[float, ...], positive()] = (0.02, 0.05, 0.1, 0.2, 1.0)
@@ -85,6 +94,39 @@ QUICK = {
     "betas": (1.0, 0.01),
     "batch_size": 16,
 }
+
+
+def _path_steps(config: Config) -> list[int]:
+    """Euler steps of each relaxation path shown: t_max / gamma (the smallest gamma the most)."""
+    rates = list(config.gammas) + ([config.euler_gamma] if config.extra_paths else [])
+    return [
+        require_steps(
+            config.t_max / gamma,
+            "the relaxation steps of a path (t_max / gamma)",
+            "t_max, gammas, euler_gamma",
+        )
+        for gamma in rates
+    ]
+
+
+def check(config: Config) -> list[str]:
+    _path_steps(config)
+    return []
+
+
+def memory(config: Config) -> dict[str, float]:
+    """A path saves every state and the weight update at every step."""
+    sizes = (64, *config.hidden, 10)  # the digits: 64 pixels, 10 classes
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    states = config.batch_size * sum(config.hidden)
+    steps = max(_path_steps(config)) + 1
+    return {
+        "a relaxation path's states and updates (t_max / min(gammas) x (batch_size x hidden "
+        "+ parameters))": 2 * steps * (states + params),
+        "the Hessian of F per row (batch_size x sum(hidden)^2)": config.batch_size
+        * sum(config.hidden) ** 2,
+        "the betas' states (betas x batch_size x hidden)": len(config.betas) * 4 * states,
+    }
 
 
 def _cosines(a, b) -> jax.Array:
@@ -372,6 +414,9 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    check=check,
+    memory=memory,
+    stability_keys=("gammas", "euler_gamma"),
 )
 
 if __name__ == "__main__":

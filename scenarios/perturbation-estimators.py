@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, require_memory
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, size
 from dynlearn.core.sweep import sweep
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit.forward_gradient import forward_gradient_estimate
@@ -54,13 +54,13 @@ from dynlearn.rules.credit.weight_perturbation import weight_perturbation_estima
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    sizes: Annotated[tuple[int, ...], positive(max=4096)] = (10, 32, 32, 5)
-    batch_size: Annotated[int, positive(max=10_000)] = 8
+    sizes: Annotated[tuple[int, ...], size(max=4096)] = (10, 32, 32, 5)
+    batch_size: Annotated[int, size(max=10_000)] = 8
     sigmas: Annotated[tuple[float, ...], positive()] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    bias_draws: Annotated[int, positive(max=1_000_000)] = 256
+    bias_draws: Annotated[int, size(max=1_000_000)] = 256
     P_grid: Annotated[tuple[int, ...], positive()] = (1, 4, 16, 64, 256, 1024, 1573)
     N_grid: Annotated[tuple[int, ...], positive()] = (1, 2, 4, 8, 16, 32, 69)
-    variance_draws: Annotated[int, positive(max=1_000_000)] = 4000
+    variance_draws: Annotated[int, size(max=1_000_000)] = 4000
     variance_sigma: Annotated[float, positive()] = 1e-5
 
 
@@ -84,6 +84,18 @@ def make_problem(cfg: Config):
     return mlp, params, x, y
 
 
+def reference_gradients(mlp, params, x, y):
+    """grad L (flat, by jax.grad) and the backprop deltas dL/da of every layer: the exact
+    quantities the estimators are measured against. Evaluated op by op (eagerly), not as one
+    jitted program: XLA's fusion moves them by an ulp, and the central finite-difference
+    error at sigma = 1e-4 is ~1e-9 |g|, so an ulp of the reference shows in its fitted slope
+    (by ~5e-12 relative in the full run)."""
+    g = ravel_pytree(jax.grad(mlp.loss_value)(params, x, y))[0]
+    zs = mlp.forward(params, x)
+    _, deltas = mlp.backward(params, zs, mlp.output_delta(zs[-1], y))
+    return g, deltas
+
+
 def slope(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
@@ -91,9 +103,7 @@ def slope(xs, ys) -> float:
 def finite_difference_errors(cfg, mlp, params, x, y):
     """errs[method][difference][k] = mean |Delta L/sigma_k - grad L . u| over the draws."""
     flat, unravel = ravel_pytree(params)
-    g = ravel_pytree(jax.grad(mlp.loss_value)(params, x, y))[0]
-    zs = mlp.forward(params, x)
-    _, deltas = mlp.backward(params, zs, mlp.output_delta(zs[-1], y))
+    g, deltas = reference_gradients(mlp, params, x, y)
     B = x.shape[0]
     keys = jax.random.split(jax.random.key(cfg.seed + 1), cfg.bias_draws)
 
@@ -125,8 +135,8 @@ def finite_difference_errors(cfg, mlp, params, x, y):
     # members: every (difference, sigma), each the mean over the vmapped draws
     diffs = ("one_sided", "central")
     members = {
-        "central": jnp.repeat(jnp.asarray([d == "central" for d in diffs]), len(cfg.sigmas)),
-        "sigma": jnp.tile(jnp.asarray(cfg.sigmas), len(diffs)),
+        "central": np.repeat(np.asarray([d == "central" for d in diffs]), len(cfg.sigmas)),
+        "sigma": np.tile(np.asarray(cfg.sigmas, dtype=float), len(diffs)),
     }
     errs = {}
     for name, fn in (("wp", wp_error), ("np", np_error)):
@@ -147,8 +157,8 @@ def exact_mean_bias(cfg):
     ]
     x, y = jnp.asarray(rng.standard_normal((4, 2))), jnp.asarray(rng.standard_normal((4, 1)))
     flat, unravel = ravel_pytree(params)
-    U = jnp.asarray(list(itertools.product([-1.0, 1.0], repeat=flat.size)))
-    g = ravel_pytree(jax.grad(mlp.loss_value)(params, x, y))[0]
+    U = np.asarray(list(itertools.product([-1.0, 1.0], repeat=flat.size)))
+    g = ravel_pytree(jax.grad(mlp.loss_value)(params, x, y))[0]  # eager, as reference_gradients
 
     @jax.jit
     def mean_estimate(sigma):
@@ -173,10 +183,8 @@ def exact_mean_bias(cfg):
 def variance_vs_dimension(cfg, mlp, params, x, y):
     """Normalised E||g_hat - g||^2 / ||g||^2 against P (WP, forward gradient) and N (NP)."""
     flat, unravel = ravel_pytree(params)
-    g = ravel_pytree(jax.grad(mlp.loss_value)(params, x, y))[0]
-    zs = mlp.forward(params, x)
-    _, deltas = mlp.backward(params, zs, mlp.output_delta(zs[-1], y))
-    delta = jnp.concatenate(deltas, axis=1)  # (B, N): dL/da for every unit of every example
+    g, deltas = reference_gradients(mlp, params, x, y)
+    delta = np.concatenate(deltas, axis=1)  # (B, N): dL/da for every unit of every example
     B, N_total = delta.shape
     keys = jax.random.split(jax.random.key(cfg.seed + 3), cfg.variance_draws)
     sigma = cfg.variance_sigma
@@ -215,8 +223,8 @@ def variance_vs_dimension(cfg, mlp, params, x, y):
     P_grid = [p for p in cfg.P_grid if p <= flat.size]
     N_grid = [n for n in cfg.N_grid if n <= N_total]
     # one sweep per grid; members one after another ("map"): each already holds all its draws
-    m, s = (np.asarray(a) for a in sweep(weight_space, jnp.asarray(P_grid), strategy="map"))
-    npv, np_s = (np.asarray(a) for a in sweep(node_space, jnp.asarray(N_grid), strategy="map"))
+    m, s = (np.asarray(a) for a in sweep(weight_space, np.asarray(P_grid), strategy="map"))
+    npv, np_s = (np.asarray(a) for a in sweep(node_space, np.asarray(N_grid), strategy="map"))
     root_n = np.sqrt(len(keys))
     return {
         "P": np.array(P_grid),
@@ -369,9 +377,23 @@ def check(cfg: Config) -> list[str]:
     for key, grid, total in (("P_grid", cfg.P_grid, P_total), ("N_grid", cfg.N_grid, N_total)):
         if max(grid) > total:
             raise ValueError(f"{key} entries must be <= {total} for sizes {cfg.sizes}, got {grid}")
-    draws = max(cfg.variance_draws, cfg.bias_draws)
-    require_memory(draws * 4 * (P_total + cfg.batch_size * N_total), "the vmapped noise draws")
     return []
+
+
+def memory(cfg: Config) -> dict[str, float]:
+    """The noise draws, vmapped: each draw perturbs every parameter (weight perturbation) or
+    every unit of every example (node perturbation)."""
+    P_total = sum((m + 1) * n for m, n in zip(cfg.sizes[:-1], cfg.sizes[1:], strict=False))
+    N_total = sum(cfg.sizes[1:])
+    per_draw = 4 * (P_total + cfg.batch_size * N_total)
+    return {
+        "the bias draws of every (difference, sigma) (bias_draws x sigmas x sizes^2)": 2
+        * len(cfg.sigmas)
+        * cfg.bias_draws
+        * per_draw,
+        "the variance draws (variance_draws x sizes^2, batch_size x sizes)": cfg.variance_draws
+        * per_draw,
+    }
 
 
 scenario = Scenario(
@@ -383,6 +405,7 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
 )
 
 if __name__ == "__main__":

@@ -40,11 +40,11 @@ from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
     Seed,
-    in_range,
     one_of,
     positive,
-    require_memory,
+    tolerance,
 )
+from dynlearn.app.scenario import size as array_size  # a Config field is called `size`
 from dynlearn.rules.linear import (
     DeepLinearFlow,
     decoupled_init,
@@ -61,7 +61,7 @@ INITS = ("random", "decoupled")
 class Config(ScenarioConfig):
     seed: Seed = 0
     # the 512x512 image is block-averaged to size x size (size divides 512)
-    size: Annotated[int, in_range(2, 512)] = 64
+    size: Annotated[int, array_size(min=2, max=512)] = 64
     ranks: Annotated[tuple[int, ...], positive()] = (1, 2, 5, 10, 15, 25, 40)
     shown_ranks: Annotated[tuple[int, ...], positive()] = (2, 5, 15, 25, 40)
     tau: Annotated[float, positive()] = 1.0
@@ -69,19 +69,20 @@ class Config(ScenarioConfig):
     scale: Annotated[float, positive()] = 0.004  # random start: entries N(0, scale^2)
     u0: Annotated[float, positive()] = 1e-3  # decoupled start: every mode strength
     t1: Annotated[float, positive()] = 12.0
-    num_saves: Annotated[int, in_range(2, 100_000)] = 601
+    num_saves: Annotated[int, array_size(min=2, max=100_000)] = 601
     n_modes: Annotated[int, positive()] = 10  # modes whose learning times are compared with theory
     snapshot_times: Annotated[tuple[float, ...], positive()] = (0.3, 0.8, 1.6, 3.2, 6.4, 12.0)
-    rtol: Annotated[float, positive(max=1.0)] = 1e-8
+    rtol: Annotated[float, tolerance()] = 1e-8
     atol: Annotated[float, positive(max=1.0)] = 1e-10
 
     def __post_init__(self):
         super().__post_init__()  # the declared ranges; below, those between fields
         if 512 % self.size:
             raise ValueError(f"size must divide 512 (e.g. 32, 64, 128), got {self.size}")
-        bad = [k for k in self.ranks + self.shown_ranks if not 1 <= k <= self.size]
-        if bad:
-            raise ValueError(f"ranks must lie in 1..size = 1..{self.size}, got {bad}")
+        for key in ("ranks", "shown_ranks"):
+            bad = [k for k in getattr(self, key) if not 1 <= k <= self.size]
+            if bad:
+                raise ValueError(f"{key} must lie in 1..size = 1..{self.size}, got {bad}")
         if not 1 <= self.n_modes <= self.size:
             raise ValueError(f"n_modes must lie in 1..size = 1..{self.size}, got {self.n_modes}")
 
@@ -258,11 +259,20 @@ def plot(results: dict, config):
     return fig
 
 
+def memory(config: Config) -> dict[str, float]:
+    """The saved trajectory (two size x size factors and their product per saved time), and
+    the image's truncated SVDs."""
+    saves = config.num_saves + len(config.snapshot_times)
+    return {
+        "the saved trajectory (3 num_saves size^2)": 3 * saves * config.size**2,
+        "the truncated SVDs (ranks + shown_ranks x size^2)": (
+            len(config.ranks) + len(config.shown_ranks) + 4
+        )
+        * config.size**2,
+    }
+
+
 def check(config: Config) -> list[str]:
-    """The saved trajectory (two size x size factors per saved time) must fit."""
-    require_memory(
-        2 * config.num_saves * config.size**2, "the saved trajectory (2 num_saves size^2)"
-    )
     late = [t for t in config.snapshot_times if t > config.t1]
     if late:
         raise ValueError(f"snapshot_times must be <= t1={config.t1}, got {late}")
@@ -278,6 +288,10 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    # a mode that has not crossed half its value by t1 has no half-way time (random start:
+    # nor a theoretical one if its effective start is not positive)
+    nullable=("t_half", "t_half_theory"),
 )
 
 if __name__ == "__main__":

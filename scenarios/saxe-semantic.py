@@ -40,7 +40,7 @@ import numpy as np
 
 import dynlearn
 from dynlearn.analysis.modes import first_crossing_time, mode_strengths
-from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, in_range, one_of, positive
+from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, one_of, positive, size, tolerance
 from dynlearn.data.semantic import (
     ITEMS,
     MODE_NAMES,
@@ -71,10 +71,10 @@ class Config(ScenarioConfig):
     u0: Annotated[float, positive()] = 1e-3  # decoupled start: every deep mode strength
     init: Annotated[str, one_of(*INITS)] = "decoupled"  # "decoupled" or "random"
     scale: Annotated[float, positive()] = 1e-2  # random start: each deep factor scale * U(0, 1)
-    hidden: Annotated[int, in_range(4, 4096)] = 16
+    hidden: Annotated[int, size(min=4, max=4096)] = 16
     t1: Annotated[float, positive()] = 8.0
-    num_saves: Annotated[int, in_range(2, 100_000)] = 801
-    rtol: Annotated[float, positive(max=1.0)] = 1e-10
+    num_saves: Annotated[int, size(min=2, max=100_000)] = 801
+    rtol: Annotated[float, tolerance()] = 1e-10
     atol: Annotated[float, positive(max=1.0)] = 1e-12
 
     def __post_init__(self):
@@ -82,6 +82,16 @@ class Config(ScenarioConfig):
 
 
 QUICK = {"num_saves": 201}
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The deep factors (hidden x the semantic data's items and properties) and the
+    end-to-end matrices, deep and shallow, at every saved time."""
+    n_out, n_in = property_matrix().shape
+    return {
+        "the saved trajectories (num_saves x hidden)": config.num_saves
+        * (config.hidden * (n_in + n_out) + 3 * n_in * n_out),
+    }
 
 
 def _relative_error(u_sim, u_theory):
@@ -222,6 +232,16 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    memory=memory,
+    # a mode not at half its value by t1, or (random start) starting at or below zero, has no
+    # half-way time; the theory's error is only defined for the decoupled start
+    nullable=(
+        "t_half_deep",
+        "t_half_shallow",
+        "t_half_deep_theory",
+        "t_half_shallow_theory",
+        "max_rel_error_vs_theory",
+    ),
 )
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ the SGD chains, over the exact gaps against eta l.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -78,10 +79,11 @@ from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
     Seed,
-    in_range,
+    euler_steps,
     nonnegative,
     positive,
-    whole_steps,
+    require_steps,
+    size,
 )
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
@@ -99,8 +101,8 @@ class Config(ScenarioConfig):
         0.025,
         0.0125,
     )  # least squares (exact moments)
-    batch_size: Annotated[int, positive(max=100_000)] = 2
-    num_paths: Annotated[int, in_range(10, 200_000)] = 10000
+    batch_size: Annotated[int, size(max=100_000)] = 2
+    num_paths: Annotated[int, size(min=10, max=200_000)] = 10000
     t1: Annotated[float, positive()] = 2.0
     net_etas: Annotated[tuple[float, ...], positive(max=1.0)] = (
         0.2,
@@ -110,33 +112,83 @@ class Config(ScenarioConfig):
     )  # network Monte Carlo
     net_t1: Annotated[float, positive()] = 1.0
     # least squares
-    num_examples: Annotated[int, positive(max=100_000)] = 32
-    dim: Annotated[int, positive(max=1000)] = 3
+    num_examples: Annotated[int, size(max=100_000)] = 32
+    # the exact SME moments take exp of a (dim+1)^2 x (dim+1)^2 generator per saved time
+    dim: Annotated[int, size(max=30)] = 3
     label_noise: Annotated[float, nonnegative()] = 0.5
     # network Monte Carlo
-    hidden: Annotated[int, positive(max=4096)] = 8
-    net_examples: Annotated[int, positive(max=100_000)] = 16
+    hidden: Annotated[int, size(max=4096)] = 8
+    net_examples: Annotated[int, size(max=100_000)] = 16
     # SME step dt = eta / sde_substeps (and dt / 2 for Richardson)
     sde_substeps: Annotated[int, positive(max=1000)] = 4
     # stationary covariance
     stationary_eta: Annotated[float, positive()] = 0.1
     stationary_lambdas: Annotated[tuple[float, ...], positive()] = (1.0, 0.25)
     # per chain, one every 1 / (eta lambda_min) steps
-    stationary_samples: Annotated[int, positive(max=100_000)] = 20
+    stationary_samples: Annotated[int, size(max=100_000)] = 20
 
     def __post_init__(self):
         super().__post_init__()  # the declared ranges; below, those between fields
         if len(self.etas) < 2:
             raise ValueError(f"etas must hold at least two learning rates: {self.etas}")
         for eta in self.etas:
-            if not whole_steps(self.t1, eta):
-                raise ValueError(f"t1={self.t1} must be a whole number of steps eta={eta}")
-        if len(self.net_etas) < 2 or not all(whole_steps(self.net_t1, e) for e in self.net_etas):
-            raise ValueError(f"net_etas (>= 2) must divide net_t1={self.net_t1}: {self.net_etas}")
+            euler_steps(self.t1, eta, "t1, etas", max_steps=MAX_LS_STEPS)
+        if len(self.net_etas) < 2:
+            raise ValueError(f"net_etas must hold at least two learning rates: {self.net_etas}")
+        for eta in self.net_etas:
+            n = euler_steps(self.net_t1, eta, "net_t1, net_etas")
+            require_steps(
+                2 * n * self.sde_substeps,
+                "the SME steps per path (2 net_t1/net_etas x sde_substeps)",
+                "net_t1, net_etas, sde_substeps",
+            )
         if len(self.stationary_lambdas) != 2:
             raise ValueError(f"stationary_lambdas: two eigenvalues, got {self.stationary_lambdas}")
         if not 0 < self.stationary_eta * max(self.stationary_lambdas) < 2:
             raise ValueError("stationary_eta * max(stationary_lambdas) must lie in (0, 2)")
+        require_steps(
+            stationary_thinning(self) * (10 + self.stationary_samples),
+            "the SGD steps per stationary chain ((10 + stationary_samples) / (stationary_eta "
+            "min(stationary_lambdas)))",
+            "stationary_eta, stationary_lambdas, stationary_samples",
+        )
+
+
+# The least-squares moments take a matrix exponential per step (per saved time).
+MAX_LS_STEPS = 10**5
+
+
+def stationary_thinning(config: Config) -> float:
+    """SGD steps between two samples of a stationary chain: 1 / (eta lambda_min), rounded up."""
+    return math.ceil(min(1e300, 1.0 / (config.stationary_eta * min(config.stationary_lambdas))))
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The largest arrays of the three parts (index tables count as one float per entry)."""
+    d1, N, B, P = config.dim + 1, config.num_examples, config.batch_size, config.num_paths
+    n_ls = round(config.t1 / min(config.etas))
+    n_net = round(config.net_t1 / min(config.net_etas))
+    params = 3 * config.hidden + 1
+    chain = stationary_thinning(config) * (10 + config.stationary_samples)
+    return {
+        "the per-example gradients (num_examples x (dim+1)^2)": 3 * N * d1 * d1,
+        "the SME moment generator ((dim+1)^4)": 4 * d1**4,
+        "the exact moments (t1/min(etas) x (dim+1)^2)": 4 * (n_ls + 1) * d1 * d1,
+        "the network paths' minibatch tables (num_paths x net_t1/min(net_etas) x batch_size)": P
+        * n_net
+        * B,
+        "the network paths' states (num_paths x hidden x net_examples)": 4
+        * P
+        * params
+        * (config.net_examples + 2),
+        "the stationary chains' minibatch tables (num_paths x chain steps x batch_size)": P
+        * chain
+        * B,
+        "the stationary samples (num_paths x stationary_samples)": 4
+        * P
+        * config.stationary_samples,
+        "the examples (num_examples x dim)": N * (config.dim + 2),
+    }
 
 
 QUICK = {
@@ -260,7 +312,7 @@ def _stationary(config: Config) -> dict:
     exact = stationary_covariances(H, Sigma, eta)
 
     lam_min = min(config.stationary_lambdas)
-    thin = int(np.ceil(1.0 / (eta * lam_min)))
+    thin = stationary_thinning(config)
     burn = 10 * thin
     Hj, cj = jnp.asarray(H), jnp.asarray(centres)
     N, B = config.num_examples, config.batch_size
@@ -564,6 +616,8 @@ scenario = Scenario(
     quick=QUICK,
     run=run,
     plot=plot,
+    memory=memory,
+    stability_keys=("etas", "net_etas", "stationary_eta"),
 )
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ from dynlearn.app.scenario import (
     nonnegative,
     one_of,
     positive,
-    require_memory,
+    require_finite_run,
+    require_steps,
+    size,
 )
 from dynlearn.data.spiral import spiral_split
 from dynlearn.nn import MLP, Minibatches, minibatch_indices
@@ -53,17 +55,17 @@ GRID_SPAN, GRID_POINTS = 1.15, 300  # decision-region grid over [-span, span]^2
 class Config(ScenarioConfig):
     seed: Seed = 0
     num_classes: Annotated[int, in_range(2, 100)] = 4
-    n_per_class: Annotated[int, positive(max=100_000)] = 100
-    test_n_per_class: Annotated[int, positive(max=100_000)] = 250
+    n_per_class: Annotated[int, size(max=100_000)] = 100
+    test_n_per_class: Annotated[int, size(max=100_000)] = 250
     noise: Annotated[float, nonnegative()] = 0.2
-    hidden: Annotated[int, positive(max=4096)] = 32
+    hidden: Annotated[int, size(max=4096)] = 32
     eta: Annotated[float, positive()] = 0.1
     weight_decay: Annotated[float, nonnegative()] = 1e-4
-    batch_size: Annotated[int, positive()] = 10
-    epochs: Annotated[int, positive(max=100_000)] = 1000
+    batch_size: Annotated[int, size(max=10_000_000)] = 10
+    epochs: Annotated[int, size(max=100_000)] = 1000
     init: Annotated[str, one_of(*INITIALISERS)] = "he_normal"
     # repeats with seeds seed, seed+1, ... (new data, init and shuffles)
-    num_seeds: Annotated[int, positive(max=1000)] = 5
+    num_seeds: Annotated[int, size(max=1000)] = 5
 
 
 QUICK = {"epochs": 150, "num_seeds": 1}
@@ -129,6 +131,11 @@ def run(config: Config) -> dict:
         experiment, jax.tree.map(lambda *a: np.stack(a), *members)
     )
     train_loss, train_acc, test_loss, test_acc = (np.asarray(c) for c in curves)
+    for seed, losses in zip(seeds, train_loss, strict=True):
+        epochs = np.arange(1, config.epochs + 1)
+        require_finite_run(
+            losses, f"the training loss (seed {seed})", "eta", at="epoch", index=epochs
+        )
     test_accuracies = [float(a[-1]) for a in test_acc]
 
     # The figure shows the run with config.seed. The training loop is the Euler scheme of the
@@ -251,8 +258,33 @@ def check(config: Config) -> list[str]:
     n = config.num_classes * config.n_per_class
     if config.batch_size > n:
         raise ValueError(f"batch_size={config.batch_size} must be <= the {n} training points")
-    require_memory(config.epochs * n, "the minibatch table (epochs x training points)")
+    require_steps(
+        config.num_seeds * config.epochs * (n // config.batch_size),
+        "the SGD steps of all seeds",
+        "num_seeds, epochs, num_classes, n_per_class, batch_size",
+    )
     return []
+
+
+def memory(config: Config) -> dict[str, float]:
+    """Per seed (all seeds run in one sweep): the minibatch table, the data, the activations,
+    the decision-region grid and the curves."""
+    n = config.num_classes * config.n_per_class
+    n_test = config.num_classes * config.test_n_per_class
+    K, h = config.num_classes, config.hidden
+    return {
+        "the minibatch tables (num_seeds x epochs x num_classes x n_per_class)": config.num_seeds
+        * config.epochs
+        * n,
+        "the data and its activations (num_seeds x (n_per_class + test_n_per_class) x "
+        "num_classes x hidden)": config.num_seeds * (n + n_test) * (h + K + 2),
+        "the decision-region grid (num_seeds x 300^2 x hidden)": config.num_seeds
+        * GRID_POINTS**2
+        * (h + K),
+        "a minibatch's activations (batch_size x hidden)": config.batch_size * (h + K) * 4,
+        "the parameters and curves (num_seeds x (hidden x num_classes + epochs))": config.num_seeds
+        * (4 * (h * (K + 3) + K) + 4 * config.epochs),
+    }
 
 
 scenario = Scenario(
@@ -263,6 +295,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

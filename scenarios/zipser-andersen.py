@@ -68,7 +68,8 @@ from dynlearn.app.scenario import (
     checked_elsewhere,
     nonnegative,
     positive,
-    require_memory,
+    require_training_progress,
+    size,
 )
 from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
 from dynlearn.nn import MLP, adam, minibatches
@@ -83,12 +84,12 @@ EYE_CODE = checked_elsewhere(
 @dataclass(frozen=True)
 class Config(ScenarioConfig):
     seed: Seed = 0
-    n_train: Annotated[int, positive(max=1_000_000)] = 5000
-    n_test: Annotated[int, positive(max=1_000_000)] = 1000
-    hidden: Annotated[int, positive(max=4096)] = 16
-    eta: Annotated[float, positive()] = 1e-4
-    batch_size: Annotated[int, positive()] = 100
-    epochs: Annotated[int, positive(max=100_000)] = 2000
+    n_train: Annotated[int, size(max=1_000_000)] = 5000
+    n_test: Annotated[int, size(max=1_000_000)] = 1000
+    hidden: Annotated[int, size(max=4096)] = 16
+    eta: Annotated[float, positive(max=1.0)] = 1e-4  # Adam: a step moves a weight by ~eta
+    batch_size: Annotated[int, size(max=1_000_000)] = 100
+    epochs: Annotated[int, size(max=100_000)] = 2000
     eval_every: Annotated[int, positive()] = 20  # epochs between the test curve's points
     width: Annotated[float, positive()] = 15.0  # 1/e full width of the stimulus, degrees
     position_range: Annotated[float, positive()] = 30.0  # |r|, |h| <= this, degrees
@@ -99,7 +100,7 @@ class Config(ScenarioConfig):
     compare_eye_units: Annotated[tuple[int, ...], EYE_CODE] = (32,)
     # gain-field probe grid over [-this, this]^2 (retina and eye)
     probe_range: Annotated[float, positive()] = 15.0
-    probe_points: Annotated[int, positive(max=1000)] = 5
+    probe_points: Annotated[int, size(max=1000)] = 5
     example: Annotated[int, nonnegative()] = 0  # which test example the figure shows
 
 
@@ -149,6 +150,7 @@ def train_and_probe(config: Config, eye_units: int) -> dict:
         callback=progress_callback(f"zipser-andersen steps ({eye_units} eye units)"),
     )
     params = curves.run.state
+    require_training_progress(curves.train_curve, "the training loss", "eta")
     train_curve = np.asarray(curves.train_curve)[1:].tolist()  # epoch means (no init entry)
     # the test loss every eval_every epochs and after the last
     test_epochs = [
@@ -364,6 +366,11 @@ def check(config: Config) -> list[str]:
         raise ValueError(f"eval_every={config.eval_every} must be <= epochs={config.epochs}")
     if config.example >= config.n_test:
         raise ValueError(f"example={config.example} must be < n_test={config.n_test}")
+    _check_eye_codes(config)
+    return []
+
+
+def _check_eye_codes(config: Config) -> None:
     codes = [("eye_units", config.eye_units)]
     codes += [("compare_eye_units", units) for units in config.compare_eye_units]
     for key, units in codes:
@@ -373,6 +380,12 @@ def check(config: Config) -> list[str]:
                 f"or a multiple of 4 in 8..4096 (ramps: axes x slopes x thresholds; the paper "
                 f"used 32)"
             )
+
+
+def memory(config: Config) -> dict[str, float]:
+    """The data set and its activations, the minibatch table, and the probe grids (every
+    retinal position of the grid at every eye position: probe_points^4 inputs)."""
+    _check_eye_codes(config)  # the network's inputs depend on them
     za = ZipserAndersen(
         width=config.width,
         position_range=config.position_range,
@@ -380,11 +393,15 @@ def check(config: Config) -> list[str]:
         eye_units=max(config.eye_units, *config.compare_eye_units),
     )
     rows = config.n_train + config.n_test
-    require_memory(
-        rows * (za.n_inputs + za.n_outputs + config.hidden) + config.epochs * config.n_train,
-        "the data set and the minibatch table (epochs x n_train)",
-    )
-    return []
+    width = za.n_inputs + za.n_outputs + config.hidden
+    points = config.probe_points
+    return {
+        "the data set and its activations ((n_train + n_test) x hidden)": 2 * rows * width,
+        "a minibatch's activations (batch_size x hidden)": 4 * config.batch_size * width,
+        "the minibatch table (epochs x n_train)": config.epochs * config.n_train,
+        "the gain-field probes (probe_points^4 x hidden)": 2 * points**4 * width,
+        "the Andersen curves (probe_points^2 x 31 x hidden)": 2 * points**2 * 31 * width,
+    }
 
 
 scenario = Scenario(
@@ -396,6 +413,8 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    stability_keys=("eta",),
 )
 
 if __name__ == "__main__":

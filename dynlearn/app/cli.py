@@ -1,24 +1,29 @@
-"""Command line: ``dynlearn list`` and ``dynlearn run NAME|all [flags]``."""
+"""Command line: ``dynlearn list`` and ``dynlearn run NAME|all [flags]``.
+
+``main`` installs the SIGINT/SIGTERM handlers (``dynlearn.app.interrupts``) before anything
+heavy is imported -- numpy, matplotlib, jax, the scenarios all load inside ``_main`` -- so a
+Ctrl-C at any moment of a run ends it with one line and status 130 (SIGTERM: 143)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dynlearn.app.scenario import (
-    ConfigError,
-    add_run_flags,
-    load_scenario,
-    parse_assignments,
-    prepare_out_dir,
-    run_plans,
-    scenario_names,
-    use_compilation_cache,
-)
+from dynlearn.app import interrupts
+
+
+def __getattr__(name):  # the app's helpers, imported only when first used (after the handlers)
+    if name in ("run_plans", "load_scenario", "scenario_names"):
+        from dynlearn.app import scenario
+
+        return getattr(scenario, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _scenario_epilog(argv) -> str | None:
     """For ``dynlearn run NAME --help``: NAME's description and config keys."""
+    from dynlearn.app.scenario import load_scenario, scenario_names
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if "run" not in argv or not ({"-h", "--help"} & set(argv)):
         return None
@@ -30,6 +35,8 @@ def _scenario_epilog(argv) -> str | None:
 
 
 def _parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    from dynlearn.app.scenario import add_run_flags
+
     parser = argparse.ArgumentParser(
         prog="dynlearn", description="Learning rules as dynamical systems: run the scenarios."
     )
@@ -48,14 +55,30 @@ def _parser(epilog: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The exit status: 0 done, 1 a scenario (or the loading of one) failed -- one line on
+    stderr --, 2 bad input (argparse's message), 130 / 143 stopped by SIGINT / SIGTERM."""
+    previous = interrupts.install()
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C while loading (run_plans handles it during a run)
-        print("dynlearn: stopped by SIGINT before any scenario ran", file=sys.stderr)
-        return 130
+    except Exception as err:  # noqa: BLE001  (loading failed: one line, the traceback saved)
+        from dynlearn.app.scenario import report_failure
+
+        print(report_failure(None, err), file=sys.stderr, flush=True)
+        return 1
+    finally:
+        interrupts.restore(previous)
 
 
 def _main(argv=None) -> int:
+    from dynlearn.app.scenario import (
+        ConfigError,
+        load_scenario,
+        parse_assignments,
+        prepare_out_dir,
+        scenario_names,
+        use_compilation_cache,
+    )
+
     parser = _parser(_scenario_epilog(argv))
     ns = parser.parse_args(argv)
     if ns.command == "run":
@@ -71,7 +94,7 @@ def _main(argv=None) -> int:
     try:
         names = scenario_names() if ns.name == "all" else [ns.name]
         scenarios = [load_scenario(n) for n in names]
-        assignments = parse_assignments(ns.set)
+        assignments = parse_assignments(ns.set, ns.seed)
         plans = []
         for sc in scenarios:
             keys = sc.field_types()
@@ -88,6 +111,7 @@ def _main(argv=None) -> int:
         out_dir = prepare_out_dir(ns.out)
     except ConfigError as err:
         parser.error(str(err))
+    run_plans = sys.modules[__name__].run_plans  # at call time: tests replace it
     return run_plans(plans, out_dir, ns)
 
 

@@ -1,6 +1,8 @@
-"""Progress bars on stderr (tqdm), shown only for work that lasts more than ~2 seconds.
+"""Progress bars on stderr (tqdm), shown only for work that lasts more than ~2 seconds, and
+only on a terminal: in a log file (stderr redirected) the carriage returns and escape codes of
+a bar are noise before the line that reports how the run ended.
 
-Set DYNLEARN_NO_PROGRESS=1 to silence them (the tests do).
+Set DYNLEARN_NO_PROGRESS=1 to silence them on a terminal too (the tests do).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ DELAY_S = 2.0
 
 
 def _disabled() -> bool:
-    return os.environ.get("DYNLEARN_NO_PROGRESS", "") not in ("", "0")
+    if os.environ.get("DYNLEARN_NO_PROGRESS", "") not in ("", "0"):
+        return True
+    try:
+        return not sys.stderr.isatty()
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        return True
 
 
 def progress(iterable=None, *, desc: str | None = None, total: int | None = None, **kwargs):
@@ -68,7 +75,7 @@ def heartbeat(desc: str):
     """An elapsed-time indicator for a block without a loop to count (e.g. one long solve).
 
     Only on a terminal: in a log file a ticking clock is noise."""
-    if _disabled() or not sys.stderr.isatty():
+    if _disabled():
         yield
         return
     bar = tqdm(

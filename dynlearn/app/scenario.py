@@ -26,7 +26,6 @@ import os
 import pickle
 import platform
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from dynlearn.app import interrupts
+from dynlearn.app.interrupts import signals_deferred
 from dynlearn.compilation import count_compilations
 
 if os.environ.get("MPLBACKEND") is None and not os.environ.get("DISPLAY"):
@@ -74,6 +75,8 @@ class Valid:
     ok: Callable[[Any], bool] | None
     bad: tuple[str, ...] = ()
     length: int | None = None  # a list field must have exactly this many entries
+    # the value sizes an array: it must enter the scenario's ``memory`` estimate (``size``)
+    sizes: bool = False
 
     def problem(self, key: str, value) -> str | None:
         """None if ``value`` is valid, else the message (key, value, what is valid)."""
@@ -82,6 +85,11 @@ class Valid:
             return f"{key} is an empty list; it must hold at least one entry, each {self.what}"
         if self.length is not None and isinstance(value, tuple) and len(value) != self.length:
             return f"{key}={_show(value)} has {len(value)} entries; it must have {self.length}"
+        if isinstance(value, tuple) and len(value) > MAX_LIST_LENGTH:
+            return (
+                f"{key} has {len(value)} entries; a list key holds at most {MAX_LIST_LENGTH} "
+                f"(each entry is a member of the run: split a longer sweep into several runs)"
+            )
         if self.ok is not None:
             wrong = [v for v in items if not self.ok(v)]
             if wrong:
@@ -155,8 +163,24 @@ def in_range(
 
 
 def positive(max: float | None = None) -> Valid:
-    """A number > 0 (at most ``max``): a rate, a step, a size, a count."""
+    """A number > 0 (at most ``max``): a rate, a step, a count."""
     return in_range(0, max, open_lo=True)
+
+
+def size(max: int, min: int = 1) -> Valid:
+    """An int in [min, max] that sizes an array (a width, a number of examples, of steps, of
+    saved points; for a list field: each entry): the scenario's ``memory`` estimate must grow
+    with it, which ``tests/api/test_bad_config_values.py`` checks for every field declared so.
+    ``min=0`` where 0 means "automatic"."""
+    valid = positive(max) if min == 1 else in_range(min, max)  # (0, max] reads as for counts
+    return dataclasses.replace(valid, sizes=True)
+
+
+def tolerance() -> Valid:
+    """A relative tolerance of an adaptive solve: in [1e-15, 1]. Below 4 machine epsilons of
+    float64 (8.9e-16, the precision every scenario runs in) no step can meet it."""
+    valid = in_range(RTOL_MIN, 1.0)
+    return dataclasses.replace(valid, bad=valid.bad + ("5e-324", "1e-16"))
 
 
 def nonnegative(max: float | None = None) -> Valid:
@@ -179,6 +203,11 @@ def checked_elsewhere(what: str, *bad: str) -> Valid:
     path): checked in ``__post_init__`` or ``check``; ``bad`` are examples they must refuse."""
     return Valid(what, None, bad)
 
+
+# A list key is a set of members (depths, learning rates, layer widths): 32 covers every
+# published figure here, and a longer list is almost always a typo or a job for a loop of runs.
+MAX_LIST_LENGTH = 32
+RTOL_MIN = 1e-15
 
 # Seeds: jax.random.key takes any int64, numpy's generators and scikit-learn take 0..2**32-1;
 # 0..2**31-1 leaves room for the seed + k of repeated runs.
@@ -218,6 +247,137 @@ def require_memory(num_floats: float, what: str) -> None:
             f"{what} would need about {need / 2**30:.3g} GiB; this machine allows "
             f"{limit / 2**30:.3g} GiB (half its memory): choose smaller sizes"
         )
+
+
+def require_memory_terms(terms: Mapping[str, float], scenario: str = "") -> None:
+    """``require_memory`` for a scenario's ``memory(config)`` estimate: ``terms`` maps what an
+    array holds (naming the keys that size it, e.g. "the index table (epochs x n_per_class)")
+    to its number of float64 numbers; their sum is checked, and a refusal names the largest."""
+    total = 0.0
+    for what, num in terms.items():
+        num = float(num)
+        if not math.isfinite(num) or num < 0:
+            raise ConfigError(f"{what}: its size {num} is not a finite count; choose smaller sizes")
+        total += num
+    if not terms:
+        return
+    largest = max(terms, key=lambda k: float(terms[k]))
+    what = f"{scenario + ': ' if scenario else ''}the run (mostly {largest})"
+    require_memory(total, what)
+
+
+# ------------------------------------------------------------------- derived quantities
+# Values that each lie in their declared range can still combine into a run that cannot
+# work: t1 / eta = 1e8 Euler steps, a derived time that is NaN, a threshold that overflows.
+# A scenario's ``check`` computes them with these helpers before any work; each refusal is a
+# ConfigError (exit 2) that names the keys involved.
+
+# Euler steps of one trajectory that a scenario may plan without saying so: about an hour of
+# the cheapest step on 2 cores. A scenario whose step is expensive passes a smaller budget.
+MAX_STEPS = 10**7
+
+
+def require_finite(value: float, what: str, keys: str) -> float:
+    """``value`` (a quantity derived from ``keys``) as a float; ConfigError if NaN or inf."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} comes out as {value} from {keys}: change {keys}")
+    return value
+
+
+def require_steps(num_steps: float, what: str, keys: str, *, max_steps: int = MAX_STEPS) -> int:
+    """``num_steps`` (derived from ``keys``: t1 / eta, epochs x batches, ...) as an int;
+    ConfigError if it is not finite, below 1 or above ``max_steps``."""
+    num = require_finite(num_steps, what, keys)
+    if num < 1:
+        raise ConfigError(f"{what} = {num:.3g} from {keys}: at least one step is needed")
+    if num > max_steps:
+        raise ConfigError(
+            f"{what} = {num:.3g} from {keys}: more than the {max_steps:.0e} steps this scenario "
+            f"allows (hours of computing); change {keys}"
+        )
+    return int(round(num))
+
+
+def euler_steps(t1: float, dt: float, keys: str = "t1, eta", *, max_steps: int = MAX_STEPS) -> int:
+    """t1 / dt, the number of Euler steps (gradient-descent steps) to reach t1: ConfigError
+    unless it is a whole number (to 1e-9 relative) in [1, ``max_steps``]; ``keys`` name the
+    config keys of t1 and dt in the messages."""
+    n = require_steps(
+        t1 / dt if dt > 0 else math.inf,
+        f"the step count {keys.replace(', ', '/')}",
+        keys,
+        max_steps=max_steps,
+    )
+    if not whole_steps(t1, dt):
+        raise ConfigError(f"{keys}: t1={t1:g} must be a whole number of steps dt={dt:g}")
+    return n
+
+
+class Diverged(RuntimeError):
+    """A legal config whose run became non-finite: the message says which quantity, when, and
+    which key to change. ``Scenario.execute`` reports it in one line (exit status 1) and
+    writes nothing."""
+
+
+def first_non_finite(values) -> int | None:
+    """The index (along the first axis) of the first entry of ``values`` with a NaN or inf
+    anywhere in it, or None if all are finite."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 0:
+        return None if np.isfinite(array) else 0
+    bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def require_finite_run(values, quantity: str, keys: str, *, at: str = "step", index=None):
+    """Diverged if ``values`` (a recorded curve: loss per step, state per saved time) holds a
+    NaN or inf: "QUANTITY became non-finite at AT K: ...; change KEYS". ``index`` maps the
+    position in ``values`` to the step or time reported (default: the position)."""
+    k = first_non_finite(values)
+    if k is None:
+        return
+    where = k if index is None else np.asarray(index)[k]
+    where = f"{where:g}" if isinstance(where, (float, np.floating)) else str(where)
+    raise Diverged(f"{quantity} became non-finite at {at} {where}: the run diverged; change {keys}")
+
+
+def require_training_progress(curve, quantity: str, keys: str, *, at: str = "epoch") -> None:
+    """Diverged if ``curve`` (a loss: entry 0 at the start, then per epoch) is non-finite, or
+    ends above where it started: a training that made its own loss worse has not learned
+    anything to report (Adam at a far too large eta kills every ReLU unit and the loss sits
+    at a constant above chance's)."""
+    curve = np.asarray(curve, dtype=float)
+    require_finite_run(curve, quantity, keys, at=at)
+    if curve[-1] > curve[0]:
+        raise Diverged(
+            f"{quantity} rose from {curve[0]:.4g} at the start to {curve[-1]:.4g} after {at} "
+            f"{len(curve) - 1}: the training diverged; lower {keys}"
+        )
+
+
+def non_finite_metrics(metrics, allowed: tuple[str, ...] = ()) -> list[str]:
+    """The paths ("test_rmse.3") of the entries of ``metrics`` (as written to JSON: null stands
+    for NaN or inf) that are null or non-finite, outside the top-level keys in ``allowed``."""
+    found: list[str] = []
+
+    def walk(value, path):
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+        elif value is None or (isinstance(value, float) and not math.isfinite(value)):
+            found.append(path)
+
+    for key, value in metrics.items():
+        if key not in allowed:
+            walk(value, str(key))
+    return found
 
 
 # ---------------------------------------------------------------------------- config values
@@ -279,21 +439,40 @@ def _coerce(key: str, hint, value):
 def _parse(key: str, hint, text: str):
     kind, is_list = _field_kind(hint)
     if is_list:
-        parts = [p for p in text.split(",") if p.strip() != ""]
-        if not parts:
+        parts = text.split(",")
+        if not text.strip():
             raise ConfigError(f"{key} expects {_describe(hint)}, got an empty list")
+        if any(p.strip() == "" for p in parts):
+            raise ConfigError(
+                f"{key}={text} has an empty entry (two commas in a row, or one at an end); "
+                f"{key} expects {_describe(hint)} such as {key}=1,2"
+            )
         return tuple(_parse_scalar(kind, p.strip(), key) for p in parts)
     return _parse_scalar(kind, text, key)
 
 
-def parse_assignments(items) -> dict[str, str]:
-    """``["k=v", ...]`` -> ``{"k": "v"}`` (values still text)."""
-    out = {}
+def parse_assignments(items, seed: int | None = None) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}`` (values still text).
+
+    A key given twice is refused (which one was meant?), and so is ``--set seed=...``
+    together with ``--seed`` (``seed``: the ``--seed`` flag's value, None if not given)."""
+    out: dict[str, str] = {}
     for item in items or ():
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip()] = value
+        key = key.strip()
+        if key in out:
+            raise ConfigError(
+                f"{key} is set twice (--set {key}={out[key]} and --set {key}={value}); "
+                "give each key once"
+            )
+        out[key] = value
+    if seed is not None and "seed" in out:
+        raise ConfigError(
+            f"the seed is given twice (--seed {seed} and --set seed={out['seed']}); "
+            "give one of them"
+        )
     return out
 
 
@@ -366,6 +545,15 @@ class Scenario:
     memory a size implies (``require_memory``). It raises ConfigError (or ValueError) for an
     invalid config and returns warnings for legal but unusual values (a learning rate above
     the stability limit), which the run prints and records in the JSON's "warnings".
+
+    ``memory(config) -> {what: number of floats}`` (optional) estimates the largest arrays of
+    a run, each named with the keys that size it; ``make_config`` refuses a config whose sum
+    exceeds half the machine's memory. Every field declared with ``size(...)`` must enter it.
+
+    ``nullable`` names the top-level metrics that may legitimately hold null (a mode that
+    starts above its half-way value has no half-way time); any other null, NaN or inf in the
+    metrics means the run went wrong, and nothing is written (exit status 1).
+    ``stability_keys`` name the keys to change when the run diverges (learning rates).
     """
 
     name: str
@@ -375,6 +563,9 @@ class Scenario:
     plot: Callable[[dict, Any], Any]
     quick: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[Any], list[str]] | None = None
+    memory: Callable[[Any], Mapping[str, float]] | None = None
+    nullable: tuple[str, ...] = ()
+    stability_keys: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not (dataclasses.is_dataclass(self.config) and issubclass(self.config, ScenarioConfig)):
@@ -439,7 +630,8 @@ class Scenario:
         seed: int | None = None,
     ):
         """Defaults, then the quick-mode settings, then ``overrides``, then ``seed``; every
-        field checked against its declaration, then ``__post_init__`` and ``check``."""
+        field checked against its declaration, then ``__post_init__``, ``memory`` and
+        ``check``."""
         types = self.field_types()
         values = dict(self._validate_overrides(self.quick)) if quick else {}
         values.update(self._validate_overrides(overrides or {}))
@@ -447,6 +639,8 @@ class Scenario:
             values["seed"] = _coerce("seed", types["seed"], seed)
         try:
             config = self.config(**values)  # ScenarioConfig checks every declared range
+            if self.memory is not None:  # arithmetic on the config: before ``check``'s work
+                require_memory_terms(self.memory(config))
             self.warnings(config)
         except ConfigError as err:
             raise ConfigError(f"invalid config for scenario {self.name!r}: {err}") from None
@@ -496,6 +690,7 @@ class Scenario:
             _CHECKPOINT.reset(token)
         if "metrics" not in results:
             raise TypeError(f"{self.name}: run() must return a dict with a 'metrics' entry")
+        self.refuse_non_finite_metrics(to_jsonable(results["metrics"]))
         record = {
             "scenario": self.name,
             "config": config_json,
@@ -510,10 +705,22 @@ class Scenario:
             "compile_seconds": round(compiled.compile_seconds, 3),
             "compile_cache_hits": compiled.cache_hits,
         }
-        with _signals_deferred():  # the pair, then the checkpoint it replaces
+        with signals_deferred():  # the pair, then the checkpoint it replaces
             write_figure_and_record(fig, record, out_dir, self.name)
             store.discard()
         return record
+
+    def refuse_non_finite_metrics(self, metrics) -> None:
+        """Diverged if a metric outside ``nullable`` is null, NaN or inf: such a record is not
+        a result, and is never written as one."""
+        bad = non_finite_metrics(metrics, self.nullable)
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            change = ", ".join(self.stability_keys) or "the config"
+            raise Diverged(
+                f"metric {bad[0]}{more} is not a finite number: the run diverged or failed; "
+                f"change {change}"
+            )
 
     def main(self, argv=None) -> int:
         """``python scenarios/NAME.py [--quick] [--seed N] [--set K=V ...] [--out DIR]``."""
@@ -527,7 +734,7 @@ class Scenario:
         ns = parser.parse_args(argv)
         use_compilation_cache(ns)
         try:
-            overrides = self._validate_overrides(parse_assignments(ns.set))
+            overrides = self._validate_overrides(parse_assignments(ns.set, ns.seed))
             self.make_config(ns.quick, overrides, ns.seed)
             out_dir = prepare_out_dir(ns.out)
         except ConfigError as err:
@@ -552,30 +759,6 @@ def _pause_point(stage: str, name: str) -> None:
         time.sleep(0.02)
 
 
-class _Hold:
-    """Signals that arrived while a write was in progress (see ``_signals_deferred``)."""
-
-    depth = 0
-    pending: int | None = None
-
-
-@contextmanager
-def _signals_deferred():
-    """SIGINT and SIGTERM held back until the block ends, so a write cannot be cut in half.
-
-    The CLI's handler (``_raise_interrupted``) records a signal that arrives inside the block
-    and raises it at the end. (Blocking with pthread_sigmask is not enough: the kernel hands
-    a process-directed signal to any thread that has it unblocked, e.g. one of XLA's.)"""
-    _Hold.depth += 1
-    try:
-        yield
-    finally:
-        _Hold.depth -= 1
-        if _Hold.depth == 0 and _Hold.pending is not None:
-            signum, _Hold.pending = _Hold.pending, None
-            raise Interrupted(signum)
-
-
 def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None:
     """Write ``out_dir/NAME.png`` and ``out_dir/NAME.json`` as a pair.
 
@@ -583,22 +766,24 @@ def write_figure_and_record(fig, record: dict, out_dir: Path, name: str) -> None
     PNG is renamed into place and the JSON last: the JSON is the commit point. It names its PNG
     with the PNG's SHA-256 (``record["figure"]``), so a reader can tell whether the PNG beside a
     JSON is the one it describes. Signals are held back for the whole write and no temporary
-    file survives it."""
+    file survives it. Writers of the same pair (two runs into one ``--out``) commit one at a
+    time (``pair_lock``), so the last pair to commit is whole."""
     from dynlearn.plotting import plt, style  # matplotlib stays inside dynlearn.plotting
 
     png, js = out_dir / f"{name}.png", out_dir / f"{name}.json"
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp_png, tmp_json = (out_dir / f".{p.name}.{tag}.tmp" for p in (png, js))
-    with _signals_deferred():
+    with signals_deferred():
         try:
             with style():  # savefig.dpi of the house style
                 fig.savefig(tmp_png, format="png")
             record["figure"] = {"file": png.name, "sha256": _sha256(tmp_png)}
             tmp_json.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
             _pause_point("write", name)
-            os.replace(tmp_png, png)
-            _pause_point("rename", name)
-            os.replace(tmp_json, js)
+            with pair_lock(out_dir, name):  # another writer of this pair waits here
+                os.replace(tmp_png, png)
+                _pause_point("rename", name)
+                os.replace(tmp_json, js)
         finally:
             for tmp in (tmp_png, tmp_json):
                 tmp.unlink(missing_ok=True)
@@ -622,82 +807,121 @@ def is_up_to_date(out_dir: Path, scenario: Scenario, config, quick: bool) -> boo
         return False
 
 
+@contextmanager
+def pair_lock(out_dir: Path, name: str):
+    """An exclusive ``fcntl.flock`` on ``out_dir/.NAME.lock`` for the commit of the pair
+    NAME.png + NAME.json: writers of one pair rename in turn, never interleaved. The lock
+    file stays (removing it would let a third writer lock a new file while the second holds
+    the old one); the kernel releases the lock when its holder exits, however it exits."""
+    import fcntl
+
+    fd = os.open(out_dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def prepare_out_dir(out: str) -> Path:
     """``--out``, created if needed and checked writable before any computation."""
     if not str(out).strip():
         raise ConfigError("--out is empty; give a folder to write into (default: figures)")
     path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {out} is not a folder; give a folder to write into")
     try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {out} is not a folder; give a folder to write into")
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".dynlearn-probe-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
+        with signals_deferred():  # no probe file left behind
+            fd, probe = tempfile.mkstemp(prefix=".dynlearn-probe-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
     except OSError as err:
-        raise ConfigError(f"--out {out} is not a writable folder ({err.strerror})") from None
+        shown = out if len(str(out)) <= 80 else f"{str(out)[:60]}...({len(str(out))} characters)"
+        raise ConfigError(
+            f"--out {shown} is not a writable folder ({err.strerror or err})"
+        ) from None
     return path
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived; ``code`` is the exit status (128 + signal number)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.code = 128 + signum
-
-
-def _raise_interrupted(signum, frame):
-    if _Hold.depth:
-        _Hold.pending = signum
-        return
-    raise Interrupted(signum)
-
-
 def run_plans(plans, out_dir: Path, ns) -> int:
-    """Run ``[(scenario, overrides), ...]`` into ``out_dir`` (the CLI's loop).
+    """Run ``[(scenario, overrides), ...]`` into ``out_dir`` (the CLI's loop); the exit status.
 
     ``ns.resume``: skip a scenario whose JSON is up to date and continue a checkpointed one.
     SIGINT / SIGTERM stop the run with exit status 130 / 143 and one line naming the
-    scenario; finished scenarios keep their pairs. The process then ends at once (os._exit),
-    so no compiled computation still running in a JAX thread meets the interpreter's
-    teardown."""
+    scenario (``dynlearn.app.interrupts``); finished scenarios keep their pairs. A scenario
+    that fails (it diverged, or raised) ends the run with one line and status 1
+    (``report_failure``); nothing of it is written."""
     from dynlearn.app.progress import progress
 
     resume = getattr(ns, "resume", False)
-    handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    current = None
+    previous = interrupts.install()
     try:
         for sc, overrides in progress(plans, desc="scenarios", disable=len(plans) == 1):
-            current = sc.name
-            if resume and is_up_to_date(
-                out_dir, sc, sc.make_config(ns.quick, overrides, ns.seed), ns.quick
-            ):
-                print(
-                    f"{sc.name}: up to date in {out_dir} (same config and dynlearn "
-                    "version), skipped",
-                    flush=True,
-                )
-                continue
-            record = sc.execute(
-                out_dir, quick=ns.quick, seed=ns.seed, overrides=overrides, resume=resume
-            )
+            with interrupts.running(sc.name, out_dir):
+                try:
+                    if resume and is_up_to_date(
+                        out_dir, sc, sc.make_config(ns.quick, overrides, ns.seed), ns.quick
+                    ):
+                        print(
+                            f"{sc.name}: up to date in {out_dir} (same config and dynlearn "
+                            "version), skipped",
+                            flush=True,
+                        )
+                        continue
+                    record = sc.execute(
+                        out_dir, quick=ns.quick, seed=ns.seed, overrides=overrides, resume=resume
+                    )
+                except Exception as err:  # noqa: BLE001  (every failure: one line, status 1)
+                    line = report_failure(sc.name, err, sc.stability_keys)
+                    print(line, file=sys.stderr, flush=True)
+                    return 1
             print(summary_line(record), flush=True)
-    except (Interrupted, KeyboardInterrupt) as err:
-        code = err.code if isinstance(err, Interrupted) else 130
-        name = str(err) or "SIGINT"
-        print(
-            f"dynlearn: stopped by {name} during scenario {current!r}; finished scenarios "
-            f"are in {out_dir} (rerun with --resume to continue)",
-            file=sys.stderr,
-        )
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
     finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+        interrupts.restore(previous)
     return 0
+
+
+# --------------------------------------------------------------------------------- failures
+TRACEBACK_DIR_ENV = "DYNLEARN_LOG_DIR"
+
+
+def report_failure(name: str | None, err: BaseException, keys: tuple[str, ...] = ()) -> str:
+    """The one line for a scenario (or the command line, ``name`` None) that failed with
+    ``err``: a ``Diverged`` run says what diverged and which key to change; anything else
+    gives the exception's type and message, and the full traceback goes to a file in
+    $DYNLEARN_LOG_DIR (default: the temporary folder), named in the line. A solve that failed
+    (``SolveError``: non-finite state, max_steps) also names the scenario's ``keys`` to change
+    (its ``stability_keys``)."""
+    who = f"scenario {name!r} failed" if name else "failed"
+    if isinstance(err, Diverged):
+        return f"dynlearn: {who}: {_one_line(str(err))}"
+    where = save_traceback(name or "dynlearn", err)
+    hint = ""
+    if keys and type(err).__name__ in ("SolveError", "EquinoxRuntimeError"):
+        hint = f" [the keys that set the step: {', '.join(keys)}]"
+    return f"dynlearn: {who}: {type(err).__name__}: {_one_line(str(err))}{hint} ({where})"
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def save_traceback(name: str, err: BaseException) -> str:
+    """Write ``err``'s traceback to a new file; "full traceback in PATH", or why not."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    folder = os.environ.get(TRACEBACK_DIR_ENV) or tempfile.gettempdir()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"dynlearn-{name}-", suffix=".traceback", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError as write_err:
+        return f"the traceback could not be saved: {write_err.strerror or write_err}"
+    return f"full traceback in {path}"
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -713,7 +937,10 @@ class _CheckpointStore:
     def __init__(self, folder: Path, name: str, key: dict, resume: bool):
         self.folder, self.name, self.key, self.calls = folder, name, key, 0
         key_file = folder / "key.json"
-        same = key_file.is_file() and json.loads(key_file.read_text()) == key
+        try:
+            same = key_file.is_file() and json.loads(key_file.read_text()) == key
+        except (OSError, ValueError):  # a damaged key: the checkpoint cannot be trusted
+            same = False
         if folder.exists() and not (resume and same):
             self.discard()
 
@@ -724,15 +951,25 @@ class _CheckpointStore:
         path = self.path(index)
         if not path.is_file():
             return MISSING
-        with path.open("rb") as f:
-            return pickle.load(f)
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f)
+        except Exception as err:  # noqa: BLE001  (truncated or damaged: any unpickling error)
+            print(
+                f"{self.name}: warning: checkpoint {path} is damaged ({type(err).__name__}: "
+                f"{_one_line(str(err), 120)}); discarded, that member is computed again",
+                file=sys.stderr,
+                flush=True,
+            )
+            path.unlink(missing_ok=True)
+            return MISSING
 
     def save(self, index: int, value) -> None:
         if not self.folder.exists():
             self.folder.mkdir(parents=True)
             (self.folder / "key.json").write_text(json.dumps(self.key))
         tmp = self.folder / f".{index}.{os.getpid()}.tmp"
-        with _signals_deferred():
+        with signals_deferred():
             try:
                 tmp.write_bytes(pickle.dumps(value))
                 os.replace(tmp, self.path(index))

@@ -27,7 +27,9 @@ For example ``$DYNLEARN_DATA/mnist/train-images-idx3-ubyte.gz, ...`` and
 
 from __future__ import annotations
 
+import functools
 import gzip
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -69,6 +71,26 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     The result has the native-endian version of the file's dtype (uint8, int8, int16, int32,
     float32 or float64) and shape (d_1, ..., d_ndim). ``name`` only labels error messages.
     """
+    dtype, shape, header = parse_idx_header(data, name)
+    _check_data_size(dtype, shape, header, len(data), name)
+    values = np.frombuffer(data, dtype=dtype, offset=header)
+    return values.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _check_data_size(dtype: np.dtype, shape: tuple[int, ...], header: int, total: int, name: str):
+    """IDXError unless the file's ``total`` bytes are the header plus prod(shape) values (the
+    product in Python integers: sizes like (2^31, 2^31, 4) must not wrap around)."""
+    expected = math.prod(shape) * dtype.itemsize
+    if total - header != expected:
+        raise IDXError(
+            f"{name}: shape {shape} of {dtype.name} needs {expected} data bytes after the "
+            f"{header}-byte header, found {total - header}"
+        )
+
+
+def parse_idx_header(data: bytes, name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+    """(big-endian dtype, shape, header length in bytes) from the start of an IDX file's
+    bytes (at least its header); IDXError naming ``name`` for a malformed header."""
     if len(data) < 4:
         raise IDXError(f"{name}: {len(data)} bytes is too short for an IDX header (4 bytes)")
     if data[0] != 0 or data[1] != 0:
@@ -87,15 +109,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
             f"has only {len(data)} bytes"
         )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise IDXError(
-            f"{name}: shape {shape} of {dtype.name} needs {expected} data bytes after the "
-            f"{header}-byte header, found {len(data) - header}"
-        )
-    values = np.frombuffer(data, dtype=dtype, offset=header)
-    return values.reshape(shape).astype(dtype.newbyteorder("="))
+    return IDX_DTYPES[code], shape, header
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -108,6 +122,30 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         except (OSError, EOFError) as err:
             raise IDXError(f"{path}: gzip data is corrupt or truncated ({err})") from None
     return parse_idx(data, str(path))
+
+
+def read_idx_header(path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...]]:
+    """(native dtype, shape) of an IDX file, raw or gzipped, checked without loading it: the
+    header is parsed and the file's length compared with the one the header implies (a
+    gzipped file is decompressed in chunks to count its bytes). IDXError names the file."""
+    path = Path(path)
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+    try:
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as f:
+            start = f.read(4)
+            ndim = start[3] if len(start) == 4 else 0
+            start += f.read(4 * ndim)
+            dtype, shape, header = parse_idx_header(start, str(path))
+            total = len(start)
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+    except (OSError, EOFError) as err:
+        if isinstance(err, OSError) and not gzipped:
+            raise
+        raise IDXError(f"{path}: gzip data is corrupt or truncated ({err})") from None
+    _check_data_size(dtype, shape, header, total, str(path))
+    return dtype.newbyteorder("="), shape
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -198,25 +236,11 @@ def load_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -
             f"{kind} data set not found; expected the files {names} in one directory; {where}. "
             f"Nothing is downloaded: fetch the files yourself and place them there."
         )
+    headers = {key: read_idx_header(_file(directory, stem)) for key, stem in MNIST_FILES.items()}
+    _check_mnist_shapes(directory, headers)
     arrays = {key: read_idx(_file(directory, stem)) for key, stem in MNIST_FILES.items()}
     for part in ("train", "test"):
-        labels, path = arrays[f"{part}_labels"], _file(directory, MNIST_FILES[f"{part}_labels"])
-        if labels.dtype.kind not in "ui":
-            raise IDXError(f"{path}: labels must be integers, got {labels.dtype}")
-        if labels.size and labels.min() < 0:
-            raise IDXError(f"{path}: labels must be >= 0, got {labels.min()}")
-    for part in ("train", "test"):
-        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise IDXError(
-                f"{directory}: {part} images must be (N, rows, cols) and labels (N,), got "
-                f"{images.shape} and {labels.shape}"
-            )
-    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
-        raise IDXError(
-            f"{directory}: train and test images differ in size: "
-            f"{arrays['train_images'].shape[1:]} vs {arrays['test_images'].shape[1:]}"
-        )
+        _check_labels(arrays[f"{part}_labels"], _file(directory, MNIST_FILES[f"{part}_labels"]))
     return MNISTData(
         arrays["train_images"],
         arrays["train_labels"],
@@ -224,6 +248,77 @@ def load_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -
         arrays["test_labels"],
         directory,
     )
+
+
+def _check_mnist_shapes(directory: Path, headers: dict) -> None:
+    """IDXError unless the four files' (dtype, shape) headers make an image data set: images
+    (N, rows, cols) with N, rows, cols >= 1, integer labels (N,), train and test images of one
+    size."""
+    for part in ("train", "test"):
+        images, labels = headers[f"{part}_images"][1], headers[f"{part}_labels"][1]
+        label_file = _file(directory, MNIST_FILES[f"{part}_labels"])
+        image_file = _file(directory, MNIST_FILES[f"{part}_images"])
+        if headers[f"{part}_labels"][0].kind not in "ui":
+            raise IDXError(
+                f"{label_file}: labels must be integers, got {headers[f'{part}_labels'][0]}"
+            )
+        if len(images) != 3 or len(labels) != 1 or images[0] != labels[0]:
+            raise IDXError(
+                f"{image_file} and {label_file.name}: {part} images must be (N, rows, cols) and "
+                f"labels (N,), got {images} and {labels}"
+            )
+        if images[0] == 0:
+            raise IDXError(f"{image_file}: holds 0 examples; a data set needs at least one")
+        if min(images[1:]) == 0:
+            raise IDXError(f"{image_file}: images of {images[1]} x {images[2]} pixels are empty")
+    if headers["train_images"][1][1:] != headers["test_images"][1][1:]:
+        test_file = _file(directory, MNIST_FILES["test_images"])
+        raise IDXError(
+            f"{test_file}: train and test images differ in size: "
+            f"{headers['train_images'][1][1:]} vs {headers['test_images'][1][1:]}"
+        )
+
+
+def _check_labels(labels: np.ndarray, path: Path, num_classes: int | None = None) -> None:
+    if labels.dtype.kind not in "ui":
+        raise IDXError(f"{path}: labels must be integers, got {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise IDXError(f"{path}: labels must be >= 0, got {labels.min()}")
+    if num_classes is not None and labels.size and labels.max() >= num_classes:
+        raise IDXError(f"{path}: labels must lie in 0..{num_classes - 1}, got {labels.max()}")
+
+
+def check_mnist(kind: str = "mnist", data_dir: str | os.PathLike | None = None) -> dict:
+    """Everything ``load_mnist`` + ``load_image_data`` would refuse, found without loading the
+    images: the files' headers and lengths (``read_idx_header``), their shapes, and the labels
+    (integers in 0..9). Returns {"n_train", "n_test", "image_shape"}; FileNotFoundError or
+    IDXError (naming the file and the problem) otherwise. Cached per file state, so a
+    scenario's validation and its memory estimate read the files once."""
+    from dynlearn.data.digits import NUM_CLASSES
+
+    directory = find_mnist(kind, data_dir)
+    if directory is None:
+        load_mnist(kind, data_dir)  # raises FileNotFoundError naming the files and folders
+    files = tuple(_file(directory, stem) for stem in MNIST_FILES.values())
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _checked_mnist(directory, stamp, NUM_CLASSES)
+
+
+@functools.lru_cache(maxsize=16)
+def _checked_mnist(directory: Path, stamp: tuple, num_classes: int) -> dict:
+    headers = {
+        key: read_idx_header(path) for key, (path, *_) in zip(MNIST_FILES, stamp, strict=True)
+    }
+    _check_mnist_shapes(directory, headers)
+    for part in ("train", "test"):
+        path = _file(directory, MNIST_FILES[f"{part}_labels"])
+        _check_labels(read_idx(path), path, num_classes)
+    images = headers["train_images"][1]
+    return {
+        "n_train": images[0],
+        "n_test": headers["test_images"][1][0],
+        "image_shape": tuple(images[1:]),
+    }
 
 
 def resolve_image_data(data: str = "auto", data_dir: str | os.PathLike | None = None) -> str:
@@ -289,8 +384,8 @@ def load_image_data(
         raw = load_mnist(data, data_dir)
         shape = tuple(raw.x_train.shape[1:])
         onehot = np.eye(NUM_CLASSES)
-        if max(raw.y_train.max(initial=0), raw.y_test.max(initial=0)) >= NUM_CLASSES:
-            raise IDXError(f"{raw.directory}: labels must lie in 0..{NUM_CLASSES - 1}")
+        for labels, part in ((raw.y_train, "train"), (raw.y_test, "test")):
+            _check_labels(labels, raw.directory / MNIST_FILES[f"{part}_labels"], NUM_CLASSES)
         x_tr = raw.x_train.reshape(len(raw.x_train), -1).astype(np.float64) / 255.0
         x_te = raw.x_test.reshape(len(raw.x_test), -1).astype(np.float64) / 255.0
         y_tr, y_te = onehot[raw.y_train], onehot[raw.y_test]

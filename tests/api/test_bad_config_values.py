@@ -11,26 +11,43 @@ value that slipped through validation fails the test instead of starting a compu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 
 from dynlearn.app import cli
-from dynlearn.app.scenario import _field_kind, declared, load_scenario, scenario_names
+from dynlearn.app.scenario import (
+    MAX_LIST_LENGTH,
+    _field_kind,
+    declared,
+    load_scenario,
+    scenario_names,
+)
 
 
-def _type_bad(hint) -> list[str]:
+def _type_bad(hint, default) -> list[str]:
     kind, is_list = _field_kind(hint)
     bad = {int: ["abc", "1.5"], float: ["abc", "nan", "inf"], bool: ["maybe"]}.get(kind, [])
-    return bad + ([""] if is_list else [])
+    if not is_list:
+        return bad
+    # empty, an empty entry, and one entry too many (each a valid value: only the length is
+    # wrong)
+    entry = str(default[0]) if default else "1"
+    return bad + ["", f"{entry},,{entry}", f"{entry},", ",".join([entry] * (MAX_LIST_LENGTH + 1))]
+
+
+def _defaults(name: str) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(load_scenario(name).config)}
 
 
 def _cases() -> list[tuple[str, str, str]]:
     cases = []
     for name in scenario_names():
+        defaults = _defaults(name)
         for key, hint in load_scenario(name).field_types().items():
             valid = declared(hint)
-            texts = _type_bad(hint) + list(valid.bad if valid else ())
+            texts = _type_bad(hint, defaults[key]) + list(valid.bad if valid else ())
             cases += [(name, key, text) for text in dict.fromkeys(texts)]
     return cases
 
@@ -91,9 +108,86 @@ def test_defaults_and_quick_settings_are_valid():
         sc.make_config(quick=True)
 
 
+def _size_cases() -> list[tuple[str, str]]:
+    return [
+        (name, key)
+        for name in scenario_names()
+        for key, valid in load_scenario(name).declarations().items()
+        if valid is not None and valid.sizes
+    ]
+
+
+# Config keys that size an array by their name; each must be declared with size(...)
+SIZE_NAMES = re.compile(
+    r"^(n|n_s|n_u0|n_in|n_out|n_train|n_test|n_per_class|test_n_per_class|hidden|latent|dim|"
+    r"size|sizes|steps|num_saves|num_paths|num_examples|num_seeds|num_shown|net_examples|"
+    r"max_train|max_test|.*_hidden|.*epochs|.*batch_size|.*_draws|.*_samples|probe_points)$"
+)
+
+
+def test_keys_named_like_sizes_are_declared_as_sizes():
+    loose = [
+        f"{name}.{key}"
+        for name in scenario_names()
+        for key, valid in load_scenario(name).declarations().items()
+        if SIZE_NAMES.match(key) and not (valid and valid.sizes)
+    ]
+    assert not loose, f"declare {loose} with size(max=...) and count them in memory()"
+
+
+def _smaller_and_larger(valid, default):
+    """Two valid values of a size key, the second larger: from the smallest valid value up
+    (a size starts small so that no other limit -- the data at hand -- caps it), else from
+    the default; lists: every entry."""
+    if isinstance(default, tuple):
+        pairs = [_smaller_and_larger(valid, v) for v in default]
+        return [(tuple(a for a, _ in p), tuple(b for _, b in p)) for p in zip(*pairs, strict=True)]
+    pairs = []
+    for small in (next((v for v in range(1, 100) if valid.ok(v)), default), default):
+        large = small * 2 if valid.ok(small * 2) else small + 1
+        if small and valid.ok(large):
+            pairs.append((small, large))
+    return pairs
+
+
+@pytest.mark.parametrize("name, key", _size_cases(), ids=[f"{n}:{k}" for n, k in _size_cases()])
+def test_every_size_key_enters_the_memory_estimate(name, key):
+    """Raising a size (from its smallest valid value, or from its default where other fields
+    do not allow that; every entry of a list) must change the scenario's memory estimate: the
+    key sizes an array, so the estimate has to see it. (Changes, not grows: a larger batch
+    means fewer steps, so fewer recorded losses.)"""
+    sc = load_scenario(name)
+    assert sc.memory is not None, f"{name} declares size keys but no memory estimate"
+    valid = declared(sc.field_types()[key])
+
+    def total(value):
+        config = sc.config(**{key: value})  # the declared ranges and __post_init__
+        return sum(float(v) for v in sc.memory(config).values())
+
+    tried = []
+    for small, large in _smaller_and_larger(valid, _defaults(name)[key]):
+        try:
+            before, after = total(small), total(large)
+        except ValueError as err:  # another field's constraint: try the next pair
+            tried.append(f"{small} -> {large}: {err}")
+            continue
+        assert after != before, f"{key}: {small} -> {large} leaves the memory estimate unchanged"
+        return
+    pytest.fail(f"no pair of values of {key} was accepted: {tried}")
+
+
 @pytest.mark.parametrize(
     "name, sets",
     [
+        # the issue's examples: each once took minutes or an out-of-memory crash
+        ("edge-of-stability", ["hidden=4096", "n_per_class=100000", "steps=1000000"]),
+        (
+            "sgd-sde",
+            ["dim=30", "num_examples=100000", "num_paths=200000", "stationary_samples=100000"],
+        ),
+        ("depth-comparison", ["num_saves=100000", "hidden=4096"]),
+        ("credit-assignment-comparison", ["spiral_hidden=" + ",".join(["4096"] * 32)]),
+        ("zipser-andersen", ["probe_points=1000"]),
         ("saxe-lowrank-image", ["size=512", "num_saves=100000"]),
         ("perturbation-estimators", ["variance_draws=1000000"]),
         ("zipser-andersen", ["n_train=1000000", "epochs=100000"]),

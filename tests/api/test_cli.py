@@ -76,6 +76,55 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["run", "credit-assignment-comparison", "--set", "digits_hidden=1,,2"],
+            r"digits_hidden=1,,2 has an empty entry",
+        ),
+        (["run", NAME, "--set", "theta0=1,"], r"theta0=1, has an empty entry"),
+        (
+            ["run", NAME, "--set", "eta=-5", "--set", "eta=0.1"],
+            r"eta is set twice \(--set eta=-5 and --set eta=0.1\); give each key once",
+        ),
+        (
+            ["run", NAME, "--set", "seed=5", "--seed", "7"],
+            r"the seed is given twice \(--seed 7 and --set seed=5\); give one of them",
+        ),
+        (
+            ["run", "all", "--set", "seed=5", "--seed", "7"],
+            r"the seed is given twice",
+        ),
+        (
+            ["run", "saxe-lowrank-image", "--set", "shown_ranks=10**12"],
+            r"shown_ranks expects int, got '10\*\*12'",
+        ),
+        (
+            ["run", "saxe-lowrank-image", "--set", f"shown_ranks={10**12}"],
+            r"shown_ranks must lie in 1..size = 1..64, got \[1000000000000\]",
+        ),
+    ],
+)
+def test_ambiguous_or_malformed_sets_are_refused(tmp_path, capsys, argv, message, monkeypatch):
+    import re
+
+    monkeypatch.setattr(cli, "run_plans", lambda *a: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv + ["--out", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "ranks must" not in err.replace("shown_ranks must", "")  # the key given is blamed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_script_form_refuses_seed_twice_too(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        load_scenario(NAME).main(["--seed", "1", "--set", "seed=2", "--out", str(tmp_path)])
+    assert info.value.code == 2 and "the seed is given twice" in capsys.readouterr().err
+
+
 def test_quick_then_set_order_and_types():
     sc = load_scenario(NAME)
     cfg = sc.make_config(quick=True, overrides={"t1": 4})

@@ -5,19 +5,23 @@ data), gzipped and raw; the MNIST directory layouts; and the error messages."""
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import numpy as np
 import pytest
 
+from dynlearn.app import cli
 from dynlearn.data.idx import (
     MNIST_FILES,
     IDXError,
+    check_mnist,
     find_mnist,
     load_image_data,
     load_mnist,
     parse_idx,
     read_idx,
+    read_idx_header,
     write_idx,
 )
 
@@ -248,3 +252,93 @@ def test_bad_label_files_are_refused_naming_the_file(tmp_path, labels, match):
         load_mnist("mnist", tmp_path)
     with pytest.raises(IDXError, match="t10k-labels-idx1-ubyte"):
         load_image_data("mnist", tmp_path)
+
+
+# ------------------------------------------------ malformed data sets, refused before any work
+def _header(code: int, *shape: int) -> bytes:
+    return struct.pack(">BBBB", 0, 0, code, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+
+
+IMAGES = _header(0x08, 12, 28, 28) + bytes(12 * 28 * 28)
+# (file, its new content: bytes or an array, the problem the message must state)
+MALFORMED = [
+    ("train_images", b"", "too short for an IDX header"),
+    ("train_images", b"\x01" + IMAGES[1:], "not an IDX file"),
+    ("train_images", IMAGES[:2] + b"\x07" + IMAGES[3:], "unknown IDX data type code 0x07"),
+    ("train_images", IMAGES[:9], "header announces 3 dimensions"),
+    ("train_images", IMAGES[:-1], "needs 9408 data bytes after the 16-byte header, found 9407"),
+    ("train_images", IMAGES + b"\x00", "found 9409"),
+    ("train_images", gzip.compress(IMAGES)[:-20], "gzip data is corrupt or truncated"),
+    # 2**31 * 2**31 * 4 bytes wraps to 0 in int64: no data must not pass for "all of it"
+    ("train_images", _header(0x08, 2**31, 2**31, 4), "needs 18446744073709551616 data bytes"),
+    ("train_images", np.zeros((12, 784), np.uint8), "images must be (N, rows, cols)"),
+    ("train_images", np.zeros((0, 28, 28), np.uint8), "got (0, 28, 28) and (12,)"),
+    ("test_images", np.zeros((5, 0, 0), np.uint8), "images of 0 x 0 pixels are empty"),
+    ("test_images", np.zeros((5, 20, 20), np.uint8), "train and test images differ in size"),
+    ("test_labels", np.zeros(4, np.uint8), "labels (N,), got (5, 28, 28) and (4,)"),
+    ("test_labels", np.array([0, 1, 2.5, 3, 1], np.float32), "labels must be integers"),
+    ("test_labels", np.array([0, 1, -3, 2, 1], np.int8), "labels must be >= 0, got -3"),
+    ("train_labels", np.arange(12, dtype=np.uint8), "labels must lie in 0..9, got 11"),
+]
+
+
+def _damage(directory, key: str, content) -> str:
+    """Replace the file ``key`` of a good data set by ``content``; its file name."""
+    stem = MNIST_FILES[key]
+    for old in directory.glob(stem + "*"):
+        old.unlink()
+    if isinstance(content, np.ndarray):
+        write_idx(directory / stem, content)
+    else:
+        (directory / stem).write_bytes(content)
+    return stem
+
+
+@pytest.mark.parametrize("key, content, problem", MALFORMED, ids=[m[2][:30] for m in MALFORMED])
+def test_a_malformed_data_set_is_refused_by_validation_naming_the_file(
+    tmp_path, capsys, monkeypatch, key, content, problem
+):
+    make_mnist_dir(tmp_path)
+    stem = _damage(tmp_path, key, content)
+    with pytest.raises(IDXError, match=re.escape(problem)) as info:
+        check_mnist("mnist", tmp_path)
+    assert stem in str(info.value)
+    with pytest.raises(IDXError, match=re.escape(problem)):
+        load_image_data("mnist", tmp_path)  # the loader refuses the same file the same way
+
+    monkeypatch.setattr(cli, "run_plans", lambda *a: pytest.fail("the run started"))
+    name = "mnist" if len(problem) % 2 else "autoencoder"  # both scenarios, over the cases
+    argv = ["run", name, "--set", "data=mnist", "--set", f"data_dir={tmp_path}"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv + ["--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert stem in err and problem in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_headers_are_read_without_loading_and_the_product_does_not_wrap(tmp_path):
+    path = tmp_path / "big.gz"
+    path.write_bytes(gzip.compress(_header(0x0D, 3, 2) + bytes(24)))
+    dtype, shape = read_idx_header(path)
+    assert dtype == np.float32 and shape == (3, 2)
+    (tmp_path / "wrap").write_bytes(_header(0x08, 2**31, 2**31, 4))
+    with pytest.raises(IDXError, match="needs 18446744073709551616 data bytes"):
+        read_idx_header(tmp_path / "wrap")
+    with pytest.raises(IDXError, match="needs 18446744073709551616 data bytes"):
+        read_idx(tmp_path / "wrap")
+
+
+def test_a_data_set_without_examples_is_refused(tmp_path):
+    make_mnist_dir(tmp_path)
+    _damage(tmp_path, "train_images", np.zeros((0, 28, 28), np.uint8))
+    _damage(tmp_path, "train_labels", np.zeros(0, np.uint8))
+    with pytest.raises(IDXError, match="train-images-idx3-ubyte: holds 0 examples"):
+        check_mnist("mnist", tmp_path)
+    with pytest.raises(IDXError, match="holds 0 examples"):
+        load_mnist("mnist", tmp_path)
+
+
+def test_a_good_data_set_passes_validation_with_its_sizes(tmp_path):
+    make_mnist_dir(tmp_path)
+    assert check_mnist("mnist", tmp_path) == {"n_train": 12, "n_test": 5, "image_shape": (28, 28)}

@@ -37,6 +37,8 @@ class Config(ScenarioConfig):
 
 
 def member(k):
+    if os.environ.get("TINY_FAIL_AT") == f"NAME {k}":
+        raise RuntimeError(f"member {k} failed on purpose")
     log = os.environ.get("TINY_LOG")
     if log:
         with open(log, "a") as f:
@@ -226,3 +228,123 @@ def test_resume_continues_at_the_interrupted_member_and_skips_finished(
     code, stdout, _ = _run_here(args + ["--seed", "3"], scenarios, monkeypatch, capsys)
     assert code == 0 and "up to date" not in stdout  # another config: run again
     assert _pair_is_consistent(out, "alpha")["metrics"] == {"total": 8.0}
+
+
+def _handlers_installed(pid: int) -> bool:
+    """Whether process ``pid`` catches SIGTERM (Python itself catches only SIGINT): the
+    command line's handlers are in place. From /proc/PID/status, the SigCgt bitmask."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(
+        next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt")), 16
+    )
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status")
+@pytest.mark.parametrize(
+    "signum, delay",
+    [
+        (signal.SIGINT, 0.0),
+        (signal.SIGTERM, 0.3),
+        (signal.SIGINT, 1.0),
+        (signal.SIGTERM, 2.0),
+    ],
+    ids=["SIGINT-at-once", "SIGTERM-0.3s", "SIGINT-1s", "SIGTERM-2s"],
+)
+def test_a_signal_in_the_first_seconds_of_run_all_is_one_line(tmp_path, signum, delay):
+    """`dynlearn run all` spends its first seconds importing numpy, matplotlib, jax and the
+    scenarios: a signal then (timed from the moment Python runs the command line's first lines
+    and has installed the handlers, which is before any of those imports) ends the run with
+    status 128 + signum and the one line: no traceback from an import, no "Exception ignored"
+    from a garbage-collection callback, no progress-bar escape codes, no run going on."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DYNLEARN_NO_PROGRESS", None)  # bars on: stderr is a pipe, so none may appear
+    env.pop("DYNLEARN_SCENARIOS", None)  # the real scenarios, with their heavy imports
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dynlearn", "run", "all", "--quick", "--out", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _handlers_installed(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    time.sleep(delay)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    assert stderr.startswith(f"dynlearn: stopped by {signal.Signals(signum).name} ")
+    assert len(stderr.splitlines()) == 1 and stderr.endswith("\n"), stderr
+    assert "\r" not in stderr and "\x1b" not in stderr
+
+
+def test_writers_of_one_pair_commit_one_at_a_time(scenarios, tmp_path):
+    """Three runs of one scenario into one --out, each stopped at the commit (between the PNG's
+    and the JSON's rename): only one may be there at a time (the pair lock), so whatever the
+    order they are let go in, the PNG in the end is the one the JSON names."""
+    out = tmp_path / "out"
+    procs = {}
+    for seed in range(3):
+        pause = tmp_path / f"pause{seed}"
+        env = _env(scenarios, pause, "rename:alpha")
+        procs[seed] = (_start(["alpha", "--seed", str(seed), "--out", str(out)], env), pause)
+    released = []
+    deadline = time.monotonic() + 120
+    while len(released) < len(procs):
+        paused = [
+            s
+            for s, (_, pause) in procs.items()
+            if s not in released and (pause / "paused").exists()
+        ]
+        if not paused:
+            assert time.monotonic() < deadline, "no writer reached the commit"
+            time.sleep(0.05)
+            continue
+        time.sleep(0.5)  # time for another writer to reach the commit, if the lock let it
+        paused = [
+            s
+            for s, (_, pause) in procs.items()
+            if s not in released and (pause / "paused").exists()
+        ]
+        assert len(paused) == 1, f"writers {paused} are inside the commit at once"
+        (procs[paused[0]][1] / "go").touch()
+        released.append(paused[0])
+    for proc, _ in procs.values():
+        assert proc.wait(timeout=120) == 0, proc.communicate()
+    record = _pair_is_consistent(out, "alpha")
+    assert record["seed"] == released[-1]  # the last to commit wins, whole
+    _no_temporary_files(out)
+
+
+def test_a_failing_member_is_one_line_and_a_damaged_checkpoint_is_recomputed(
+    scenarios, tmp_path, monkeypatch, capsys
+):
+    out, log = tmp_path / "out", tmp_path / "log"
+    monkeypatch.setenv("DYNLEARN_LOG_DIR", str(tmp_path / "logs"))
+    code, _, err = _run_here(
+        ["beta", "--out", str(out)], scenarios, monkeypatch, capsys, TINY_FAIL_AT="beta 2"
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("dynlearn: scenario 'beta' failed: RuntimeError: member 2 failed on")
+    saved = Path(err.split("full traceback in ")[1].strip().rstrip(")"))
+    assert "Traceback" in saved.read_text()
+    checkpoint = out / ".beta.checkpoint"
+    members = sorted(checkpoint.glob("*.pkl"))
+    assert [p.name for p in members] == ["1-0.pkl", "1-1.pkl"]
+    members[1].write_bytes(members[1].read_bytes()[:5])  # truncated, as by a crash or full disk
+
+    monkeypatch.delenv("TINY_FAIL_AT")
+    code, stdout, err = _run_here(
+        ["beta", "--resume", "--out", str(out)], scenarios, monkeypatch, capsys, TINY_LOG=str(log)
+    )
+    assert code == 0, err
+    assert "beta: warning: checkpoint " in err and "1-1.pkl is damaged" in err
+    assert log.read_text() == "beta 1\nbeta 2\n"  # member 0 from the checkpoint, 1 recomputed
+    assert _pair_is_consistent(out, "beta")["metrics"] == {"total": 0.0 + 1.0 + 4.0}
+    assert not checkpoint.exists()

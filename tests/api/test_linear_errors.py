@@ -161,3 +161,21 @@ def test_first_crossing_time_interpolates_linearly():
     # column 0 crosses 2.0 between t = 1 (x = 1) and t = 2 (x = 3): t = 1.5
     np.testing.assert_allclose(first_crossing_time(ts, x, [2.0, 1.0]), [1.5, 0.0])
     assert np.isnan(first_crossing_time(ts, x[:, 0], 10.0))
+
+
+def test_objective_of_a_trajectory_is_its_curve():
+    """DeepLinearFlow.objective(sol.ys) gives one value per saved time (it returned one
+    meaningless scalar), equal to vmapping it over the time axis."""
+    import dynlearn
+    from dynlearn.rules.linear import DeepLinearFlow, decoupled_init
+
+    S = np.random.default_rng(0).standard_normal((5, 8))
+    U, _, Vt = np.linalg.svd(S, full_matrices=False)
+    flow = DeepLinearFlow.from_statistics(S)
+    sol = dynlearn.solve(
+        flow, decoupled_init(U, Vt.T, 1e-3, depth=2), t1=6.0, saveat=np.linspace(0, 6, 5)
+    )
+    curve = flow.objective(sol.ys)
+    assert curve.shape == (5,)
+    np.testing.assert_allclose(curve, jax.vmap(flow.objective)(sol.ys), rtol=1e-12)
+    assert np.all(np.diff(np.asarray(curve)) < 0)  # the flow descends it

@@ -1,6 +1,7 @@
 """Quick mode of `edge-of-stability` (Cohen et al., ICLR 2021; docs/references.md §8)."""
 
 import pytest
+from _budget import check_compile_budget
 
 from dynlearn.app.scenario import load_scenario
 
@@ -38,3 +39,10 @@ def test_bad_config_is_rejected_before_any_work():
         sc.run(sc.make_config(quick=True, overrides={"steps": 610}))
     with pytest.raises(ValueError, match="etas=-0.1 is not valid: each entry must be > 0"):
         sc.run(sc.make_config(quick=True, overrides={"etas": (-0.1,)}))
+
+
+COMPILE_BUDGET = 29  # quick run, fresh process: 26 compilations measured (42 before issue 19)
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

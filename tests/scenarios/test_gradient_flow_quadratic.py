@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 SCENARIO = "gradient-flow-quadratic"
 
@@ -43,3 +44,10 @@ def test_gd_overflow_counts_as_divergence_and_is_drawn_while_finite(quick_run):
     assert run.metrics["gd_log_growth_rate_per_step"] == np.inf
     assert 1000 < len(run.results["gd"]) < 1200
     assert np.all(np.isfinite(run.results["gd"]))
+
+
+COMPILE_BUDGET = 18  # quick run, fresh process: 16 compilations measured (18 before issue 19)
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -3,6 +3,7 @@ O(eta^2) to the modified flow (docs/references.md §8, Barrett & Dherin 2021).""
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 from dynlearn.app.scenario import load_scenario
 
@@ -48,3 +49,10 @@ def test_bad_sweeps_are_rejected_before_any_work():
         sc.run(sc.make_config(quick=True, overrides={"etas": (0.3, 0.1)}))
     with pytest.raises(ValueError, match="at least two"):
         sc.run(sc.make_config(quick=True, overrides={"etas": (0.1,)}))
+
+
+COMPILE_BUDGET = 32  # quick run, fresh process: 29 compilations measured (67 before issue 19)
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

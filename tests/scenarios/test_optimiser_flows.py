@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 from dynlearn.app.scenario import load_scenario
 
@@ -81,3 +82,10 @@ def test_bad_configs_are_rejected_before_any_work():
         sc.make_config(quick=True, overrides={"etas": (0.03, 0.01)})
     with pytest.raises(ValueError, match="at least two"):
         sc.make_config(quick=True, overrides={"etas": (0.01,)})
+
+
+COMPILE_BUDGET = 51  # quick run, fresh process: 46 compilations measured (341 before issue 19)
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -2,6 +2,7 @@
 and the variance laws."""
 
 import numpy as np
+from _budget import check_compile_budget
 
 SCENARIO = "perturbation-estimators"
 
@@ -25,3 +26,10 @@ def test_perturbation_estimators_quick(quick):
         theory = var[dim] + 1.0
         assert np.all(np.abs(var[method] - theory) < 4 * var[f"{method}_se"]), method
         assert abs(m["variance_ratio_vs_theory"][method] - 1.0) < 0.15
+
+
+COMPILE_BUDGET = 135  # quick run, fresh process: 123 compilations measured (130 before issue 19)
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -252,8 +252,15 @@ class DeepLinearFlow(eqx.Module):
         return closed_form(W) if callable(closed_form) else jax.grad(self.loss)(W)
 
     def objective(self, Ws: Weights) -> jax.Array:
-        """l(W_N ... W_1), the function the flow descends (tau times its rate of decrease)."""
-        return self.loss(end_to_end(Ws))
+        """l(W_N ... W_1), the function the flow descends (tau times its rate of decrease).
+
+        On a trajectory (``sol.ys``: every W_i with a leading time axis) it returns the curve,
+        one value per saved time, like ``end_to_end``."""
+        W = end_to_end(Ws)
+        if W.ndim > 2:  # leading (time) axes: the loss of each end-to-end matrix
+            flat = W.reshape((-1,) + W.shape[-2:])
+            return jax.vmap(self.loss)(flat).reshape(W.shape[:-2])
+        return self.loss(W)
 
     def vector_field(self, t: Any, Ws: Weights, args: Any = None) -> Weights:
         """dW_i/dt = -W_{>i}^T grad l(W) W_{<i}^T / tau for every i.
