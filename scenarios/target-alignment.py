@@ -88,7 +88,7 @@ from dynlearn.app.scenario import (
     Seed,
     one_of,
     positive,
-    require_memory,
+    size,
 )
 from dynlearn.core import SolveError, solve, steady_state
 from dynlearn.core.sweep import sweep
@@ -124,9 +124,9 @@ COLORS = {"bp": "tab:orange", "pc": "tab:blue", "fa": "tab:green"}
 class Config(ScenarioConfig):
     seed: Seed = 0
     # depth experiment (Song et al. 2024)
-    depths: Annotated[tuple[int, ...], positive(max=64)] = (1, 2, 4, 6, 8, 10, 12, 15)  # L: weights
-    num_seeds: Annotated[int, positive(max=10_000)] = 32  # draws of (weights, x, y) per depth
-    width: Annotated[int, positive(max=1024)] = 64  # every layer's width
+    depths: Annotated[tuple[int, ...], size(max=64)] = (1, 2, 4, 6, 8, 10, 12, 15)  # L: weights
+    num_seeds: Annotated[int, size(max=10_000)] = 32  # draws of (weights, x, y) per depth
+    width: Annotated[int, size(max=1024)] = 64  # every layer's width
     lr: Annotated[float, positive()] = 1e-3  # the one weight step of BP and PC
     T: Annotated[int, positive(max=100_000)] = 128  # PC relaxation steps before the weight step
     gamma: Annotated[float, positive()] = 0.1  # PC relaxation rate (Euler step)
@@ -138,15 +138,15 @@ class Config(ScenarioConfig):
     gamma_equilibrium: Annotated[float, positive()] = 0.2
     T_curve: Annotated[int, positive(max=100_000)] = 1024  # read PC's alignment up to this step
     # along training (BP, PC, FA on the digits, batch size 1)
-    train_hidden: Annotated[tuple[int, ...], positive(max=4096)] = (64, 64)  # digits net
+    train_hidden: Annotated[tuple[int, ...], size(max=4096)] = (64, 64)  # digits net
     train_activation: Annotated[str, one_of(*HIDDEN_ACTIVATIONS)] = "tanh"  # digits net, hidden
     train_eta: Annotated[float, positive()] = 0.01  # SGD learning rate of the training run
-    train_epochs: Annotated[int, positive(max=1000)] = 1  # passes over the examples
-    train_examples: Annotated[int, positive(max=1347)] = 1347  # of the 1347 training digits
-    train_seeds: Annotated[int, positive(max=1000)] = 3  # init, feedback B and example order
+    train_epochs: Annotated[int, size(max=1000)] = 1  # passes over the examples
+    train_examples: Annotated[int, size(max=1347)] = 1347  # of the 1347 training digits
+    train_seeds: Annotated[int, size(max=1000)] = 3  # init, feedback B and example order
     # interference example (1-1-2 linear net, the first output's target changes)
     interference_lr: Annotated[float, positive(max=1.0)] = 0.1  # SGD step, weights only
-    interference_steps: Annotated[int, positive(max=100_000)] = 40  # updates on its one example
+    interference_steps: Annotated[int, size(max=100_000)] = 40  # updates on its one example
 
 
 QUICK = {
@@ -648,7 +648,8 @@ def plot(results: dict, config: Config):
 
 
 def check(config: Config) -> list[str]:
-    """Euler relaxation at the output node must be stable under soft clamping."""
+    """Euler relaxation must be stable at the output node under soft clamping, the
+    equilibrium reachable within its step budget; warnings for rates near Euler's limit."""
     for name in ("gamma", "gamma_equilibrium"):
         rate = getattr(config, name)
         if config.clamp == "soft" and rate * (1.0 + config.beta) >= 2.0:
@@ -657,9 +658,20 @@ def check(config: Config) -> list[str]:
                 f"diverges at the output node (curvature 1 + beta); use beta < "
                 f"{2 / rate - 1:g} or a smaller {name}"
             )
-    require_memory(
-        config.num_seeds * max(config.depths) * config.width**2 * 4, "the seeds' weights"
-    )
+    if config.tol < 1e-12:
+        raise ConfigError(
+            f"tol={config.tol:g}: rms(dx/dt) of float64 states stalls near 1e-15 times their "
+            f"size, so the steady state may never be declared; use tol >= 1e-12"
+        )
+    # the slowest mode of F takes a relaxation time of about 6 L^2 (1290 at L = 15)
+    needed = 10.0 * max(config.depths) ** 2
+    if EQUILIBRIUM_MAX_STEPS * config.gamma_equilibrium < needed:
+        raise ConfigError(
+            f"gamma_equilibrium={config.gamma_equilibrium:g}: {EQUILIBRIUM_MAX_STEPS} Euler "
+            f"steps reach relaxation time {EQUILIBRIUM_MAX_STEPS * config.gamma_equilibrium:g}, "
+            f"and depths up to {max(config.depths)} need about {needed:g}; use "
+            f"gamma_equilibrium >= {needed / EQUILIBRIUM_MAX_STEPS:.2g}"
+        )
     warnings = []
     for name in ("gamma", "gamma_equilibrium"):
         rate = getattr(config, name)
@@ -671,6 +683,32 @@ def check(config: Config) -> list[str]:
     return warnings
 
 
+def memory(config: Config) -> dict[str, float]:
+    """The largest arrays: the seeds' weights and saved relaxation states of the deepest net,
+    the training tables and records, and the interference records."""
+    S, L, n = config.num_seeds, max(config.depths), config.width
+    sizes = (64, *config.train_hidden, 10)  # the digits: 64 pixels, 10 classes
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    steps = config.train_epochs * config.train_examples
+    return {
+        "the seeds' weights, drawn and stepped (num_seeds x max(depths) x width^2)": 3
+        * S
+        * L
+        * n**2,
+        "the saved relaxation states (num_seeds x log2(max(T, T_curve)) x max(depths) x width)": S
+        * len(relaxation_grid(config))
+        * (L + 1)
+        * n,
+        "the training tables and records (train_seeds x train_epochs x train_examples)": 4
+        * config.train_seeds
+        * steps,
+        "the digits nets (train_seeds x train_hidden)": 3 * config.train_seeds * params,
+        "the interference records (num_seeds x interference_steps)": 2
+        * (S + 2)
+        * (config.interference_steps + 1),
+    }
+
+
 scenario = Scenario(
     name="target-alignment",
     description="Target alignment of one update vs depth: PC vs BP (Song et al. 2024)",
@@ -679,6 +717,10 @@ scenario = Scenario(
     run=run,
     plot=plot,
     check=check,
+    memory=memory,
+    # no step may half-learn output 1 within interference_steps: no disturbance to report then
+    nullable=("interference_disturbance_at_half",),
+    stability_keys=("gamma", "gamma_equilibrium", "beta", "train_eta", "interference_lr"),
 )
 
 if __name__ == "__main__":

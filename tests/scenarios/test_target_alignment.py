@@ -9,11 +9,12 @@ import sys
 import jax
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 SCENARIO = "target-alignment"
-# programs of a fresh quick run (python benchmarks/compile_counts.py --quick --opt0
-# target-alignment): one per depth, one per training rule, three for the interference example,
-# and the eager conversions of the digits loader and the sweeps' inputs
+# quick run, fresh process: 23 compilations measured (34 before its inputs went NumPy): one
+# per depth, one per training rule, three for the interference example, and the eager
+# conversions of the digits loader and of the sweeps' inputs
 COMPILE_BUDGET = 23
 
 
@@ -170,11 +171,8 @@ def test_interference_matches_its_closed_forms(quick):
     assert m["interference_max_disturbance"]["pc"] < m["interference_max_disturbance"]["bp"]
 
 
-def test_quick_run_compiles_within_its_budget(quick):
-    assert quick.compiled.compilations <= COMPILE_BUDGET, (
-        f"{quick.compiled.compilations} programs, budget {COMPILE_BUDGET}: a program per seed "
-        "or depth, or eager JAX ops? (JAX_LOG_COMPILES=1 lists them)"
-    )
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)
 
 
 def test_alignment_along_training(quick):
