@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 from sklearn.linear_model import LogisticRegression
 
 from dynlearn.data.spiral import spiral_split
@@ -56,3 +57,11 @@ def test_sgd_loop_is_euler_on_the_backprop_flow(quick):
 def test_decision_regions_cover_every_class(quick):
     results = quick.results
     assert set(np.unique(results["regions"])) == {0, 1, 2, 3}
+
+
+# quick run in a fresh process: 27 compilations measured (was 27 before issue 19)
+COMPILE_BUDGET = 30
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)
