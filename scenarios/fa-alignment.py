@@ -140,6 +140,10 @@ def run(cfg: Config) -> dict:
 
         def variants(m, family=family, decays=decays):
             key = jax.random.wrap_key_data(m["key"])
+            if len(decays) == 1:  # a constant, as a single rule has always had it
+                return jax.tree.map(
+                    lambda a: a[None], one_seed(family, key, m["batches"], float(decays[0]))
+                )
             return jax.vmap(lambda d: one_seed(family, key, m["batches"], d))(decays)
 
         recs = sweep(variants, members)  # (seed, variant, record)
