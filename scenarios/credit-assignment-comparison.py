@@ -26,9 +26,12 @@ at the end of training; a choice at either end of the grid is flagged in
 ``chosen_eta_on_grid_edge`` and with * in the figure (the optimum may then lie outside). The
 test accuracy of that choice is reported as mean and std
 over ``num_seeds`` seeds (init, feedback matrices, minibatch order and noise). Each run is
-``dynlearn.training.train`` (the rule's direction, SGD at the member's eta, a measurement after
-every epoch); each rule and data set is one compiled program over all (learning rate, seed)
-members by one ``dynlearn.sweep``.
+``dynlearn.training.train`` (the rule's direction, SGD at the member's eta, the state kept after
+every epoch); each rule and data set is one compiled training program over all (learning rate,
+seed) members by one ``dynlearn.sweep``. The measurements are taken after training, at the kept
+states: the rule's g_hat in one program per rule and data set, accuracies, loss and angle in one
+program per data set shared by all rules (inside the training loop they doubled its program:
+``train`` records the initial state outside its loop as well as every epoch inside it).
 Spiral: train/validation/test are independent draws of the generator (``spiral_split``: train
 from the seed, test from seed + 10_000, validation from seed + 20_000); digits: a stratified
 60/15/25 % split.
@@ -46,7 +49,7 @@ shared keys their directions, and at sigma = 1e-3 nearly their steps, would coin
 
 Budget: full mode about 4 minutes on an idle 2-core CPU (estimated from 2.4 minutes before the
 grid grew from 6 to 8 values and the tenth rule was added; the committed run took 16 minutes on
-a shared, heavily loaded machine): 20 compiled programs, each 8 learning rates x 3 seeds, in
+a shared, heavily loaded machine): 20 training programs, each 9 learning rates x 3 seeds, in
 float64; PC, with 20 relaxation steps per minibatch, is the costliest;
 quick mode (spiral only; every rule; 25 epochs; two learning rates, two seeds) about a minute,
 mostly compilation. Adding a rule is one entry in RULES: a function
@@ -61,6 +64,7 @@ DFA 95.49 %, FA 91.99 %, NP 91.52 %, WP 79.81 % (other networks and budgets).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -201,24 +205,68 @@ def load_data(name: str, cfg: Config):
     raise ValueError(f"unknown data set {name!r}; valid: spiral, digits")
 
 
-def train_one(rule_name, mlp, cfg, data, batches, steps_per_epoch, eta, key):
-    """One run: ``train`` with the rule's direction at learning rate eta over the minibatch
-    table ``batches``, recording before training and after every epoch (test acc, val acc,
-    training loss, angle to backprop's gradient)."""
-    x, y, xv, yv, xt, yt = data
-    k_init, k_rule, k_noise = jax.random.split(key, 3)
-    # each rule draws its own noise: WP and the forward gradient would otherwise share their
-    # directions (both call sample_noise on the same parameter tree) and be one experiment
-    k_noise = jax.random.fold_in(k_noise, list(RULES).index(rule_name))
+def train_one(rule_name, mlp, cfg, data, batches, eta, key, params0):
+    """One run from the initial weights ``params0``: ``train`` with the rule's direction at
+    learning rate eta over the minibatch table ``batches``; returns the rule's state before
+    training and after every epoch (the measurements are taken afterwards, by ``measure``)."""
+    x, y = data[0], data[1]
+    _, k_rule, k_noise = _member_keys(rule_name, key)
     rule = RULES[rule_name](mlp, k_rule, cfg)
+    steps_per_epoch = x.shape[0] // batches.shape[1]
+    schedule = Minibatches(x, y, batches, eta=eta, key=k_noise)
+    state = rule.init(params0)
+    run = train(rule, state, schedule, record=_identity, record_every=steps_per_epoch)
+    return run.records
 
-    def record(state, n):
-        # n steps taken = e epochs: the angle's noise is fold_in(k_noise, -e) (step n's is
-        # fold_in(k_noise, n); before training both are fold_in(k_noise, 0))
-        params = rule.params(state)
-        k_angle = jax.random.fold_in(k_noise, -(n // steps_per_epoch))
-        d = rule.params(rule.direction(state, x, y, k_angle))
-        g_hat = add_weight_decay(d, params, -cfg.weight_decay)  # the rule's estimate of grad L
+
+def _identity(state):
+    return state
+
+
+def _member_keys(rule_name, key):
+    """(init, rule, noise) keys of a member; each rule draws its own noise: WP and the forward
+    gradient would otherwise share their directions (both call sample_noise on the same
+    parameter tree) and be one experiment."""
+    k_init, k_rule, k_noise = jax.random.split(key, 3)
+    return k_init, k_rule, jax.random.fold_in(k_noise, list(RULES).index(rule_name))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def initial_params(mlp, keys):
+    """Every member's initial weights (He normal from its init key): the same for every rule,
+    one program per data set."""
+    return jax.vmap(lambda k: mlp.init(jax.random.split(jax.random.wrap_key_data(k), 3)[0]))(keys)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def estimates(rule_name, mlp, cfg, x, y, keys, states):
+    """The rule's estimate g_hat of grad L on the whole training set (its direction without
+    the weight-decay term, which all rules share) at every recorded state: (member, epoch).
+    After e epochs the angle's noise is fold_in(k_noise, -e) (step n's is fold_in(k_noise, n);
+    before training both are fold_in(k_noise, 0)). One program per rule and data set."""
+
+    def member(key_data, member_states):
+        _, k_rule, k_noise = _member_keys(rule_name, jax.random.wrap_key_data(key_data))
+        rule = RULES[rule_name](mlp, k_rule, cfg)
+
+        def at_epoch(state, e):
+            params = rule.params(state)
+            d = rule.params(rule.direction(state, x, y, jax.random.fold_in(k_noise, -e)))
+            return add_weight_decay(d, params, -cfg.weight_decay), params
+
+        epochs = jnp.arange(jax.tree.leaves(member_states)[0].shape[0], dtype=jnp.int32)
+        return jax.vmap(at_epoch)(member_states, epochs)
+
+    return jax.vmap(member)(keys, states)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def measure(mlp, data, params, g_hat):
+    """Test and validation accuracy, training loss and the angle between g_hat and backprop's
+    gradient at every (member, epoch): rule-independent, one program per data set."""
+    x, y, xv, yv, xt, yt = data
+
+    def one(params, g_hat):
         return {
             "test_acc": mlp.accuracy(params, xt, yt),
             "val_acc": mlp.accuracy(params, xv, yv),
@@ -226,52 +274,47 @@ def train_one(rule_name, mlp, cfg, data, batches, steps_per_epoch, eta, key):
             "angle": angle_deg(g_hat, mlp.grad(params, x, y)),
         }
 
-    schedule = Minibatches(x, y, batches, eta=eta, key=k_noise)
-    state = rule.init(mlp.init(k_init))
-    run = train(
-        rule, state, schedule, record=record, record_every=steps_per_epoch, record_step=True
-    )
-    return run.records
+    return jax.vmap(jax.vmap(one))(params, g_hat)
 
 
 def run(cfg: Config) -> dict:
     unknown = [r for r in cfg.rules if r not in RULES]
     if unknown:
         raise ValueError(f"unknown rules {unknown}; valid: {', '.join(RULES)}")
-    etas = jnp.asarray(cfg.etas)
-    seeds = jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)
+    seeds = jax.random.key_data(jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds))
     jobs = [(d, r) for d in cfg.datasets for r in cfg.rules]
 
     def job(ds_rule):
         ds, rule_name = ds_rule
         data, sizes, epochs, batch_size = load_data(ds, cfg)
+        data = tuple(np.asarray(a) for a in data)
         mlp = MLP(sizes, ("tanh",) * (len(sizes) - 2) + ("softmax",), "softmax_cross_entropy")
         n = data[0].shape[0]
-        batches = jnp.stack(
-            [
-                jnp.asarray(minibatch_indices(cfg.seed + s, n, batch_size, epochs))
-                for s in range(cfg.num_seeds)
-            ]
+        batches = np.stack(
+            [minibatch_indices(cfg.seed + s, n, batch_size, epochs) for s in range(cfg.num_seeds)]
         )
-        steps_per_epoch = n // batch_size
+        # the (eta, seed) members, eta-major, as one compiled sweep per rule and data set
+        n_eta, n_seed = len(cfg.etas), cfg.num_seeds
+        members = {
+            "key": np.tile(np.asarray(seeds), (n_eta, 1)),
+            "batches": np.tile(batches, (n_eta, 1, 1)),
+            "eta": np.repeat(np.asarray(cfg.etas, dtype=float), n_seed),
+        }
+
+        members["params"] = initial_params(mlp, members["key"])
 
         def member(m, rule_name=rule_name, mlp=mlp, data=data):
             key = jax.random.wrap_key_data(m["key"])
-            return train_one(
-                rule_name, mlp, cfg, data, m["batches"], steps_per_epoch, m["eta"], key
-            )
+            return train_one(rule_name, mlp, cfg, data, m["batches"], m["eta"], key, m["params"])
 
-        # the (eta, seed) members, eta-major, as one compiled sweep
-        n_eta, n_seed = len(cfg.etas), cfg.num_seeds
-        members = {
-            "key": jnp.tile(jax.random.key_data(seeds), (n_eta, 1)),
-            "batches": jnp.tile(batches, (n_eta, 1, 1)),
-            "eta": jnp.repeat(etas, n_seed),
+        states = sweep(member, members)
+        # the measurements at every recorded state, outside the training loop: the rule's
+        # g_hat (a program per rule), then accuracies, loss and angle (one per data set)
+        g_hat, params = estimates(rule_name, mlp, cfg, data[0], data[1], members["key"], states)
+        recs = measure(mlp, data, params, g_hat)
+        return {  # (eta, seed, epoch + 1)
+            k: np.asarray(r).reshape(n_eta, n_seed, *r.shape[1:]) for k, r in recs.items()
         }
-        recs = sweep(member, members)
-        return jax.tree_util.tree_map(  # (eta, seed, epoch + 1)
-            lambda r: np.asarray(r).reshape(n_eta, n_seed, *r.shape[1:]), recs
-        )
 
     # one compiled program per rule and data set, checkpointed: `--resume` continues there
     out = {}

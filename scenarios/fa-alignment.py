@@ -73,6 +73,8 @@ class Config(ScenarioConfig):
 QUICK = {"epochs": 12, "num_seeds": 2}
 
 RULES = ("bp", "fa", "kp", "bp_decay", "fa_decay")  # *_decay: with KP's weight decay
+DECAYED = ("kp", "bp_decay", "fa_decay")
+FAMILIES = {"bp": ("bp", "bp_decay"), "fa": ("fa", "fa_decay"), "kp": ("kp",)}  # a program each
 
 
 def make_task(cfg: Config):
@@ -89,27 +91,24 @@ def run(cfg: Config) -> dict:
     num_steps = cfg.epochs * steps_per_epoch
     if num_steps % cfg.record_every:
         raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
-    batches = jnp.stack(
+    batches = np.stack(
         [
-            jnp.asarray(
-                minibatch_indices(cfg.seed + s, cfg.num_examples, cfg.batch_size, cfg.epochs)
-            )
+            minibatch_indices(cfg.seed + s, cfg.num_examples, cfg.batch_size, cfg.epochs)
             for s in range(cfg.num_seeds)
         ]
     )
 
-    def make_rule(name, key):
-        decay = cfg.weight_decay_kp if name in ("kp", "bp_decay", "fa_decay") else 0.0
+    def make_rule(name, key, decay):
         if name.startswith("bp"):
             return Backprop(mlp, weight_decay=decay)
         if name.startswith("fa"):
             return feedback_alignment(mlp, key, weight_decay=decay)
         return kolen_pollack(mlp, key, weight_decay=decay)
 
-    def one_seed(name, key, batches):
+    def one_seed(name, key, batches, decay):
         k_init, k_B = jax.random.split(key)
         params0 = jax.tree_util.tree_map(lambda a: cfg.init_scale * a, mlp.init(k_init))
-        rule = make_rule(name, k_B)
+        rule = make_rule(name, k_B, decay)
         fixed_B = rule.B if name.startswith("fa") else None
 
         def record(state):
@@ -129,18 +128,29 @@ def run(cfg: Config) -> dict:
             rule, rule.init(params0), data, record=record, record_every=cfg.record_every
         ).records
 
-    # the seeds (init, feedback matrix, minibatch order) of each rule as one compiled sweep
+    # the seeds (init, feedback matrix, minibatch order) of each rule, with and without weight
+    # decay (a traced number: one structure), as one compiled sweep per rule family
     members = {
-        "key": jax.random.key_data(jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds)),
+        "key": np.asarray(
+            jax.random.key_data(jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds))
+        ),
         "batches": batches,
     }
     records = {}
-    for name in RULES:
-        recs = sweep(
-            lambda m, name=name: one_seed(name, jax.random.wrap_key_data(m["key"]), m["batches"]),
-            members,
-        )
-        records[name] = jax.tree_util.tree_map(np.asarray, recs)
+    for family, names in FAMILIES.items():
+        decays = np.asarray([cfg.weight_decay_kp if n in DECAYED else 0.0 for n in names])
+
+        def variants(m, family=family, decays=decays):
+            key = jax.random.wrap_key_data(m["key"])
+            if len(decays) == 1:  # a constant, as a single rule has always had it
+                return jax.tree.map(
+                    lambda a: a[None], one_seed(family, key, m["batches"], float(decays[0]))
+                )
+            return jax.vmap(lambda d: one_seed(family, key, m["batches"], d))(decays)
+
+        recs = sweep(variants, members)  # (seed, variant, record)
+        for i, name in enumerate(names):
+            records[name] = {k: np.asarray(r)[:, i] for k, r in recs.items()}
     steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
     for name in RULES:  # (records, seeds): the first record where any seed is non-finite
         loss = records[name]["loss"].T

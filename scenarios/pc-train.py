@@ -61,6 +61,7 @@ PC does T relaxation steps per minibatch) and their ratios ``epoch_cost_pc_over_
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -158,6 +159,19 @@ def _rule(config: Config, mlp: MLP, rule: str):
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _initial(mlp: MLP, *opt_settings):
+    """seed -> (xavier-normal weights from PRNGKey(seed), the optimiser's initial state); one
+    function per network and optimiser, so every rule on a data set shares its program."""
+    opt = _optimizer(*opt_settings)
+
+    def initial(seed):
+        params = mlp.init(jax.random.PRNGKey(seed), "xavier_normal")
+        return params, opt.init(params)
+
+    return initial
+
+
 def _epoch_stats(rule, losses) -> tuple[jax.Array, ...]:
     """Epoch means of (loss, energy, raised, steps) and the share of capped relaxations
     (backprop: its loss twice, zeros)."""
@@ -172,7 +186,10 @@ def _epoch_stats(rule, losses) -> tuple[jax.Array, ...]:
 def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
     """Train one rule on one data set for every seed (its own data, split, init and minibatch
     order) as one ``dynlearn.sweep`` per epoch; arrays are (seed, epoch)."""
-    x, y, xt, yt = (jnp.stack(d) for d in zip(*(_data(name, s) for s in seeds), strict=True))
+    x, y, xt, yt = (
+        np.stack([np.asarray(a) for a in d])
+        for d in zip(*(_data(name, s) for s in seeds), strict=True)
+    )
     epochs = getattr(config, f"{name}_epochs")
     B = getattr(config, f"{name}_batch_size")
     mlp = MLP(
@@ -180,23 +197,14 @@ def _train(config: Config, name: str, seeds: list[int], rule: str, bar) -> dict:
         (config.activation, config.activation, "softmax"),
         "softmax_cross_entropy",
     )
-    opt = _optimizer(
-        getattr(config, f"{name}_optimizer"),
-        getattr(config, f"{name}_eta"),
-        getattr(config, f"{name}_weight_decay"),
+    opt_settings = tuple(
+        getattr(config, f"{name}_{k}") for k in ("optimizer", "eta", "weight_decay")
     )
-    batches = jnp.stack(
-        [
-            jnp.asarray(minibatch_indices(s, x.shape[1], B, epochs).reshape(epochs, -1, B))
-            for s in seeds
-        ]
+    opt = _optimizer(*opt_settings)
+    batches = np.stack(
+        [minibatch_indices(s, x.shape[1], B, epochs).reshape(epochs, -1, B) for s in seeds]
     )
-
-    def initial(key):
-        params = mlp.init(key, "xavier_normal")
-        return params, opt.init(params)
-
-    params, state = sweep(initial, jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+    params, state = sweep(_initial(mlp, *opt_settings), np.asarray(seeds))
     learner = _rule(config, mlp, rule)
 
     def epoch(m):

@@ -37,6 +37,7 @@ Metrics: ``cosine_final_strict`` (per layer, strict PC at its equilibrium, beta 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -163,32 +164,61 @@ def _hessian_lambda_min(rule, xs, args):
     return jnp.min(jax.vmap(row_lambda_min)(xs, args.x, args.y))
 
 
-def _euler_path(rule, xs0, args, gamma, t_max):
+@functools.partial(jax.jit, static_argnums=0)
+def _setup(mlp, seed, x, y):
+    """The initial weights (xavier normal from PRNGKey(seed)), backprop's gradient and the
+    feedforward states (the relaxations' start)."""
+    params = mlp.init(jax.random.PRNGKey(seed), "xavier_normal")
+    xs0 = PredictiveCoding(mlp, params, beta=1.0).initial_states(x, "feedforward")
+    return params, jax.grad(mlp.loss_value)(params, x, y), xs0
+
+
+@eqx.filter_jit
+def _initial_states(rule, x, init):
+    return rule.initial_states(x, init)
+
+
+@eqx.filter_jit
+def _final(strict, fpa, xs_strict, xs_fpa, args, bp):
+    """Cosines with the BP gradient at strict PC's equilibrium and at FPA's exact states, the
+    largest |dF/dW / beta - dL/dW| of FPA (each layer's), and the smallest Hessian eigenvalue
+    of strict PC's F at its equilibrium."""
+    g_fpa = fpa.weight_gradient(xs_fpa, args)
+    return (
+        _cosines(strict.weight_gradient(xs_strict, args), bp),
+        _cosines(g_fpa, bp),
+        [jnp.max(jnp.abs(g["W"] / fpa.beta - b["W"])) for g, b in zip(g_fpa, bp, strict=True)],
+        _hessian_lambda_min(strict, xs_strict, args),
+    )
+
+
+@eqx.filter_jit
+def _euler_path(rule, xs0, args, bp, gamma, t_max):
+    """Euler relaxation at rate gamma for about t_max, saving every step: the times, and along
+    the path the cosines with the BP gradient and the residual (one program per rule)."""
     T = max(1, int(round(t_max / gamma)))
     sol = solve(
         rule, xs0, T * gamma, method="euler", dt=gamma, args=args, saveat=gamma * np.arange(T + 1)
     )
-    return sol
+    return sol.ts, *_along(rule, sol.ys, args, bp)
 
 
 def run(config: Config) -> dict:
     split = load_digits_split(config.seed)
-    x, y = split.x_train[: config.batch_size], split.y_train[: config.batch_size]
+    x = np.asarray(split.x_train)[: config.batch_size]
+    y = np.asarray(split.y_train)[: config.batch_size]
     args = Clamped(x, y)
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     L = len(sizes) - 1
     mlp = MLP(sizes, (config.activation,) * (L - 1) + ("softmax",), "softmax_cross_entropy")
-    params = mlp.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    bp = jax.grad(mlp.loss_value)(params, x, y)
+    params, bp, xs0 = _setup(mlp, config.seed, x, y)
 
     strict = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta))
     fpa = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta), fixed_prediction=True)
-    xs0 = strict.initial_states(x, "feedforward")
 
     def path(rule, gamma, xs_start):
-        sol = _euler_path(rule, xs_start, args, gamma, config.t_max)
-        cosine, res = _along(rule, sol.ys, args, bp)
-        return {"t": np.asarray(sol.ts), "cosine": np.asarray(cosine), "residual": np.asarray(res)}
+        t, cosine, res = _euler_path(rule, xs_start, args, bp, gamma, config.t_max)
+        return {"t": np.asarray(t), "cosine": np.asarray(cosine), "residual": np.asarray(res)}
 
     curves = {"strict": {}, "fixed_prediction": {}}
     nfev_euler_by_gamma = {}
@@ -206,17 +236,27 @@ def run(config: Config) -> dict:
             curves["strict"].pop(str(gamma), None)
             unstable.append(gamma)
     if config.extra_paths:  # the zero start, and beta = 1, at the usual gamma
-        zeros = strict.initial_states(x, "zeros")
+        zeros = _initial_states(strict, x, "zeros")
         curves["strict_zeros"] = path(strict, config.euler_gamma, zeros)
         strong = PredictiveCoding(mlp, params, beta=jnp.asarray(1.0))
         curves["strict_beta_1"] = path(strong, config.euler_gamma, xs0)
 
     # strict PC at its equilibrium (Euler at the usual rate until residual < tol) per beta:
-    # the rules for every beta stacked into one batch, relaxed in one sweep; the common start
+    # the rules for every beta as one batch, relaxed in one sweep; the common start
     # rides along per member (solve's eager finiteness check of a constant y0 fails inside a
     # traced sweep)
+    leaves, treedef = jax.tree.flatten(params)
+    flat_params = np.concatenate([np.ravel(np.asarray(a)) for a in leaves])
+
+    def unravel(flat):
+        ends = np.cumsum([a.size for a in leaves])
+        return jax.tree.unflatten(
+            treedef,
+            [flat[e - a.size : e].reshape(a.shape) for a, e in zip(leaves, ends, strict=True)],
+        )
+
     def equilibrium_cosines(member):
-        rule = member["rule"]
+        rule = PredictiveCoding(mlp, unravel(member["params"]), beta=member["beta"])
         sol = solve(
             rule,
             member["xs0"],
@@ -230,11 +270,15 @@ def run(config: Config) -> dict:
         xs_eq = jax.tree.map(lambda a: a[-1], sol.ys)
         return _cosines(rule.weight_gradient(xs_eq, args), bp), sol.stats["event"]
 
-    members = [
-        {"rule": PredictiveCoding(mlp, params, beta=jnp.asarray(beta)), "xs0": xs0}
-        for beta in config.betas
-    ]
-    eq_cos, reached = sweep(equilibrium_cosines, jax.tree.map(lambda *a: jnp.stack(a), *members))
+    # (the weights as one flat array: few arrays to place on the device)
+    n_beta = len(config.betas)
+    members = {
+        "beta": np.asarray(config.betas, dtype=float),
+        "params": np.broadcast_to(np.asarray(flat_params), (n_beta, flat_params.size)),
+        "xs0": [np.broadcast_to(np.asarray(a), (n_beta, *a.shape)) for a in xs0],
+    }
+    eq_cos, reached = sweep(equilibrium_cosines, members)
+    reached = np.asarray(reached)
     if not np.all(reached):
         raise SolveError(
             f"no steady state (residual < {config.tol:g}) within {EULER_MAX_STEPS} Euler steps "
@@ -260,18 +304,13 @@ def run(config: Config) -> dict:
 
     fpa_exact = infer(fpa, xs0, args, method="euler", gamma=1.0, T=L - 1)
 
-    lambda_min = float(_hessian_lambda_min(strict, adaptive.xs, args))
+    cos_strict, cos_fpa, fpa_error, lambda_min = _final(
+        strict, fpa, adaptive.xs, fpa_exact.xs, args, bp
+    )
     metrics = {
-        "cosine_final_strict": np.asarray(
-            _cosines(strict.weight_gradient(adaptive.xs, args), bp)
-        ).tolist(),
-        "cosine_final_fixed_prediction": np.asarray(
-            _cosines(fpa.weight_gradient(fpa_exact.xs, args), bp)
-        ).tolist(),
-        "fixed_prediction_max_abs_error": max(
-            float(jnp.max(jnp.abs(g["W"] / config.beta - b["W"])))
-            for g, b in zip(fpa.weight_gradient(fpa_exact.xs, args), bp, strict=True)
-        ),
+        "cosine_final_strict": np.asarray(cos_strict).tolist(),
+        "cosine_final_fixed_prediction": np.asarray(cos_fpa).tolist(),
+        "fixed_prediction_max_abs_error": max(float(e) for e in fpa_error),
         "nfev_adaptive": adaptive.nfev,
         "nfev_euler": euler_ref.nfev,
         "nfev_euler_by_gamma": nfev_euler_by_gamma,
@@ -282,7 +321,10 @@ def run(config: Config) -> dict:
             np.sqrt(
                 np.mean(
                     np.concatenate(
-                        [np.ravel(a - b) for a, b in zip(adaptive.xs, euler_ref.xs, strict=True)]
+                        [
+                            np.ravel(np.asarray(a) - np.asarray(b))
+                            for a, b in zip(adaptive.xs, euler_ref.xs, strict=True)
+                        ]
                     )
                     ** 2
                 )
@@ -292,7 +334,7 @@ def run(config: Config) -> dict:
             str(b): c.tolist() for b, c in zip(config.betas, eq_cos, strict=True)
         },
         "num_layers": L,
-        "hessian_lambda_min": lambda_min,
+        "hessian_lambda_min": float(lambda_min),
     }
     return {
         "metrics": metrics,

@@ -1,6 +1,8 @@
 """Quick-mode fa-alignment: FA's hidden-layer update turns from ~90 deg (random B) to well below
 90 deg; Kolen-Pollack aligns further and B -> W^T with the exact (1 - eta lambda)^n law."""
 
+from _budget import check_compile_budget
+
 SCENARIO = "fa-alignment"
 
 
@@ -21,3 +23,11 @@ def test_fa_alignment_quick(quick):
     assert m["final_weight_angle_deg"]["kp"] < m["final_weight_angle_deg"]["fa"]
     assert m["final_weight_angle_deg"]["kp"] < 20.0
     assert m["kp_offset_closed_form_max_rel_error"] < 1e-10
+
+
+# quick run in a fresh process: 10 compilations measured (was 12 before issue 19)
+COMPILE_BUDGET = 11
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 from sklearn.linear_model import LogisticRegression
 
 from dynlearn.data.spiral import spiral_split
@@ -68,3 +69,11 @@ def test_seed_statistics_over_a_full_run_style_config(quick_run):
         math.sqrt(((acc - mean) ** 2).sum() / 2), rel=1e-12
     )
     assert m["test_accuracy_max"] == acc.max() and m["test_accuracy_min"] == acc.min()
+
+
+# quick run in a fresh process: 27 compilations measured (was 27 before issue 19)
+COMPILE_BUDGET = 30
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)
