@@ -62,16 +62,3 @@ def quick(request) -> QuickRun:
 def quick_run():
     """``quick_run(name, **overrides) -> QuickRun`` for modules that need other configs."""
     return run_quick
-
-
-def check_compile_budget(run: QuickRun, budget: int) -> None:
-    """The quick run compiled at most ``budget`` XLA programs (its module's ``COMPILE_BUDGET``,
-    set from the count of a fresh process: programs this worker compiled for an earlier test
-    are reused, so the count here can only be lower). A new program per learning rate, seed
-    or depth, or op-by-op JAX on device arrays in the post-processing, exceeds it."""
-    name = run.scenario.name
-    assert run.compiled.compilations <= budget, (
-        f"{name} compiled {run.compiled.compilations} programs in quick mode, budget {budget}: "
-        f"a program per number, or eager JAX ops in post-processing? "
-        f"(python benchmarks/compile_counts.py --quick --opt0 {name}; JAX_LOG_COMPILES=1 lists them)"
-    )
