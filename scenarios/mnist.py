@@ -61,6 +61,14 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.nd
     return C
 
 
+@jax.jit(static_argnums=0)
+def _evaluate(mlp: MLP, params, x, y, x_test, y_test):
+    """(test labels, predicted test labels, training accuracy): the post-processing of the
+    device results as one compiled program (op by op, each eager op compiles its own)."""
+    predicted = jnp.argmax(mlp.predict(params, x_test), axis=1)
+    return jnp.argmax(y_test, axis=1), predicted, mlp.accuracy(params, x, y)
+
+
 def run(config: Config) -> dict:
     data, batch_size, epochs = config.load(DEFAULTS)
     split = data.split
@@ -77,8 +85,9 @@ def run(config: Config) -> dict:
     params = curves.run.state
     train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
-    labels = np.asarray(jnp.argmax(y_test, axis=1))
-    predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
+    labels, predicted, train_accuracy = map(
+        np.asarray, _evaluate(mlp, params, x, y, x_test, y_test)
+    )
     C = confusion_matrix(labels, predicted, y.shape[1])
     W1 = np.asarray(params[0]["W"])
     strongest = np.argsort(-np.linalg.norm(W1, axis=1))[: config.n_filters]
@@ -86,7 +95,7 @@ def run(config: Config) -> dict:
         "dataset": data.name,
         "image_shape": list(data.image_shape),  # (8, 8) on the digits, (28, 28) on MNIST files
         "test_accuracy": float(np.mean(labels == predicted)),
-        "train_accuracy": float(mlp.accuracy(params, x, y)),
+        "train_accuracy": float(train_accuracy),
         "test_loss": float(test_loss[-1]),
         "sizes": list(sizes),
         "n_train": int(len(x)),
