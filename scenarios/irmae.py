@@ -144,6 +144,9 @@ def _measure(encoder: MLP, decoder: MLP, params: dict, x_train, x_test, num_show
     )
 
 
+_effective_rank = jax.jit(effective_rank_of_spectrum)  # one program, not one per eager op
+
+
 def fit(config: Config, l: int, batches: Minibatches) -> dict:
     """Adam on the MSE over the schedule ``batches`` (one compiled ``train`` run)."""
     encoder, decoder = encoder_decoder(config)
@@ -181,7 +184,7 @@ def run(config: Config) -> dict:
         spectrum = np.sort(np.linalg.eigvalsh(np.asarray(C)))[::-1].clip(min=0.0)
         spectra[name] = spectrum / spectrum[0]
         share = np.cumsum(spectrum) / spectrum.sum()
-        metrics[f"effective_rank_{name}"] = float(effective_rank_of_spectrum(spectrum))
+        metrics[f"effective_rank_{name}"] = float(_effective_rank(spectrum))
         metrics[f"test_mse_{name}"] = float(test_mse)
         metrics[f"train_mse_{name}"] = float(train_mse)
         metrics[f"rank_99_{name}"] = int(min(np.searchsorted(share, 0.99) + 1, cfg.latent))

@@ -6,7 +6,7 @@ import pytest
 from _budget import check_compile_budget
 
 SCENARIO = "irmae"
-COMPILE_BUDGET = 74  # quick run, fresh process: 67 compilations measured (125 before issue 19)
+COMPILE_BUDGET = 58  # quick run, fresh process: 53 compilations measured (125 before issue 19)
 
 
 def test_irmae_latent_rank_is_clearly_lower(quick):
