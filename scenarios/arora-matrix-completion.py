@@ -121,6 +121,17 @@ def memory(config: Config) -> dict[str, float]:
     }
 
 
+@jax.jit
+def _curves(Ws_t):
+    """The end-to-end map's singular values at every saved time and its final value, from
+    the saved factors: one compiled program per depth (op by op, every eager op compiles)."""
+    W_t = jax.vmap(end_to_end)(Ws_t)
+    return jax.vmap(singular_values)(W_t), W_t[-1]
+
+
+_effective_rank = jax.jit(effective_rank)
+
+
 def run(config: Config) -> dict:
     num_steps = num_steps_of(config)
     W_star, mask = ground_truth(config)
@@ -144,8 +155,8 @@ def run(config: Config) -> dict:
             saveat=ts,
             max_steps=num_steps,
         )
-        W_t = jax.vmap(end_to_end)(sol.ys)
-        return np.asarray(jax.vmap(singular_values)(W_t)), np.asarray(W_t[-1])
+        sigmas, W = _curves(sol.ys)
+        return np.asarray(sigmas), np.asarray(W)
 
     # one depth at a time, checkpointed: `--resume` continues an interrupted run
     fits = checkpointed_map(fit, progress(config.depths, desc="depths"))
@@ -153,7 +164,7 @@ def run(config: Config) -> dict:
     for N, (sigmas[N], W) in zip(config.depths, fits, strict=True):
         err2 = (W - W_star) ** 2
         label = str(N)
-        erank[label] = float(effective_rank(W))
+        erank[label] = float(_effective_rank(W))
         test_rmse[label] = float(np.sqrt(err2[unobserved].mean()))
         train_rmse[label] = float(np.sqrt(err2[~unobserved].mean()))
         final_W[N] = W
@@ -162,7 +173,7 @@ def run(config: Config) -> dict:
         "effective_rank": erank,
         "test_rmse": test_rmse,
         "train_rmse": train_rmse,
-        "effective_rank_target": float(effective_rank(W_star)),
+        "effective_rank_target": float(_effective_rank(W_star)),
         "num_steps": num_steps,
     }
     return {

@@ -33,8 +33,6 @@ from dynlearn.app.image_data import ImageDataConfig
 from dynlearn.app.scenario import Scenario, in_range, size
 from dynlearn.nn import MLP
 
-loss_value = jax.jit(MLP.loss_value, static_argnums=0)  # loss_value(mlp, params, x, y)
-
 DEFAULTS = {  # data set -> (batch_size, epochs) when the config says 0
     "digits": (32, 300),
     "mnist": (200, 20),
@@ -62,6 +60,27 @@ def bce(x_hat: jax.Array, x: jax.Array) -> jax.Array:
     return -jnp.sum(x * jnp.log(x_hat) + (1 - x) * jnp.log1p(-x_hat), axis=1)
 
 
+@jax.jit(static_argnums=0)
+def _evaluate(mlp: MLP, params, x, x_test) -> dict:
+    """The codes and reconstructions of the test images and the loss metrics, as one compiled
+    program (op by op, each eager JAX op on the device results compiles its own)."""
+    zs = mlp.forward(params, x_test)
+    x_hat = zs[-1]
+    mean_image = jnp.broadcast_to(jnp.mean(x, axis=0), x_test.shape)
+    return {
+        "codes": zs[2],
+        "x_hat": x_hat,
+        "test_bce": jnp.mean(bce(x_hat, x_test)),
+        "test_mse": jnp.mean((x_hat - x_test) ** 2),
+        "bce_mean_image": jnp.mean(bce(mean_image, x_test)),
+        "mse_mean_image": jnp.mean((mean_image - x_test) ** 2),
+        "train_bce": mlp.loss_value(params, x, x),
+    }
+
+
+_predict = jax.jit(MLP.predict, static_argnums=0)  # _predict(mlp, params, x)
+
+
 def run(config: Config) -> dict:
     data, batch_size, epochs = config.load(DEFAULTS)
     split = data.split
@@ -85,24 +104,20 @@ def run(config: Config) -> dict:
     params = curves.run.state
     train_curve, test_curve = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
-    zs = mlp.forward(params, x_test)
-    codes, x_hat = np.asarray(zs[2]), zs[-1]
-    mean_image = jnp.broadcast_to(jnp.mean(x, axis=0), x_test.shape)
+    ev = {k: np.asarray(v) for k, v in _evaluate(mlp, params, x, x_test).items()}
+    codes, x_hat = ev["codes"], ev["x_hat"]
     a, b = config.interpolate
     z_a, z_b = codes[labels_test == a].mean(axis=0), codes[labels_test == b].mean(axis=0)
     s = np.linspace(0.0, 1.0, config.steps)[:, None]
     path = (1 - s) * z_a + s * z_b
-    decoded = np.asarray(decoder.predict(params[2:], jnp.asarray(path, dtype=x.dtype)))
+    decoded = np.asarray(_predict(decoder, params[2:], jnp.asarray(path, dtype=x.dtype)))
     shown = np.array([np.flatnonzero(labels_test == k)[0] for k in range(num_classes)])
 
     metrics = {
         "dataset": data.name,
         "image_shape": list(data.image_shape),  # (8, 8) on the digits, (28, 28) on MNIST files
-        "test_bce": float(jnp.mean(bce(x_hat, x_test))),
-        "test_mse": float(jnp.mean((x_hat - x_test) ** 2)),
-        "bce_mean_image": float(jnp.mean(bce(mean_image, x_test))),
-        "mse_mean_image": float(jnp.mean((mean_image - x_test) ** 2)),
-        "train_bce": float(loss_value(mlp, params, x, x)),
+        **{k: float(ev[k]) for k in ("test_bce", "test_mse", "bce_mean_image", "mse_mean_image")},
+        "train_bce": float(ev["train_bce"]),
         "sizes": list(mlp.sizes),
         "n_train": int(len(x)),
         "n_test": int(len(x_test)),
@@ -114,7 +129,7 @@ def run(config: Config) -> dict:
         "train_curve": train_curve,
         "test_curve": test_curve,
         "originals": np.asarray(x_test)[shown],
-        "reconstructions": np.asarray(x_hat)[shown],
+        "reconstructions": x_hat[shown],
         "codes": codes,
         "labels": labels_test,
         "path": path,

@@ -173,6 +173,22 @@ class AutoencoderMSE(eqx.Module):
         return jax.value_and_grad(mse)(state, x, self.encoder, self.decoder)
 
 
+@jax.jit(static_argnums=(0, 1, 5))
+def _measure(encoder: MLP, decoder: MLP, params: dict, x_train, x_test, num_shown: int):
+    """(latent covariance on the test set, test MSE, training MSE, the first ``num_shown``
+    test reconstructions): the post-processing of one trained model as one compiled program
+    (op by op, each eager JAX op on the device results compiles its own)."""
+    return (
+        latent_covariance(latents(params, x_test, encoder)),
+        mse(params, x_test, encoder, decoder),
+        mse(params, x_train, encoder, decoder),
+        reconstruct(params, x_test[:num_shown], encoder, decoder),
+    )
+
+
+_effective_rank = jax.jit(effective_rank_of_spectrum)  # one program, not one per eager op
+
+
 def fit(config: Config, l: int, batches: Minibatches) -> dict:
     """Adam on the MSE over the schedule ``batches`` (one compiled ``train`` run)."""
     encoder, decoder = encoder_decoder(config)
@@ -207,15 +223,17 @@ def run(config: Config) -> dict:
         encoder, decoder = encoder_decoder(cfg)
         out = fit(cfg, l, batches)
         params = out["params"]
-        C = latent_covariance(latents(params, x_test, encoder))
+        C, test_mse, train_mse, shown = map(
+            np.asarray, _measure(encoder, decoder, params, x_train, x_test, cfg.num_shown)
+        )
         spectrum = np.sort(np.linalg.eigvalsh(np.asarray(C)))[::-1].clip(min=0.0)
         spectra[name] = spectrum / spectrum[0]
         share = np.cumsum(spectrum) / spectrum.sum()
-        metrics[f"effective_rank_{name}"] = float(effective_rank_of_spectrum(spectrum))
-        metrics[f"test_mse_{name}"] = float(mse(params, x_test, encoder, decoder))
-        metrics[f"train_mse_{name}"] = float(mse(params, x_train, encoder, decoder))
+        metrics[f"effective_rank_{name}"] = float(_effective_rank(spectrum))
+        metrics[f"test_mse_{name}"] = float(test_mse)
+        metrics[f"train_mse_{name}"] = float(train_mse)
         metrics[f"rank_99_{name}"] = int(min(np.searchsorted(share, 0.99) + 1, cfg.latent))
-        recon[name] = np.asarray(reconstruct(params, x_test[: cfg.num_shown], encoder, decoder))
+        recon[name] = shown
         curves[name] = out["train_loss"]
 
     bar = progress(total=3, desc="models")

@@ -61,6 +61,14 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.nd
     return C
 
 
+@jax.jit(static_argnums=0)
+def _evaluate(mlp: MLP, params, x, y, x_test, y_test):
+    """(test labels, predicted test labels, training accuracy): the post-processing of the
+    device results as one compiled program (op by op, each eager op compiles its own)."""
+    predicted = jnp.argmax(mlp.predict(params, x_test), axis=1)
+    return jnp.argmax(y_test, axis=1), predicted, mlp.accuracy(params, x, y)
+
+
 def run(config: Config) -> dict:
     data, batch_size, epochs = config.load(DEFAULTS)
     split = data.split
@@ -77,7 +85,10 @@ def run(config: Config) -> dict:
     params = curves.run.state
     train_loss, test_loss = np.asarray(curves.train_curve), np.asarray(curves.test_curve)
 
-    train_accuracy = float(mlp.accuracy(params, x, y))
+    labels, predicted, train_accuracy = map(
+        np.asarray, _evaluate(mlp, params, x, y, x_test, y_test)
+    )
+    train_accuracy = float(train_accuracy)
     chance = float(np.max(np.mean(np.asarray(y), axis=0)))  # always the most frequent class
     if train_accuracy <= chance:
         raise Diverged(
@@ -85,8 +96,6 @@ def run(config: Config) -> dict:
             f"always answering the most frequent class ({chance:.3f}): the training diverged "
             "or stalled; change eta"
         )
-    labels = np.asarray(jnp.argmax(y_test, axis=1))
-    predicted = np.asarray(jnp.argmax(mlp.predict(params, x_test), axis=1))
     C = confusion_matrix(labels, predicted, y.shape[1])
     W1 = np.asarray(params[0]["W"])
     strongest = np.argsort(-np.linalg.norm(W1, axis=1))[: config.n_filters]

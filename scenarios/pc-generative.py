@@ -81,6 +81,12 @@ def _infer_and_generate(mlp, T, decay, gamma, params, y, mask):
     return gpc.generate(xs), gpc.energy(xs, args) / y.shape[0]
 
 
+@jax.jit
+def _masked_mse(pred, target, missing):
+    """Mean squared error over the entries where ``missing`` is 1 (one compiled program)."""
+    return jnp.sum(missing * (pred - target) ** 2) / jnp.sum(missing)
+
+
 def run(config: Config) -> dict:
     split = load_digits_split(config.seed)
     x, x_test = split.x_train, split.x_test
@@ -130,7 +136,7 @@ def run(config: Config) -> dict:
     )
 
     def mse(pred, missing):
-        return float(jnp.sum(missing * (pred - x_test) ** 2) / jnp.sum(missing))
+        return float(_masked_mse(pred, x_test, missing))
 
     metrics = {
         "reconstruction_mse": mse(reconstruction, full),

@@ -17,11 +17,13 @@ phi = the loss and ||theta - theta*||^2.
    least-squares standard error of the fitted slope.
 2. A 1-``hidden``-1 tanh network on ``net_examples`` points of a sine, MSE, learning rates
    ``net_etas`` up to time ``net_t1`` (larger than the exact part's: the O(eta^2) gap must
-   stand above the Monte-Carlo noise): Monte Carlo over ``num_paths`` SGD paths (jax.vmap) and
+   stand above the Monte-Carlo noise): Monte Carlo over ``num_paths`` SGD paths and
    SME paths by ``solve_sde`` (Euler–Maruyama, the SME's noise being multiplicative and
    non-commutative; its own weak error O(dt) is removed by Richardson extrapolation
    2 E[dt/2] - E[dt] on the same Brownian paths, a weak-order-2 estimate). Slopes with
-   Monte-Carlo standard errors (fit weighted by the errors' standard errors).
+   Monte-Carlo standard errors (fit weighted by the errors' standard errors). The paths are
+   ``dynlearn.sweep`` members (vmapped: fixed-step loops) with eta, dt and the step count
+   traced, so every learning rate reuses one SGD and one SME program.
 3. Stationary covariance on the quadratic L = (1/N) sum_i (theta - a_i)^T H (theta - a_i) / 2
    (minibatch noise Sigma = H Cov(a) H / B, independent of theta): the exact discrete Lyapunov
    solution, the SMEs' continuous Lyapunov solutions, the empirical covariance of
@@ -248,40 +250,47 @@ def _network(config: Config) -> dict:
     args = Minibatches(x, y)  # full batch, for the flows
     rule = Backprop(net)
     # theta*: the end of a long gradient flow (a minimiser), for phi = ||theta - theta*||^2
-    theta_star = dynlearn.solve(rule, theta0, 50.0, args=args, rtol=1e-10, atol=1e-10).y1
-    star = ravel_pytree(theta_star)[0]
+    theta_star = dynlearn.solve(rule, theta0, 50.0, args=args, rtol=1e-10, atol=1e-10).ys
+    star = jax.jit(lambda ys: ravel_pytree(jax.tree.map(lambda l: l[-1], ys))[0])(theta_star)
 
     def phis(theta):
         flat = ravel_pytree(theta)[0]
         return jnp.stack([net.loss_value(theta, x, y), jnp.sum((flat - star) ** 2)])
 
     flow = dynlearn.solve(rule, theta0, config.net_t1, args=args, rtol=1e-10, atol=1e-10)
-    phi_flow = np.asarray(phis(flow.y1))
+    phi_flow = np.asarray(jax.jit(lambda ys: phis(jax.tree.map(lambda l: l[-1], ys)))(flow.ys))
     keys = jax.random.split(k_paths, config.num_paths)
-    N, B = config.net_examples, config.batch_size
+    N, B, P = config.net_examples, config.batch_size, config.num_paths
+    # One program per kind of path, for every eta: eta, dt and the step count are traced.
+    # SGD's index table has room for the smallest eta's steps; its first n rows are those of
+    # an n-step table (split(key, n_max)[:n] == split(key, n)) and steps past n do nothing.
+    n_max = max(round(config.net_t1 / eta) for eta in config.net_etas)
+
+    def sgd_path(member):
+        key, eta, n = member
+        data = Minibatches(x, y, _with_replacement(key, n_max, N, B), eta=eta)
+        return phis(train(rule, theta0, data, num_steps=n, max_steps=n_max).state)
+
+    def sme_path(member):
+        key, eta, dt = member
+        sme = StochasticModifiedEquation(rule, eta, B, order=2)
+        sol = dynlearn.solve_sde(
+            sme.drift, sme.diffusion, theta0, config.net_t1, dt=dt, key=key, args=args
+        )
+        return phis(jax.tree.map(lambda l: l[-1], sol.ys))
+
+    def members(*numbers):
+        return (keys, *(np.full(P, v) for v in numbers))
 
     mc = []
     for eta in progress(config.net_etas, desc="network Monte Carlo"):
         n = round(config.net_t1 / eta)
-
-        def sgd_path(key, eta=eta, n=n):
-            data = Minibatches(x, y, _with_replacement(key, n, N, B), eta=eta)
-            return phis(train(rule, theta0, data).state)
-
-        sgd = np.asarray(jax.jit(jax.vmap(sgd_path))(keys))
-        sme = StochasticModifiedEquation(rule, eta, B, order=2)
+        sgd = np.asarray(dynlearn.sweep(sgd_path, members(eta, n)))
         dt = eta / config.sde_substeps
-
-        def sme_path(key, dt, sme=sme):
-            sol = dynlearn.solve_sde(
-                sme.drift, sme.diffusion, theta0, config.net_t1, dt=dt, key=key, args=args
-            )
-            return phis(jax.tree.map(lambda l: l[-1], sol.ys))
-
-        coarse = np.asarray(jax.vmap(lambda k, dt=dt: sme_path(k, dt))(keys))
-        fine = np.asarray(jax.vmap(lambda k, dt=dt: sme_path(k, dt / 2))(keys))
+        # Euler-Maruyama paths: a fixed-step loop, which sweep vmaps over the paths
+        coarse = np.asarray(dynlearn.sweep(sme_path, members(eta, dt)))
+        fine = np.asarray(dynlearn.sweep(sme_path, members(eta, dt / 2)))
         richardson = 2 * fine - coarse  # weak order 2 in dt, per path
-        P = config.num_paths
         d_flow = sgd.mean(0) - phi_flow
         se_flow = sgd.std(0, ddof=1) / np.sqrt(P)
         d_sme = sgd.mean(0) - richardson.mean(0)
@@ -357,7 +366,7 @@ def _stationary(config: Config) -> dict:
         return sol.ys
 
     n_sme = max(10, config.num_paths // 10)
-    sme_samples = np.asarray(jax.vmap(sme_path)(keys[:n_sme])).reshape(-1, 2) - a_bar
+    sme_samples = np.asarray(dynlearn.sweep(sme_path, keys[:n_sme])).reshape(-1, 2) - a_bar
     C_sme_paths = sme_samples.T @ sme_samples / len(sme_samples)
 
     def rel(A, ref):

@@ -113,12 +113,24 @@ def bce_per_example(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -np.sum(y * np.log(y_hat) + (1 - y) * np.log1p(-y_hat), axis=1)
 
 
+@jax.jit(static_argnums=0)
+def _hidden(mlp: MLP, params, x):
+    """The hidden layer's activity on the inputs x (one compiled program per shape)."""
+    return mlp.forward(params, x)[1]
+
+
+@jax.jit(static_argnums=0)
+def _predict_and_loss(mlp: MLP, params, x, y):
+    """(outputs on x, the loss on (x, y)) as one compiled program."""
+    return mlp.predict(params, x), mlp.loss_value(params, x, y)
+
+
 def hidden_responses(mlp: MLP, params, za: ZipserAndersen, retinal, eye) -> np.ndarray:
     """Hidden activity h[a, b, j] of unit j for retinal position a and eye position b."""
     R = np.repeat(retinal, len(eye), axis=0)
     E = np.tile(eye, (len(retinal), 1))
-    zs = mlp.forward(params, jnp.asarray(za.encode(R, E)))
-    return np.asarray(zs[1]).reshape(len(retinal), len(eye), -1)
+    h = _hidden(mlp, params, jnp.asarray(za.encode(R, E)))
+    return np.asarray(h).reshape(len(retinal), len(eye), -1)
 
 
 def train_and_probe(config: Config, eye_units: int) -> dict:
@@ -158,7 +170,7 @@ def train_and_probe(config: Config, eye_units: int) -> dict:
     ]
     test_curve = np.asarray(curves.test_curve)[test_epochs].tolist()
 
-    out = np.asarray(mlp.predict(params, x_test))
+    out, test_bce = map(np.asarray, _predict_and_loss(mlp, params, x_test, y_test))
     errors = np.linalg.norm(za.decode(out) - za.decode(test.y), axis=1)
 
     grid = np.linspace(-config.probe_range, config.probe_range, config.probe_points)
@@ -184,7 +196,7 @@ def train_and_probe(config: Config, eye_units: int) -> dict:
         "r2_add": r2_add,
         "r2_init": r2_init,
         "r2_add_init": r2_add_init,
-        "test_bce": float(mlp.loss_value(params, x_test, y_test)),
+        "test_bce": float(test_bce),
         "train_curve": train_curve,
         "test_epochs": test_epochs,
         "test_curve": test_curve,

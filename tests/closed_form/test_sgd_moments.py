@@ -176,3 +176,16 @@ def test_sme_monte_carlo_by_solve_sde_matches_the_exact_moment_ode():
     se = np.sqrt(np.diag(cov) / len(keys))
     assert np.all(np.abs(final.mean(0) - mean) < 4 * se + 0.01 * np.abs(mean))
     np.testing.assert_allclose(np.cov(final.T), cov, rtol=0.15, atol=1e-3)
+
+
+def test_sme_built_from_a_traced_eta_is_the_same_field():
+    # a sweep over learning rates builds the SME inside the compiled program (eta traced)
+    args = Minibatches(jnp.asarray(X), jnp.asarray(Y)[:, None])
+    theta = jnp.asarray(THETA0)
+
+    def fields(eta):
+        sme = StochasticModifiedEquation(_LeastSquares(), eta, 2, order=2)
+        return sme.drift(0.0, theta, args), sme.diffusion(0.0, theta, args)
+
+    for got, want in zip(jax.jit(fields)(0.2), fields(0.2), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -8,9 +8,11 @@ for N >= 2 larger singular values are learned first.
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 from scipy.integrate import solve_ivp
 
 SCENARIO = "depth-comparison"
+COMPILE_BUDGET = 19  # quick run, fresh process: 17 compilations measured (17 before issue 19)
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 U0 = 1e-2
 QUICK_OVERRIDES = {"target": "semantic", "u0": U0}
@@ -97,3 +99,7 @@ def test_bad_targets_are_rejected(quick, tmp_path):
         scenario.make_config(quick=True, overrides={"target": str(tmp_path / "v.npy")})
     with pytest.raises(ValueError, match="depths"):
         scenario.make_config(quick=True, overrides={"depths": (0, 2)})
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -7,10 +7,12 @@ reaches s/2 at tau/(2s) ln(s/u0 - 1) (Saxe et al. 2014).
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 from skimage.data import camera
 from skimage.transform import downscale_local_mean
 
 SCENARIO = "saxe-lowrank-image"  # quick mode starts at random (the default init)
+COMPILE_BUDGET = 21  # quick run, fresh process: 19 compilations measured (19 before issue 19)
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,7 @@ def test_random_start_learns_modes_one_at_a_time(random_start):
 def test_bad_size_is_rejected(quick):
     with pytest.raises(ValueError, match="size must divide 512"):
         quick.scenario.make_config(quick=True, overrides={"size": 30})
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -8,8 +8,10 @@ maximum docs/references.md §5 quotes as about 0.379 near t = 2.6 (tau = 1, u0 =
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 SCENARIO = "saxe-semantic"
+COMPILE_BUDGET = 22  # quick run, fresh process: 20 compilations measured (20 before issue 19)
 QUICK_OVERRIDES = {"tau": 1.0, "u0": 1e-3}
 S = np.sqrt([7.0, 3.0, 1.0, 1.0])
 
@@ -77,3 +79,7 @@ def test_random_start_keeps_the_ordering(quick_run):
 def test_unknown_init_is_rejected(quick):
     with pytest.raises(ValueError, match="must be one of decoupled, random"):
         quick.scenario.make_config(quick=True, overrides={"init": "orthogonal"})
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

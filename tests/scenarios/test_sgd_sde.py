@@ -5,10 +5,12 @@ SGD is the discrete Lyapunov solution, the SMEs' are O(eta) off relatively."""
 
 import numpy as np
 import pytest
+from _budget import check_compile_budget
 
 from dynlearn.app.scenario import load_scenario
 
 SCENARIO = "sgd-sde"
+COMPILE_BUDGET = 43  # quick run, fresh process: 39 compilations measured (103 before issue 19)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +109,7 @@ def test_bad_configs_are_rejected():
         sc.make_config(quick=True, overrides={"etas": (0.3, 0.1)})
     with pytest.raises(ValueError, match="stationary_eta"):
         sc.make_config(quick=True, overrides={"stationary_eta": 2.5})
+
+
+def test_compiles_within_budget(quick):
+    check_compile_budget(quick, COMPILE_BUDGET)

@@ -57,7 +57,7 @@ class StochasticModifiedEquation(eqx.Module):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order!r}")
-        if not float(eta) > 0:
+        if not isinstance(eta, jax.core.Tracer) and not float(eta) > 0:
             raise ValueError(f"eta must be a positive learning rate, got {eta!r}")
         self.rule = rule
         self.eta = jnp.asarray(eta)
