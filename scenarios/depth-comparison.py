@@ -299,7 +299,18 @@ def check(config: Config) -> list[str]:
                 for N in config.depths
             )
         require_finite(1.5 * slowest, "the automatic t1 (1.5 x the slowest t_half)", "u0, tau")
+        if 1.5 * slowest > MAX_T1_OVER_TAU * config.tau:
+            raise ValueError(
+                f"u0={config.u0:g}: the slowest mode would reach half strength only at "
+                f"t = {slowest:.3g} (the plateau of a deep net lasts about u0^(2/N - 1)); the "
+                f"automatic t1 must stay below {MAX_T1_OVER_TAU:g} tau: raise u0, or give t1"
+            )
     return []
+
+
+# The automatic t1 (1.5 x the slowest half-way time) in units of tau, at most: beyond it the
+# plateau is the whole run (u0 near the smallest float gives t_half ~ 1e150 for N = 4).
+MAX_T1_OVER_TAU = 1e6
 
 
 def memory(config: Config) -> dict[str, float]:

@@ -197,7 +197,7 @@ QUICK = {
     "etas": (0.1, 0.05, 0.025),
     "t1": 1.0,
     "net_etas": (0.2, 0.1, 0.05),
-    "num_paths": 2000,
+    "num_paths": 1000,  # slopes within their tests' bounds (1.23 +- 0.03, 2.39 +- 0.26)
     "stationary_samples": 5,
 }
 
