@@ -147,6 +147,8 @@ def train(
             )
     if total is None:
         raise ValueError("a full-batch schedule (no index table) needs num_steps=")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise ValueError(f"num_steps must be a positive integer, got {total!r}")
     if data.num_steps is not None and total > data.num_steps:
         raise ValueError(f"num_steps={total} exceeds the schedule's {data.num_steps} steps")
     every = total if record_every is None else record_every

@@ -197,3 +197,30 @@ def euler_grid(t0, t1, dt, ts, dtype=np.float64):
             f"{ts[off][:3]} are not (dt = {dt})"
         )
     return num_steps, idx
+
+
+def check_callables(f, until=None) -> None:
+    """TypeError unless ``f`` is a field (callable, or has ``vector_field``) and ``until`` is
+    None or callable: a number in their place would fail deep inside the solve."""
+    if not (callable(f) or hasattr(f, "vector_field")):
+        raise TypeError(
+            f"f must be a vector field f(t, y, args) or an object with .vector_field, got "
+            f"{type(f).__name__} {f!r}"
+        )
+    if until is not None and not callable(until):
+        raise TypeError(
+            f"until must be a stopping condition cond(t, y, args, **kwargs) -> bool (e.g. "
+            f"dynlearn.steady_state(1e-6)) or None, got {type(until).__name__} {until!r}"
+        )
+
+
+def check_time_types(**times) -> None:
+    """TypeError for a time that is not a real number (a string, a bool, None for t0/t1)."""
+    for name, value in times.items():
+        if value is None and name == "dt":
+            continue
+        if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, float, np.integer, np.floating))
+            or (isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0)
+        ):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")

@@ -20,8 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn.core._checks import (
+    check_callables,
     check_schedule_covers,
     check_schedule_dt,
+    check_time_types,
     check_times,
     check_tolerance_resolvable,
     check_tree,
@@ -110,6 +112,8 @@ def solve(
         >>> y1.shape
         (3, 2)
     """
+    check_callables(f, until)
+    check_time_types(t0=t0, t1=t1, dt=dt)
     backend = backend_of(method)
     if backend == "split":
         check_split(y0)
@@ -130,8 +134,11 @@ def solve(
         check_schedule_dt(dt, args)
     if not traced((t0, t1)):
         check_schedule_covers(args, float(t0), float(t1))
-    if dt is None and not traced((rtol, atol)) and not (rtol > 0 and atol > 0):
-        raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
+    if dt is None and not traced((rtol, atol)) and not (0 < rtol <= 1 and atol > 0):
+        raise ValueError(
+            f"rtol must lie in (0, 1] and atol be positive, got rtol={rtol}, atol={atol} (an "
+            f"rtol above 1 lets every step through: the result would be any number)"
+        )
     dtype = jax.tree.leaves(y0)[0].dtype
     if dt is None:  # adaptive: the tolerance steers the step size
         check_tolerance_resolvable(rtol, dtype)

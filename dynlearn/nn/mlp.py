@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dynlearn.nn import activations as _act
 from dynlearn.nn import init as _init
@@ -40,6 +41,16 @@ class MLP:
     loss: str = "mse"
 
     def __post_init__(self):
+        bad = [
+            n
+            for n in self.sizes
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1
+        ]
+        if bad:
+            raise ValueError(
+                f"sizes must be positive whole numbers (one width per layer), got {bad[0]!r} in "
+                f"sizes={tuple(self.sizes)!r}"
+            )
         object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
         acts = self.activations
         if isinstance(acts, str):

@@ -218,3 +218,34 @@ def test_float32_state_with_float64_data_names_the_cast():
     p32 = jax.tree.map(lambda a: a.astype(jnp.float32), P0)
     with pytest.raises(ValueError, match="state is float32 but the data are float64"):
         dynlearn.train(RULE, p32, DATA, sgd(0.1))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: dynlearn.solve(decay, jnp.ones(2), "1.0"), TypeError, "t1 must be a real number"),
+        (lambda: dynlearn.solve(decay, jnp.ones(2), True), TypeError, "t1 must be a real number"),
+        (lambda: dynlearn.solve(5, jnp.ones(2), 1.0), TypeError, "f must be a vector field"),
+        (
+            lambda: dynlearn.solve(decay, jnp.ones(2), 1.0, args=1.0, until=5),
+            TypeError,
+            "until must be a stopping condition",
+        ),
+        (
+            lambda: dynlearn.solve(decay, jnp.ones(2), 1.0, args=1.0, rtol=1e30),
+            ValueError,
+            r"rtol must lie in \(0, 1\]",
+        ),
+        (lambda: MLP((2, 2.5, 4), ("tanh", "identity")), ValueError, "positive whole numbers"),
+        (lambda: MLP((2, True, 4), ("tanh", "identity")), ValueError, "positive whole numbers"),
+        (lambda: MLP((2, 0, 4), ("tanh", "identity")), ValueError, "positive whole numbers"),
+        (
+            lambda: dynlearn.train(RULE, P0, Minibatches(X, Y), sgd(0.1), num_steps=0),
+            ValueError,
+            "num_steps must be a positive integer",
+        ),
+    ],
+)
+def test_bad_numbers_and_callables_are_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
