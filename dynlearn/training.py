@@ -32,6 +32,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dynlearn._hyperparameters import is_traced
 from dynlearn.nn.batches import Minibatches
@@ -122,6 +123,7 @@ def train(
             f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
         )
     _check_one_learning_rate(data, optimizer)
+    _check_finite_data(data)
     if optimizer is None:
         if data.eta is None:
             raise ValueError(
@@ -211,6 +213,23 @@ class _ProgressBar:
         self.bar.update(done - self.bar.n)
         if done >= total:
             self.bar.close()
+
+
+def _check_finite_data(data: Minibatches) -> None:
+    """Fail fast on NaN or inf in concrete data, as ``solve`` does for y0: trained on, they
+    turn every parameter into NaN without a word. (Data traced inside jit or a sweep, or
+    still on the device being computed, are not pulled to the host here.)"""
+    for name in ("x", "y"):
+        value = getattr(data, name)
+        if is_traced(value):
+            continue
+        finite = np.isfinite(np.asarray(value))
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise ValueError(
+                f"the data's {name} contains NaN or inf (first in row {row}): training on it "
+                f"makes every parameter NaN; clean or drop those rows"
+            )
 
 
 def _check_one_learning_rate(data: Minibatches, optimizer) -> None:

@@ -138,7 +138,17 @@ class MLP:
         return self.loss_and_grad(params, x, y)[1]
 
     def accuracy(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
-        """Fraction of rows whose arg-max output matches the arg-max (one-hot) target."""
+        """Fraction of rows whose arg-max output matches the target class: ``y`` one-hot
+        (N, classes) or integer class labels (N,)."""
         y_hat = self.predict(params, x)
-        correct = jnp.argmax(y_hat, -1) == jnp.argmax(y, -1)
+        if jnp.ndim(y) == 1 and jnp.issubdtype(jnp.result_type(y), jnp.integer):
+            labels = y  # class labels 0..classes-1
+        elif jnp.ndim(y) == jnp.ndim(y_hat) and jnp.shape(y)[-1] == jnp.shape(y_hat)[-1]:
+            labels = jnp.argmax(y, -1)
+        else:
+            raise ValueError(
+                f"y must be one-hot (N, {jnp.shape(y_hat)[-1]}) or integer labels (N,), got "
+                f"{jnp.result_type(y)} {jnp.shape(y)}"
+            )
+        correct = jnp.argmax(y_hat, -1) == labels
         return jnp.mean(correct.astype(y_hat.dtype))  # the mean of bools would be float32

@@ -249,3 +249,14 @@ def test_float32_state_with_float64_data_names_the_cast():
 def test_bad_numbers_and_callables_are_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_nan_data_fail_fast_and_accuracy_takes_integer_labels():
+    x_bad = np.array(X, dtype=float)
+    x_bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"the data's x contains NaN or inf \(first in row 7\)"):
+        dynlearn.train(RULE, P0, minibatches(x_bad, Y, batch_size=10, eta=0.1))
+    labels = np.argmax(np.asarray(Y), axis=1)
+    assert float(NET.accuracy(P0, X, labels)) == float(NET.accuracy(P0, X, Y))
+    with pytest.raises(ValueError, match="one-hot"):
+        NET.accuracy(P0, X, np.ones((len(X), 3)))
