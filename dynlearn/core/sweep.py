@@ -40,6 +40,7 @@ members already run one at a time, so a chunk size switches to vmapped chunks.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dynlearn.core.solution import SolveError
 
 STRATEGIES = ("auto", "vmap", "map")
 _AXIS = "batch"
@@ -156,6 +159,34 @@ def _undeal(sharding: NamedSharding | None) -> Callable:
     return jax.jit(lambda y, inverse: jnp.take(y, inverse, axis=0), out_shardings=sharding)
 
 
+def _member_errors_in_one_line(run: Callable) -> Callable:
+    """``run`` with a failing member's error (``solve``'s result message, raised in the
+    compiled program through an equinox runtime check) as one ``SolveError`` line, instead of
+    XLA's callback error with a traceback inside, and without the callback's log record."""
+
+    def wrapped(*args):
+        log = logging.getLogger("jax._src.callback")
+        level = log.level
+        log.setLevel(logging.CRITICAL)  # the same error, logged with a traceback on stderr
+        try:
+            return run(*args)
+        except jax.errors.JaxRuntimeError as err:
+            text = str(err)
+            marker = "EquinoxRuntimeError: "
+            if marker not in text:
+                raise
+            message = text.split(marker, 1)[1].split("\n\n", 1)[0].strip()
+            raise SolveError(
+                f"a member of the sweep failed: {message} (solve that member alone, "
+                f"fn(xs[i]), for the time and step; or pass throw=False to solve and read "
+                f"sol.result per member)"
+            ) from None
+        finally:
+            log.setLevel(level)
+
+    return wrapped
+
+
 def sweep(
     fn: Callable[[Any], Any],
     xs: Any,
@@ -191,7 +222,7 @@ def sweep(
     if len({d.platform for d in devices}) != 1:
         raise ValueError(f"devices must share one platform, got {[d.platform for d in devices]}")
     strategy = _resolve_strategy(strategy, devices[0].platform, fn, xs)
-    run = _compiled(fn, strategy, chunk_size, devices)
+    run = _member_errors_in_one_line(_compiled(fn, strategy, chunk_size, devices))
     if len(devices) == 1:
         return run(jax.device_put(xs, devices[0]))
 

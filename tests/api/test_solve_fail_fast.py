@@ -100,3 +100,17 @@ def test_failure_under_jit_raises_equinox_error():
     no_throw = jax.jit(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, throw=False))
     sol = no_throw(jnp.asarray(jnp.nan))
     assert sol.result == dynlearn.RESULTS.state_nonfinite
+
+
+def test_a_failing_sweep_member_is_one_solve_error_line(capfd):
+    """A NaN member under sweep: one SolveError naming the failure (it was a 2,000-character
+    XLA callback error with a traceback inside, plus a logged traceback on stderr)."""
+
+    def member(k):
+        return dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).y1
+
+    with pytest.raises(dynlearn.SolveError, match="a member of the sweep failed: the state") as info:
+        dynlearn.sweep(member, jnp.array([1.0, jnp.nan]))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+    assert "Traceback" not in capfd.readouterr().err
+    np.testing.assert_allclose(dynlearn.sweep(member, jnp.array([1.0]))[0], np.exp(-1.0), rtol=1e-5)
