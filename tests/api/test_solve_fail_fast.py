@@ -109,7 +109,8 @@ def test_a_failing_sweep_member_is_one_solve_error_line(capfd):
     def member(k):
         return dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).y1
 
-    with pytest.raises(dynlearn.SolveError, match="a member of the sweep failed: the state") as info:
+    failed = "a member of the sweep failed: the state"
+    with pytest.raises(dynlearn.SolveError, match=failed) as info:
         dynlearn.sweep(member, jnp.array([1.0, jnp.nan]))
     assert "\n" not in str(info.value) and len(str(info.value)) < 400
     assert "Traceback" not in capfd.readouterr().err
