@@ -124,6 +124,7 @@ def train(
         )
     _check_one_learning_rate(data, optimizer)
     _check_finite_data(data)
+    _check_targets(rule, data)
     if optimizer is None:
         if data.eta is None:
             raise ValueError(
@@ -230,6 +231,32 @@ def _check_finite_data(data: Minibatches) -> None:
                 f"the data's {name} contains NaN or inf (first in row {row}): training on it "
                 f"makes every parameter NaN; clean or drop those rows"
             )
+
+
+def _check_targets(rule, data: Minibatches) -> None:
+    """Targets a rule's MLP loss can take: softmax cross-entropy wants probability rows (one-hot:
+    entries in [0, 1] summing to 1, one column per output), BCE entries in [0, 1]. A label
+    written as a number (7 of 4 classes), a negative or a fractional one-hot row would train
+    silently towards nothing."""
+    mlp = getattr(rule, "mlp", None)
+    loss = getattr(mlp, "loss", None)
+    if loss not in ("softmax_cross_entropy", "bce") or is_traced(data.y):
+        return
+    y = np.asarray(data.y)
+    n_out = mlp.sizes[-1]
+    if y.shape[-1] != n_out:
+        raise ValueError(
+            f"targets have {y.shape[-1]} columns but the network has {n_out} outputs: give "
+            f"one-hot rows (e.g. jax.nn.one_hot(labels, {n_out}))"
+        )
+    if np.any(y < 0) or np.any(y > 1):
+        raise ValueError(f"{loss} targets must lie in [0, 1], got values in [{y.min()}, {y.max()}]")
+    if loss == "softmax_cross_entropy" and not np.allclose(y.sum(-1), 1.0, atol=1e-6):
+        row = int(np.argmax(np.abs(y.sum(-1) - 1.0)))
+        raise ValueError(
+            f"softmax cross-entropy targets must be probability rows (one-hot), but row {row} "
+            f"sums to {y[row].sum():g}: give jax.nn.one_hot(labels, {n_out})"
+        )
 
 
 def _check_one_learning_rate(data: Minibatches, optimizer) -> None:

@@ -260,3 +260,16 @@ def test_nan_data_fail_fast_and_accuracy_takes_integer_labels():
     assert float(NET.accuracy(P0, X, labels)) == float(NET.accuracy(P0, X, Y))
     with pytest.raises(ValueError, match="one-hot"):
         NET.accuracy(P0, X, np.ones((len(X), 3)))
+
+
+@pytest.mark.parametrize(
+    "targets, match",
+    [
+        (np.eye(2)[np.zeros(len(Y), int)] * 7.0, r"must lie in \[0, 1\]"),
+        (np.eye(2)[np.zeros(len(Y), int)] * 0.5, "probability rows"),
+        (np.ones((len(Y), 3)) / 3, "3 columns but the network has 2 outputs"),
+    ],
+)
+def test_cross_entropy_targets_are_checked(targets, match):
+    with pytest.raises(ValueError, match=match):
+        dynlearn.train(RULE, P0, minibatches(X, targets, batch_size=10, eta=0.1))
