@@ -123,8 +123,7 @@ def train(
             f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
         )
     _check_one_learning_rate(data, optimizer)
-    _check_finite_data(data)
-    _check_targets(rule, data)
+    _check_data(rule, data)
     if optimizer is None:
         if data.eta is None:
             raise ValueError(
@@ -216,33 +215,29 @@ class _ProgressBar:
             self.bar.close()
 
 
-def _check_finite_data(data: Minibatches) -> None:
-    """Fail fast on NaN or inf in concrete data, as ``solve`` does for y0: trained on, they
-    turn every parameter into NaN without a word. (Data traced inside jit or a sweep, or
-    still on the device being computed, are not pulled to the host here.)"""
-    for name in ("x", "y"):
-        value = getattr(data, name)
-        if is_traced(value):
-            continue
-        finite = np.isfinite(np.asarray(value))
+def _check_data(rule, data: Minibatches) -> None:
+    """Fail fast on data that cannot train, as ``solve`` does for y0; each concrete array is
+    copied to the host once (data traced inside jit or a sweep are left alone).
+
+    NaN or inf in x or y: trained on, they turn every parameter into NaN without a word.
+    Targets of the rule's MLP loss: softmax cross-entropy wants probability rows (one-hot:
+    entries in [0, 1] summing to 1, one column per output), BCE entries in [0, 1]; a label
+    written as a number (7 of 4 classes), a negative or a fractional one-hot row would train
+    silently towards nothing."""
+    host = {k: np.asarray(getattr(data, k)) for k in ("x", "y") if not is_traced(getattr(data, k))}
+    for name, value in host.items():
+        finite = np.isfinite(value)
         if not finite.all():
             row = int(np.argwhere(~finite)[0][0])
             raise ValueError(
                 f"the data's {name} contains NaN or inf (first in row {row}): training on it "
                 f"makes every parameter NaN; clean or drop those rows"
             )
-
-
-def _check_targets(rule, data: Minibatches) -> None:
-    """Targets a rule's MLP loss can take: softmax cross-entropy wants probability rows (one-hot:
-    entries in [0, 1] summing to 1, one column per output), BCE entries in [0, 1]. A label
-    written as a number (7 of 4 classes), a negative or a fractional one-hot row would train
-    silently towards nothing."""
     mlp = getattr(rule, "mlp", None)
     loss = getattr(mlp, "loss", None)
-    if loss not in ("softmax_cross_entropy", "bce") or is_traced(data.y):
+    if loss not in ("softmax_cross_entropy", "bce") or "y" not in host:
         return
-    y = np.asarray(data.y)
+    y = host["y"]
     n_out = mlp.sizes[-1]
     if y.shape[-1] != n_out:
         raise ValueError(
