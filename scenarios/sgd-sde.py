@@ -627,6 +627,14 @@ scenario = Scenario(
     plot=plot,
     memory=memory,
     stability_keys=("etas", "net_etas", "stationary_eta"),
+    # a network slope is None when fewer than two learning rates resolve their difference
+    # from zero (more paths, num_paths, resolve more)
+    nullable=tuple(
+        f"weak_slope_vs_{ref}_network{phi}{se}"
+        for ref in ("flow", "sme2")
+        for phi in ("", "_dist2")
+        for se in ("", "_stderr")
+    ),
 )
 
 if __name__ == "__main__":

@@ -273,3 +273,14 @@ def test_nan_data_fail_fast_and_accuracy_takes_integer_labels():
 def test_cross_entropy_targets_are_checked(targets, match):
     with pytest.raises(ValueError, match=match):
         dynlearn.train(RULE, P0, minibatches(X, targets, batch_size=10, eta=0.1))
+
+
+def test_nested_counters_each_count_their_own_block():
+    """An inner block that compiles nothing leaves the outer one counting (the two stats are
+    equal when the inner one closes: it must be taken out by identity)."""
+    f, x = jax.jit(lambda x: x * 3.0), np.ones(5)
+    with dynlearn.count_compilations() as outer:
+        with dynlearn.count_compilations() as inner:
+            pass
+        f(x)
+    assert (inner.compilations, outer.compilations) == (0, 1)
