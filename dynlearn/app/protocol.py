@@ -174,7 +174,7 @@ class Scenario:
 
         ``resume``: per-member results a previous, interrupted run of the same config saved
         with ``checkpointed_map`` are reused (without it they are discarded)."""
-        from dynlearn.app.progress import heartbeat
+        from dynlearn.progress import heartbeat
 
         config = self.make_config(quick, overrides, seed)
         warnings = self.warnings(config)

@@ -19,7 +19,7 @@ def run_plans(plans, out_dir: Path, ns) -> int:
     scenario (``dynlearn.app.interrupts``); finished scenarios keep their pairs. A scenario
     that fails (it diverged, or raised) ends the run with one line and status 1
     (``report_failure``); nothing of it is written."""
-    from dynlearn.app.progress import progress
+    from dynlearn.progress import progress
 
     resume = getattr(ns, "resume", False)
     previous = interrupts.install()
