@@ -205,15 +205,6 @@ def test_one_learning_rate_per_run():
         np.testing.assert_array_equal(a, b)
 
 
-def test_progress_bar_runs_in_chunks_and_gives_the_same_numbers(capsys):
-    plain = dynlearn.train(RULE, P0, DATA, sgd(0.1))
-    shown = dynlearn.train(RULE, P0, DATA, sgd(0.1), progress=True)
-    np.testing.assert_array_equal(plain.losses, shown.losses)
-    for a, b in zip(jax.tree.leaves(plain.state), jax.tree.leaves(shown.state), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert "step" in capsys.readouterr().err  # tqdm's bar on stderr
-
-
 def test_float32_state_with_float64_data_names_the_cast():
     p32 = jax.tree.map(lambda a: a.astype(jnp.float32), P0)
     with pytest.raises(ValueError, match="state is float32 but the data are float64"):
