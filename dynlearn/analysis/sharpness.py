@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.nn.optim import sgd
 from dynlearn.types import PyTree
 
 GradFn = Callable[[PyTree], PyTree]
@@ -278,6 +279,8 @@ def gd_diverges(
 ) -> jax.Array:
     """Run GD theta_{n+1} = theta_n - eta g(theta_n) for ``num_steps`` steps; True iff it blew up.
 
+    The step is the library's one SGD step (``dynlearn.nn.sgd(eta)``, no momentum, no decay).
+
     Blown up means a non-finite loss or L(theta_N) > blowup * L(theta_0) (for a loss whose
     minimum value is 0, e.g. a quadratic ½ theta^T H theta). Near the threshold
     eta = (2/lambda_max)(1 + eps) the top mode grows like (1 + 2 eps)^n, so the decision is
@@ -286,8 +289,11 @@ def gd_diverges(
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
 
+    optimizer = sgd(eta)
+    no_momentum = optimizer.init(theta0)
+
     def step(_, theta):
-        return jax.tree_util.tree_map(lambda p, g: p - eta * g, theta, grad_fn(theta))
+        return optimizer.step(theta, grad_fn(theta), no_momentum)[0]
 
     theta_N = jax.lax.fori_loop(0, num_steps, step, theta0)
     L0, LN = loss(theta0), loss(theta_N)

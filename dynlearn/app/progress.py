@@ -101,3 +101,6 @@ def heartbeat(desc: str):
         stop.set()
         thread.join()
         bar.close()
+
+
+__all__ = ["progress", "progress_callback", "heartbeat"]

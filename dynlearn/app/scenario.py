@@ -1134,3 +1134,30 @@ def load_scenario(name: str) -> Scenario:
             f"scenarios/{name}.py must define `scenario = Scenario(name={name!r}, ...)`"
         )
     return scenario
+
+
+# What a scenario file imports (tests/api/test_scenarios_use_public_api.py holds scenarios to it).
+__all__ = [
+    "Scenario",
+    "ScenarioConfig",
+    "Seed",
+    "Valid",
+    "ConfigError",
+    "Diverged",
+    "in_range",
+    "positive",
+    "nonnegative",
+    "size",
+    "tolerance",
+    "one_of",
+    "flag",
+    "checked_elsewhere",
+    "require_finite",
+    "require_steps",
+    "euler_steps",
+    "require_finite_run",
+    "require_training_progress",
+    "require_memory",
+    "require_memory_terms",
+    "checkpointed_map",
+]
