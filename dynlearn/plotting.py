@@ -185,4 +185,5 @@ __all__ = [
     "plot_learning_curve",
     "plot_mode_strengths",
     "plot_singular_values",
+    "image_data_label",
 ]

@@ -138,3 +138,6 @@ class ImageDataConfig(ScenarioConfig):
         )
         require_training_progress(np.asarray(curves.train_curve), "the training loss", "eta")
         return curves
+
+
+__all__ = ["ImageDataConfig"]
