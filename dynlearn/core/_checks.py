@@ -145,8 +145,11 @@ def check_tree(y0, finite_on_device: bool = False):
     return y0
 
 
-def check_times(t0, t1, saveat, dt):
-    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy."""
+def check_times(t0, t1, saveat, dt, dtype=np.float64):
+    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy.
+
+    saveat may overshoot [t0, t1] by GRID_SLACK of the span or by a few rounding errors in the
+    state's ``dtype`` (float32(0.3) > 0.3): such times are clipped onto t0 or t1."""
     t0, t1 = float(t0), float(t1)
     if not (math.isfinite(t0) and math.isfinite(t1)):
         raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
@@ -166,7 +169,8 @@ def check_times(t0, t1, saveat, dt):
         raise ValueError("saveat contains NaN or inf")
     if np.any(np.diff(ts) <= 0):
         raise ValueError("saveat must be strictly increasing")
-    tol = GRID_SLACK * max(1.0, abs(t1 - t0))
+    eps = float(np.finfo(dtype).eps)
+    tol = GRID_SLACK * max(1.0, abs(t1 - t0)) + 4 * eps * max(abs(t0), abs(t1))
     if ts[0] < t0 - tol or ts[-1] > t1 + tol:
         raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
     return t0, t1, np.clip(ts, t0, t1)
@@ -197,6 +201,30 @@ def euler_grid(t0, t1, dt, ts, dtype=np.float64):
             f"{ts[off][:3]} are not (dt = {dt})"
         )
     return num_steps, idx
+
+
+def check_step_bounds(max_step, first_step, dt, method, span) -> None:
+    """``max_step`` and ``first_step`` (scipy's names) bound an adaptive step: positive numbers,
+    first_step no longer than t1 - t0 (``span``, None when traced), neither with fixed steps."""
+    given = {k: v for k, v in (("max_step", max_step), ("first_step", first_step)) if v is not None}
+    if not given:
+        return
+    if dt is not None or method in ("euler", "semi-implicit-euler"):
+        names = " and ".join(given)
+        raise ValueError(
+            f"{names} bound{'s' if len(given) == 1 else ''} adaptive steps; with "
+            f"{'dt' if dt is not None else method!r} the step is fixed: drop {names}"
+        )
+    check_time_types(**given)
+    for name, value in given.items():
+        if not traced(value) and not (float(value) > 0 and not math.isnan(float(value))):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if first_step is not None and span is not None and not traced(first_step):
+        if float(first_step) > span:
+            raise ValueError(
+                f"first_step={float(first_step):g} exceeds t1 - t0 = {span:g}: give a smaller "
+                f"first_step (or none: the solver chooses)"
+            )
 
 
 def check_callables(f, until=None) -> None:

@@ -7,6 +7,14 @@ Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
   with a failing result at that step. (Plain diffrax rejects a NaN step, shrinks dt and
   retries until max_steps: a NaN in ``args`` would cost max_steps steps.)
 * ``nfev``: counted from the step counts and the solver's tableau (see :func:`nfev`).
+
+The field is only ever evaluated at times in [t0, t1]: the time it receives is clamped there
+(:func:`clamped_field`). Kvaerno5's stage c_2 = 1.2303 evaluates f at t_n + 1.23 h, beyond the
+step and, in the last step, beyond t1 (at t = 1.23e-4 for t1 = 1e-4); and t_n + c h with c = 1
+can round one ulp past t1. A field undefined beyond t1 (a minibatch table that ends there;
+scipy's regressions gh-17341 and gh-8848) must never see such a time. The clamp changes
+nothing for an autonomous field; for a time-dependent one it moves that one stage of the last
+step to t1, and the error estimate of that step (which contains the stage) steers h as usual.
 """
 
 from __future__ import annotations
@@ -166,11 +174,33 @@ def checked_eagerly(checked: bool):
         errors.EQX_ON_ERROR = old
 
 
+def clamped_field(f, t0, t1):
+    """The diffrax term of ``f``: f(clip(t, t0, t1), y, args) (see the module docstring)."""
+    return diffrax.ODETerm(lambda t, y, args: call_field(f, jnp.clip(t, t0, t1), y, args))
+
+
 @eqx.filter_jit
 def diffrax_solve(
-    f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, until, method, checked=False
+    f,
+    y0,
+    args,
+    t0,
+    t1,
+    dt,
+    ts,
+    solver,
+    rtol,
+    atol,
+    max_steps,
+    until,
+    method,
+    checked=False,
+    max_step=None,
+    first_step=None,
 ):
-    """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol.
+    """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol, with steps
+    of at most ``max_step`` (the PID controller's ``dtmax``) and a first try of ``first_step``
+    (diffeqsolve's ``dt0``; None: diffrax's choice).
 
     The arrays (y0, args, t0, t1, dt, ts, rtol, atol, and arrays inside an equinox-Module f)
     are traced, so new values of the same shapes reuse the compiled code. ``ts=None`` (only
@@ -180,8 +210,10 @@ def diffrax_solve(
     """
     check_field_output(f, t0, y0, args)
     if dt is None:
-        controller = diffrax.PIDController(rtol=rtol, atol=atol)
+        controller = diffrax.PIDController(rtol=rtol, atol=atol, dtmax=max_step)
+        dt0 = first_step
     else:
+        dt0 = dt
         controller = diffrax.ConstantStepSize()
     if ts is None:
         saveat = diffrax.SaveAt(t0=True, t1=True)
@@ -193,20 +225,20 @@ def diffrax_solve(
     fixed = dt is not None and until is None  # a trip count set by t1/dt alone
     scope = jax.named_scope(FIXED_STEPS_SCOPE) if fixed else contextlib.nullcontext()
     with scope, checked_eagerly(checked):
-        sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps)
+        sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps)
     solution = _solution(sol, ts, solver, until, method)
     bad_start = ~all_finite(y0)  # checked here, not on the host: no transfer per call
     result = RESULTS.where(bad_start, RESULTS.initial_state_nonfinite, solution.result)
     return eqx.tree_at(lambda s: s.result, solution, result)
 
 
-def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps):
+def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps):
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, args: call_field(f, t, y, args)),
+        clamped_field(f, t0, t1),
         Guarded(solver),
         t0=t0,
         t1=t1,
-        dt0=dt,
+        dt0=dt0,
         y0=y0,
         args=args,
         saveat=saveat,

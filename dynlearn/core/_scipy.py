@@ -21,6 +21,7 @@ import scipy.integrate as si
 from jax.flatten_util import ravel_pytree
 
 from dynlearn.core.counting import call_field, check_field_output
+from dynlearn.core.methods import stiff_hint
 from dynlearn.core.solution import SolveError
 
 
@@ -104,8 +105,9 @@ def _field_caller(f, args, y0, dtype):
     return call
 
 
-def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit):
-    """Integrate with scipy's ``method``; returns (ys pytree, stats, t_final)."""
+def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit, bounds=None):
+    """Integrate with scipy's ``method``; returns (ys pytree, stats). ``bounds``: scipy's
+    ``max_step``/``first_step`` options, passed through."""
     if _is_traced((f, y0, args)):
         raise not_traceable(method)
     y_flat0, unravel = ravel_pytree(y0)
@@ -126,7 +128,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
     def jac(t, y):
         return np.asarray(call(True, t, y))
 
-    options = {"rtol": rtol, "atol": atol}
+    options = {"rtol": rtol, "atol": atol, **(bounds or {})}
     if implicit:
         options["jac"] = jac
     solver = getattr(si, method)(
@@ -143,8 +145,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
         if steps >= max_steps:
             raise SolveError(
                 f"max_steps={max_steps} exhausted at t={solver.t:.6g} before t1={t1:.6g} "
-                f"({method}). The problem may be stiff: try method='BDF', 'Radau' or "
-                f"'kvaerno5', or raise max_steps."
+                f"({method}): {stiff_hint(method)}; or raise max_steps."
             )
         if solver.status == "finished":  # only rounding can leave saved times beyond t1
             out[k:] = solver.y

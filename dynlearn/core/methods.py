@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import diffrax
+import numpy as np
 
 DIFFRAX_SOLVERS = {
     "euler": diffrax.Euler,
@@ -20,6 +21,22 @@ SCIPY_IMPLICIT = ("Radau", "BDF", "LSODA")
 # fixed-step schemes for a state split (q, p): a step (core/_semi_implicit.py) in Euler's loop
 SPLIT_METHODS = ("semi-implicit-euler",)
 METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS + SPLIT_METHODS
+
+
+IMPLICIT = ("kvaerno5",) + SCIPY_IMPLICIT
+
+
+def stiff_hint(method: str, dtype=np.float64) -> str:
+    """What to try when ``method`` ran out of steps or its step size collapsed: a stiff
+    solver for an explicit method; for a stiff solver (never itself) float64, a looser rtol,
+    or another stiff solver."""
+    if method not in IMPLICIT:
+        return "the problem may be stiff (try method='kvaerno5' or 'BDF')"
+    others = " or ".join(repr(m) for m in ("BDF", "Radau", "kvaerno5") if m != method)
+    precision = "" if np.dtype(dtype) == np.float64 else "a float64 state, "
+    return (
+        f"{method} is a stiff solver already: try {precision}a looser rtol/atol, or method={others}"
+    )
 
 
 def backend_of(method: str) -> str:

@@ -23,6 +23,7 @@ from dynlearn.core._checks import (
     check_callables,
     check_schedule_covers,
     check_schedule_dt,
+    check_step_bounds,
     check_time_types,
     check_times,
     check_tolerance_resolvable,
@@ -36,7 +37,7 @@ from dynlearn.core._euler import euler_loop
 from dynlearn.core._scipy import not_traceable, scipy_solve
 from dynlearn.core._semi_implicit import check_split, semi_implicit_step
 from dynlearn.core.counting import all_finite, check_field_output
-from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
+from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of, stiff_hint
 from dynlearn.core.solution import RESULTS, Solution, SolveError
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
@@ -54,6 +55,8 @@ def solve(
     saveat=None,
     args: Any = None,
     max_steps: int = 100_000,
+    max_step: float | None = None,
+    first_step: float | None = None,
     until: Callable | None = None,
     throw: bool = True,
 ) -> Solution:
@@ -83,6 +86,9 @@ def solve(
             become arrays, so a new value does not recompile; keep values that set shapes
             out of args (in the field's static fields).
         max_steps: the most steps the solver may take.
+        max_step, first_step: scipy's names, for adaptive steps: the largest step allowed
+            (diffrax: the PID controller's ``dtmax``) and the size of the first step tried
+            (diffrax: ``dt0``); None lets the solver choose. Not with dt or Euler.
         until: a stopping condition ``cond(t, y, args, **kwargs) -> bool`` (a diffrax
             Event condition), e.g. :func:`dynlearn.steady_state`: the solve stops at the
             end of the first step after which it holds (diffrax methods and euler). Then
@@ -144,11 +150,13 @@ def solve(
         check_tolerance_resolvable(rtol, dtype)
     times_concrete = not traced((t0, t1, dt, saveat))
     if times_concrete:
-        t0, t1, ts = check_times(t0, t1, saveat, dt)
+        t0, t1, ts = check_times(t0, t1, saveat, dt, dtype)
     else:
         ts = None if saveat is None else jnp.asarray(saveat, dtype)
         if ts is not None and ts.ndim != 1:
             raise ValueError(f"saveat must be a non-empty 1-D array of times, got {ts.shape}")
+
+    check_step_bounds(max_step, first_step, dt, method, t1 - t0 if times_concrete else None)
 
     if backend == "scipy":
         if dt is not None:
@@ -161,8 +169,20 @@ def solve(
         if not times_concrete:
             raise not_traceable(method)
         ts = np.array([t0, t1]) if ts is None else ts
+        bounds = {"max_step": max_step, "first_step": first_step}
         ys, stats = scipy_solve(
-            f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, method in SCIPY_IMPLICIT
+            f,
+            y0,
+            args,
+            t0,
+            t1,
+            ts,
+            method,
+            rtol,
+            atol,
+            max_steps,
+            method in SCIPY_IMPLICIT,
+            {k: float(v) for k, v in bounds.items() if v is not None},
         )
         return Solution(jnp.asarray(ts, dtype), ys, stats, RESULTS.successful, method)
 
@@ -197,6 +217,8 @@ def solve(
             until,
             method,
             times_concrete,
+            None if max_step is None else scalar(max_step),
+            None if first_step is None else scalar(first_step),
         )
     return _check_result(sol, throw, t1, dt, max_steps)
 
@@ -237,17 +259,18 @@ def _message(sol: Solution, t1, dt, max_steps) -> str:
             f"that ends there); the flow diverges there: check the parameters (learning rate, "
             f"initial scale)"
         )
+    hint = stiff_hint(method, sol.ts.dtype)
     if bool(result == RESULTS.max_steps_exhausted):
         return (
             f"max_steps={max_steps} exhausted at t={t:.6g} before t1={float(t1):.6g} "
-            f"({method}). The problem may be stiff (try method='kvaerno5' or 'BDF'), the "
-            f"solution may blow up near t={t:.6g}, or raise max_steps."
+            f"({method}): {hint}; the solution may blow up near t={t:.6g}; or raise "
+            f"max_steps."
         )
     if bool(result == RESULTS.step_size_collapsed):
         return (
             f"the step size fell below the resolution of t at t={t:.6g} before "
             f"t1={float(t1):.6g} ({method}): the solution blows up near t={t:.6g} (a "
-            f"finite-time singularity), or the problem is stiff (try method='kvaerno5' or 'BDF')"
+            f"finite-time singularity), or {hint}"
         )
     return f"{method} failed before t1={float(t1):.6g}: {RESULTS[result]}"
 
@@ -295,7 +318,12 @@ def _solve_euler(
             )
         if save_idx is None:
             save_idx = np.array([0] if until is not None else [0, num_steps])
-        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
+        # the times as requested (t0, t1 or saveat), not the grid's t0 + n*dt, which can
+        # differ in the last bits (float32 times within the grid slack)
+        if ts is None:
+            grid_ts = None if until is not None else np.array([t0, t1])
+        else:
+            grid_ts = ts
     else:
         num_steps = jnp.rint((t1 - t0) / dt).astype(jnp.int32)
         if ts is None:
@@ -305,7 +333,10 @@ def _solve_euler(
                 save_idx = jnp.stack([jnp.zeros((), jnp.int32), num_steps])
         else:
             save_idx = jnp.rint((ts - t0) / dt).astype(jnp.int32)
-        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
+        if ts is None:
+            grid_ts = None if until is not None else t0 + save_idx * dt
+        else:
+            grid_ts = ts
     return _euler_solve(
         f,
         y0,
