@@ -1,4 +1,5 @@
-"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps).
+"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps):
+:class:`DiffraxBackend`, one per diffrax solver.
 
 Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
 
@@ -20,12 +21,16 @@ step to t1, and the error estimate of that step (which contains the stage) steer
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from dynlearn.core._backend import AbstractBackend, Problem, describe_failure
+from dynlearn.core._checks import traced
 from dynlearn.core.counting import all_finite, call_field, check_field_output
 from dynlearn.core.events import SteadyState
 from dynlearn.core.solution import RESULTS, Solution
@@ -34,6 +39,59 @@ from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 # The failing diffrax codes Guarded returns; solve() translates them into RESULTS.
 _NONFINITE = diffrax.RESULTS.nonlinear_divergence
 _COLLAPSED = diffrax.RESULTS.dt_min_reached
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffraxBackend(AbstractBackend):
+    """A diffrax ``solver``: adaptive steps (PID controller: rtol, atol, ``max_step`` as
+    ``dtmax``, ``first_step`` as ``dt0``) without dt, constant steps of dt with it."""
+
+    solver: type[diffrax.AbstractSolver]
+
+    def check(self, problem: Problem) -> None:
+        p = problem
+        if p.dt is not None and p.times_concrete and (p.t1 - p.t0) / p.dt > p.max_steps:
+            raise ValueError(
+                f"{(p.t1 - p.t0) / p.dt:.0f} steps of dt={p.dt} exceed "
+                f"max_steps={p.max_steps}: raise max_steps"
+            )
+
+    def solve(self, problem: Problem) -> Solution:
+        p = problem
+        ts = p.ts
+        if ts is None and p.until is None:
+            ts = (
+                [p.t0, p.t1]
+                if p.times_concrete
+                else jnp.stack([jnp.asarray(p.t0), jnp.asarray(p.t1)])
+            )
+
+        def scalar(x):  # NumPy when concrete: no eager device dispatch per scalar
+            if x is None:
+                return None
+            return jnp.asarray(x, p.dtype) if traced(x) else np.asarray(x, p.dtype)
+
+        return diffrax_solve(
+            p.f,
+            p.y0,
+            p.args,
+            scalar(p.t0),
+            scalar(p.t1),
+            scalar(p.dt),
+            scalar(ts),
+            self.solver(),
+            scalar(p.rtol),
+            scalar(p.atol),
+            p.max_steps,
+            p.until,
+            p.method,
+            p.times_concrete,
+            scalar(p.max_step),
+            scalar(p.first_step),
+        )
+
+    def failure_message(self, sol: Solution, problem: Problem) -> str:
+        return describe_failure(sol, problem)
 
 
 class Guarded(diffrax.AbstractWrappedSolver):

@@ -6,11 +6,13 @@ out. The vector field (and, for the implicit methods Radau/BDF/LSODA, its Jacobi
 The stepping loop is scipy's own OdeSolver, driven step by step so that max_steps,
 non-finite values and saved times are handled as in the diffrax backend; a non-finite field
 value stops the solve at the evaluation that produced it. scipy runs on the host: this
-backend cannot be traced (jit, vmap, grad); the diffrax methods can.
+backend cannot be traced (jit, vmap, grad); the diffrax methods can. :class:`ScipyBackend`
+is the backend object; its failures raise SolveError from inside the stepping loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -20,9 +22,52 @@ import numpy as np
 import scipy.integrate as si
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.core._backend import AbstractBackend, Problem, describe_failure, stiff_hint
 from dynlearn.core.counting import call_field, check_field_output
-from dynlearn.core.methods import stiff_hint
-from dynlearn.core.solution import SolveError
+from dynlearn.core.solution import RESULTS, Solution, SolveError
+
+
+@dataclasses.dataclass(frozen=True)
+class ScipyBackend(AbstractBackend):
+    """scipy's OdeSolver ``method`` (``implicit``: Radau, BDF, LSODA get the Jacobian)."""
+
+    implicit: bool = False
+    traceable = False
+
+    def check(self, problem: Problem) -> None:
+        method = problem.method
+        if problem.dt is not None:
+            raise ValueError(
+                f"dt applies to diffrax methods only; scipy's {method} is adaptive: "
+                f"set rtol/atol, or use a fixed-step diffrax method such as method='euler'"
+            )
+        if problem.until is not None:
+            raise ValueError(f"until works with diffrax methods and euler, not scipy's {method}")
+        if not problem.times_concrete:
+            raise not_traceable(method)
+
+    def solve(self, problem: Problem) -> Solution:
+        p = problem
+        ts = np.array([p.t0, p.t1]) if p.ts is None else p.ts
+        bounds = {"max_step": p.max_step, "first_step": p.first_step}
+        ys, stats = scipy_solve(
+            p.f,
+            p.y0,
+            p.args,
+            p.t0,
+            p.t1,
+            ts,
+            p.method,
+            p.rtol,
+            p.atol,
+            p.max_steps,
+            self.implicit,
+            {k: float(v) for k, v in bounds.items() if v is not None},
+        )
+        return Solution(jnp.asarray(ts, p.dtype), ys, stats, RESULTS.successful, p.method)
+
+    def failure_message(self, sol: Solution, problem: Problem) -> str:
+        return describe_failure(sol, problem)
 
 
 class NotTraceable(TypeError):
