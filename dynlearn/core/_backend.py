@@ -31,7 +31,7 @@ from dynlearn.core.solution import RESULTS, Solution
 class Problem:
     """The checked input of one solve. Times are Python floats / NumPy when
     ``times_concrete`` (checked eagerly), arrays or tracers otherwise; ``ts`` is None for
-    the default saveat (t0 and t1)."""
+    the default saveat (t0 and t1). ``progress``: show a progress bar (tqdm, on stderr)."""
 
     f: Callable | Any
     y0: Any
@@ -49,6 +49,7 @@ class Problem:
     method: str
     dtype: Any
     times_concrete: bool
+    progress: bool = False
 
 
 class AbstractBackend(abc.ABC):

@@ -88,6 +88,7 @@ class DiffraxBackend(AbstractBackend):
             p.times_concrete,
             scalar(p.max_step),
             scalar(p.first_step),
+            p.progress,
         )
 
     def failure_message(self, sol: Solution, problem: Problem) -> str:
@@ -255,10 +256,11 @@ def diffrax_solve(
     checked=False,
     max_step=None,
     first_step=None,
+    progress=False,
 ):
     """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol, with steps
     of at most ``max_step`` (the PID controller's ``dtmax``) and a first try of ``first_step``
-    (diffeqsolve's ``dt0``; None: diffrax's choice).
+    (diffeqsolve's ``dt0``; None: diffrax's choice). ``progress``: diffrax's tqdm meter.
 
     The arrays (y0, args, t0, t1, dt, ts, rtol, atol, and arrays inside an equinox-Module f)
     are traced, so new values of the same shapes reuse the compiled code. ``ts=None`` (only
@@ -283,14 +285,17 @@ def diffrax_solve(
     fixed = dt is not None and until is None  # a trip count set by t1/dt alone
     scope = jax.named_scope(FIXED_STEPS_SCOPE) if fixed else contextlib.nullcontext()
     with scope, checked_eagerly(checked):
-        sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps)
+        meter = diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter()
+        sol = _diffeqsolve(
+            solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps, meter
+        )
     solution = _solution(sol, ts, solver, until, method)
     bad_start = ~all_finite(y0)  # checked here, not on the host: no transfer per call
     result = RESULTS.where(bad_start, RESULTS.initial_state_nonfinite, solution.result)
     return eqx.tree_at(lambda s: s.result, solution, result)
 
 
-def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps):
+def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps, meter):
     return diffrax.diffeqsolve(
         clamped_field(f, t0, t1),
         Guarded(solver),
@@ -304,6 +309,7 @@ def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, ma
         max_steps=max_steps,
         event=event,
         throw=False,
+        progress_meter=meter,
     )
 
 

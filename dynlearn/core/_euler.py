@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 
+import diffrax
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
@@ -35,7 +36,9 @@ from dynlearn.core.solution import RESULTS, Solution
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 
-def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None, step=None):
+def euler_loop(
+    f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None, step=None, meter=None
+):
     """Run up to ``num_steps`` Euler steps; save the iterates whose step numbers are in
     ``save_idx`` (increasing; unsaved entries hold inf).
 
@@ -44,7 +47,8 @@ def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=N
     test and the next step, so n steps cost n + 1 evaluations instead of n.
 
     ``step(f, t, y, args, dt) -> y_next`` replaces the Euler step (the semi-implicit Euler
-    step of ``core/_semi_implicit.py``); it is used without ``until``.
+    step of ``core/_semi_implicit.py``); it is used without ``until``. ``meter``: a diffrax
+    progress meter (``diffrax.TqdmProgressMeter()``) told n / num_steps after every step.
 
     Returns (ys, y_final, n_final, nonfinite, fired, nfev).
     """
@@ -69,11 +73,11 @@ def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=N
         fired0 = jnp.asarray(call_with_field(until, f, t0, y0, args, fy0))
 
     def cond(carry):
-        n, _, _, _, _, bad, fired = carry
+        n, _, _, _, _, bad, fired, _ = carry
         return (n < num_steps) & ~bad & ~fired
 
     def body(carry):
-        n, y, fy, buf, j, _, _ = carry
+        n, y, fy, buf, j, _, _, meter_state = carry
         if step is not None:
             y = step(f, time(n), y, args, dt)
         else:
@@ -87,12 +91,17 @@ def euler_loop(f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=N
             bad = bad | ~all_finite(fy)
             fired = jnp.asarray(call_with_field(until, f, time(n), y, args, fy)) & ~bad
         buf, j = save_if_due(buf, j, n, y)
-        return n, y, fy, buf, j, bad, fired
+        if meter is not None:
+            meter_state = meter.step(meter_state, n / num_steps)
+        return n, y, fy, buf, j, bad, fired, meter_state
 
-    init = (n0, y0, fy0, buf0, j0, jnp.array(False), fired0)
-    n, y, _, buf, _, bad, fired = eqxi.while_loop(
+    meter_state = None if meter is None else meter.init()
+    init = (n0, y0, fy0, buf0, j0, jnp.array(False), fired0, meter_state)
+    n, y, _, buf, _, bad, fired, meter_state = eqxi.while_loop(
         cond, body, init, max_steps=max_steps, buffers=lambda c: c[3], kind="checkpointed"
     )
+    if meter is not None:
+        meter.close(meter_state)
     nfev = n if until is None else n + 1
     return buf, y, n, bad, fired, nfev
 
@@ -143,6 +152,7 @@ class EulerLoopBackend(AbstractBackend):
             p.method,
             self.step,
             self.evaluations_per_step,
+            p.progress,
         )
 
     def failure_message(self, sol: Solution, problem: Problem) -> str:
@@ -187,13 +197,15 @@ def _grid(p: Problem):
 
 @eqx.filter_jit
 def _euler_solve(
-    f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method, step, per_step
-):
+    f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method, step, per_step,
+    progress=False,
+):  # fmt: skip
     check_field_output(f, t0, y0, args)
+    meter = diffrax.TqdmProgressMeter() if progress else None
     # without a stopping condition the trip count is num_steps: a sweep may vmap the loop
     with jax.named_scope(FIXED_STEPS_SCOPE) if until is None else contextlib.nullcontext():
         ys, y_final, n, bad, fired, nfev = euler_loop(
-            f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, step
+            f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, step, meter
         )
     t_final = t0 + n.astype(dt.dtype) * dt
     if ts is None:  # until with the default saveat: t0 and the stop time

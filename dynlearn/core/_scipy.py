@@ -12,6 +12,7 @@ is the backend object; its failures raise SolveError from inside the stepping lo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 
@@ -63,6 +64,7 @@ class ScipyBackend(AbstractBackend):
             p.max_steps,
             self.implicit,
             {k: float(v) for k, v in bounds.items() if v is not None},
+            p.progress,
         )
         return Solution(jnp.asarray(ts, p.dtype), ys, stats, RESULTS.successful, p.method)
 
@@ -150,9 +152,12 @@ def _field_caller(f, args, y0, dtype):
     return call
 
 
-def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit, bounds=None):
+def scipy_solve(
+    f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit, bounds=None, progress=False
+):
     """Integrate with scipy's ``method``; returns (ys pytree, stats). ``bounds``: scipy's
-    ``max_step``/``first_step`` options, passed through."""
+    ``max_step``/``first_step`` options, passed through; ``progress``: a tqdm bar of the
+    percentage of [t0, t1] done, updated after every step (the loop runs on the host)."""
     if _is_traced((f, y0, args)):
         raise not_traceable(method)
     y_flat0, unravel = ravel_pytree(y0)
@@ -185,7 +190,30 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
     while k < len(ts) and ts[k] <= t0:
         out[k] = solver.y
         k += 1
-    steps = 0
+    with _bar() if progress else contextlib.nullcontext() as bar:
+        k, steps = _step_until_saved(solver, ts, k, out, max_steps, method, t1, bar)
+    ys = jax.vmap(unravel)(jnp.asarray(out, dtype))
+    stats = {
+        "num_steps": jnp.asarray(steps),
+        "nfev": jnp.asarray(solver.nfev),
+        "njev": jnp.asarray(solver.njev),
+        "nlu": jnp.asarray(solver.nlu),
+        "t_final": jnp.asarray(solver.t, dtype),
+        "event": jnp.asarray(False),
+    }
+    return ys, stats
+
+
+def _bar():
+    import tqdm
+
+    return tqdm.tqdm(total=100, unit="%", bar_format="{percentage:.2f}%|{bar}| [{elapsed}]")
+
+
+def _step_until_saved(solver, ts, k, out, max_steps, method, t1, bar):
+    """Step scipy's ``solver`` until every saved time from ``ts[k]`` on is filled in ``out``;
+    returns (k, steps). Raises SolveError with the time for a failure."""
+    t0, steps = solver.t, 0
     while k < len(ts):
         if steps >= max_steps:
             raise SolveError(
@@ -210,13 +238,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
             while k < len(ts) and ts[k] <= solver.t:
                 out[k] = solver.y if ts[k] == solver.t else dense(ts[k])
                 k += 1
-    ys = jax.vmap(unravel)(jnp.asarray(out, dtype))
-    stats = {
-        "num_steps": jnp.asarray(steps),
-        "nfev": jnp.asarray(solver.nfev),
-        "njev": jnp.asarray(solver.njev),
-        "nlu": jnp.asarray(solver.nlu),
-        "t_final": jnp.asarray(solver.t, dtype),
-        "event": jnp.asarray(False),
-    }
-    return ys, stats
+        if bar is not None:
+            bar.n = round(100 * (solver.t - t0) / (t1 - t0), 2)
+            bar.refresh()
+    return k, steps

@@ -51,6 +51,7 @@ def solve(
     first_step: float | None = None,
     until: Callable | None = None,
     throw: bool = True,
+    progress: bool = False,
 ) -> Solution:
     """Integrate dy/dt = f(t, y, args) from t0 to t1 over a pytree state y.
 
@@ -89,6 +90,11 @@ def solve(
             ``stats["event"]`` is True and ``stats["t_final"]`` the stop time; by default
             (saveat=None) ``ts`` is [t0, stop time]; saved times after the stop hold inf.
         throw: raise on a failure (default). With False, check ``sol.result`` yourself.
+        progress: show a progress bar (tqdm, on stderr) of the share of [t0, t1] done, for
+            a long solve in a notebook: diffrax's ``TqdmProgressMeter`` for diffrax methods
+            and the Euler loop (a host callback every 20 steps: it costs time, and under
+            vmap one bar follows the slowest member), a bar updated per step for scipy. The
+            numbers are the same as without it.
 
     Returns:
         Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
@@ -118,6 +124,8 @@ def solve(
     y0 = check_tree(y0, finite_on_device=backend.traceable)
     args = prepare_args(args)
     check_max_steps(max_steps)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     if not traced((t0, t1)):
         check_schedule_covers(args, float(t0), float(t1))
     dtype = jax.tree.leaves(y0)[0].dtype
@@ -147,6 +155,7 @@ def solve(
         method=method,
         dtype=dtype,
         times_concrete=times_concrete,
+        progress=progress,
     )
     backend.check(problem)
     check_step_bounds(max_step, first_step, dt, t1 - t0 if times_concrete else None)
