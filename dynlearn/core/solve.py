@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import dynlearn.progress as progress_bars
 from dynlearn.core._backend import Problem
 from dynlearn.core._checks import (
     check_callables,
@@ -94,7 +95,9 @@ def solve(
             a long solve in a notebook: diffrax's ``TqdmProgressMeter`` for diffrax methods
             and the Euler loop (a host callback every 20 steps: it costs time, and under
             vmap one bar follows the slowest member), a bar updated per step for scipy. The
-            numbers are the same as without it.
+            numbers are the same as without it. Where no bar can be drawn
+            (``dynlearn.progress.shown()``: not a terminal or notebook, or
+            DYNLEARN_NO_PROGRESS=1) the solve runs as with ``progress=False``.
 
     Returns:
         Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
@@ -155,7 +158,7 @@ def solve(
         method=method,
         dtype=dtype,
         times_concrete=times_concrete,
-        progress=progress,
+        progress=progress and progress_bars.shown(),
     )
     backend.check(problem)
     check_step_bounds(max_step, first_step, dt, t1 - t0 if times_concrete else None)

@@ -15,7 +15,8 @@ def rotation_decay(t, y, args):
     "method, kw",
     [("euler", {"dt": 0.01}), ("tsit5", {}), ("kvaerno5", {}), ("RK45", {})],
 )
-def test_progress_bar_appears_and_changes_no_number(method, kw, capfd):
+def test_progress_bar_appears_and_changes_no_number(method, kw, capfd, monkeypatch):
+    monkeypatch.setattr("dynlearn.progress.shown", lambda: True)  # as on a terminal
     ts = np.linspace(0.0, 5.0, 11)
     y0 = jnp.array([1.0, 0.0])
     plain = dynlearn.solve(rotation_decay, y0, 5.0, method=method, saveat=ts, **kw)
@@ -31,3 +32,12 @@ def test_progress_bar_appears_and_changes_no_number(method, kw, capfd):
 def test_progress_must_be_a_bool():
     with pytest.raises(TypeError, match="progress must be True or False"):
         dynlearn.solve(rotation_decay, jnp.ones(2), 1.0, progress="yes")
+
+
+def test_no_bar_where_none_can_be_drawn(capfd):
+    """The tests' DYNLEARN_NO_PROGRESS=1 (or stderr a log file): the solve runs as without."""
+    sol = dynlearn.solve(rotation_decay, jnp.ones(2), 1.0, method="tsit5", progress=True)
+    assert "%|" not in capfd.readouterr().err
+    np.testing.assert_array_equal(
+        np.asarray(sol.ys), np.asarray(dynlearn.solve(rotation_decay, jnp.ones(2), 1.0).ys)
+    )
