@@ -13,24 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn.core.schedule import AbstractSchedule
+
 # Relative slack when checking that times lie in [t0, t1].
 GRID_SLACK = 1e-9
 # A time lies on the Euler grid if it is within this fraction of a step of t0 + n*dt (the
 # tolerance of ``step_index``), plus a few rounding errors of the time in the state's dtype.
 STEP_SLACK = 1e-6
-
-
-def step_index(t, dt, t0=0.0) -> jax.Array:
-    """The step n whose interval [t0 + n dt, t0 + (n+1) dt) contains t.
-
-    ``floor((t - t0)/dt)`` computed with a tolerance of 1e-6 of a step plus a few rounding
-    errors of the quotient (which matter in float32 after many steps), so that
-    t_n = t0 + n*dt, whatever its rounding, maps back to n. Minibatch rules read batch
-    ``step_index(t, eta)`` from their args: Euler with dt = eta then replays an SGD loop.
-    """
-    q = (t - t0) / dt
-    eps = jnp.finfo(jnp.result_type(q)).eps
-    return jnp.floor(q + 1e-6 + 4 * eps * jnp.abs(q)).astype(jnp.int32)
 
 
 def traced(tree) -> bool:
@@ -67,12 +56,13 @@ def prepare_args(args):
 
 
 def check_schedule_dt(dt, args):
-    """A minibatch schedule in ``args`` (``dynlearn.nn.batches.Minibatches``) fixes the time of
-    each step, eta; a fixed-step solve with another dt would use every batch (and noise draw)
-    for dt/eta steps, which is no training loop at all: refuse it where both are concrete."""
-    if not (hasattr(args, "step_at") and hasattr(args, "eta")) or args.eta is None:
+    """A schedule in ``args`` (:class:`AbstractSchedule`, e.g. ``dynlearn.nn.Minibatches``)
+    fixes the time of each step, eta; a fixed-step solve with another dt would use every batch
+    (and noise draw) for dt/eta steps, which is no training loop at all: refuse it where both
+    are concrete."""
+    if not isinstance(args, AbstractSchedule) or args.eta is None:
         return
-    if getattr(args, "index", None) is None and getattr(args, "key", None) is None:
+    if not args.switches:
         return  # the full-batch flow does not switch over time: any dt is a discretisation
     if traced((dt, args.eta)):
         return
@@ -89,20 +79,38 @@ def check_schedule_dt(dt, args):
 
 
 def check_schedule_covers(args, t0: float, t1: float) -> None:
-    """A minibatch schedule in ``args`` has batches for [0, len(index) * eta): refuse a
-    concrete [t0, t1] beyond it here, where the message can say so (the field's own check
-    would otherwise fire inside the compiled loop)."""
-    index = getattr(args, "index", None)
-    eta = getattr(args, "eta", None)
-    if index is None or eta is None or not hasattr(args, "step_at") or traced(eta):
+    """A schedule in ``args`` has steps for [0, num_steps * eta): refuse a concrete [t0, t1]
+    beyond it here, where the message can say so (the field's own check would otherwise fire
+    inside the compiled loop)."""
+    if not isinstance(args, AbstractSchedule):
         return
-    end = index.shape[0] * float(eta)
+    num_steps, eta = args.num_steps, args.eta
+    if num_steps is None or eta is None or traced(eta):
+        return
+    end = num_steps * float(eta)
     if t0 < 0 or t1 > end * (1 + 1e-6):
         raise ValueError(
             f"[t0, t1] = [{t0:g}, {t1:g}] lies outside the minibatch table, which has "
-            f"{index.shape[0]} steps of eta={float(eta):g} (t in [0, {end:g}]): integrate to "
+            f"{num_steps} steps of eta={float(eta):g} (t in [0, {end:g}]): integrate to "
             f"t1 <= {end:g} or build a longer schedule (more epochs)"
         )
+
+
+def check_max_steps(max_steps) -> None:
+    if isinstance(max_steps, bool) or not (
+        isinstance(max_steps, (int, np.integer)) and max_steps > 0
+    ):
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def check_tolerances(rtol, atol, dtype) -> None:
+    """rtol in (0, 1], atol > 0, and rtol resolvable in ``dtype`` (where concrete)."""
+    if not traced((rtol, atol)) and not (0 < rtol <= 1 and atol > 0):
+        raise ValueError(
+            f"rtol must lie in (0, 1] and atol be positive, got rtol={rtol}, atol={atol} (an "
+            f"rtol above 1 lets every step through: the result would be any number)"
+        )
+    check_tolerance_resolvable(rtol, dtype)
 
 
 def check_tolerance_resolvable(rtol, dtype):
@@ -145,8 +153,11 @@ def check_tree(y0, finite_on_device: bool = False):
     return y0
 
 
-def check_times(t0, t1, saveat, dt):
-    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy."""
+def check_times(t0, t1, saveat, dt, dtype=np.float64):
+    """Eager checks of concrete times; returns (t0, t1, ts) as Python floats / NumPy.
+
+    saveat may overshoot [t0, t1] by GRID_SLACK of the span or by a few rounding errors in the
+    state's ``dtype`` (float32(0.3) > 0.3): such times are clipped onto t0 or t1."""
     t0, t1 = float(t0), float(t1)
     if not (math.isfinite(t0) and math.isfinite(t1)):
         raise ValueError(f"t0 and t1 must be finite, got t0={t0}, t1={t1}")
@@ -166,7 +177,8 @@ def check_times(t0, t1, saveat, dt):
         raise ValueError("saveat contains NaN or inf")
     if np.any(np.diff(ts) <= 0):
         raise ValueError("saveat must be strictly increasing")
-    tol = GRID_SLACK * max(1.0, abs(t1 - t0))
+    eps = float(np.finfo(dtype).eps)
+    tol = GRID_SLACK * max(1.0, abs(t1 - t0)) + 4 * eps * max(abs(t0), abs(t1))
     if ts[0] < t0 - tol or ts[-1] > t1 + tol:
         raise ValueError(f"saveat must lie in [t0, t1] = [{t0}, {t1}], got [{ts[0]}, {ts[-1]}]")
     return t0, t1, np.clip(ts, t0, t1)
@@ -197,6 +209,30 @@ def euler_grid(t0, t1, dt, ts, dtype=np.float64):
             f"{ts[off][:3]} are not (dt = {dt})"
         )
     return num_steps, idx
+
+
+def check_step_bounds(max_step, first_step, dt, span) -> None:
+    """``max_step`` and ``first_step`` (scipy's names) bound an adaptive step: positive numbers,
+    first_step no longer than t1 - t0 (``span``, None when traced), neither with fixed steps."""
+    given = {k: v for k, v in (("max_step", max_step), ("first_step", first_step)) if v is not None}
+    if not given:
+        return
+    if dt is not None:
+        names = " and ".join(given)
+        raise ValueError(
+            f"{names} bound{'s' if len(given) == 1 else ''} adaptive steps; with dt the "
+            f"step is fixed: drop {names}"
+        )
+    check_time_types(**given)
+    for name, value in given.items():
+        if not traced(value) and not (float(value) > 0 and not math.isnan(float(value))):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if first_step is not None and span is not None and not traced(first_step):
+        if float(first_step) > span:
+            raise ValueError(
+                f"first_step={float(first_step):g} exceeds t1 - t0 = {span:g}: give a smaller "
+                f"first_step (or none: the solver chooses)"
+            )
 
 
 def check_callables(f, until=None) -> None:

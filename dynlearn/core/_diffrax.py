@@ -1,4 +1,5 @@
-"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps).
+"""diffrax backend of :func:`dynlearn.solve` (adaptive PID steps or constant steps):
+:class:`DiffraxBackend`, one per diffrax solver.
 
 Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
 
@@ -7,17 +8,29 @@ Two additions to a plain ``diffrax.diffeqsolve``, both inside the compiled loop:
   with a failing result at that step. (Plain diffrax rejects a NaN step, shrinks dt and
   retries until max_steps: a NaN in ``args`` would cost max_steps steps.)
 * ``nfev``: counted from the step counts and the solver's tableau (see :func:`nfev`).
+
+The field is only ever evaluated at times in [t0, t1]: the time it receives is clamped there
+(:func:`clamped_field`). Kvaerno5's stage c_2 = 1.2303 evaluates f at t_n + 1.23 h, beyond the
+step and, in the last step, beyond t1 (at t = 1.23e-4 for t1 = 1e-4); and t_n + c h with c = 1
+can round one ulp past t1. A field undefined beyond t1 (a minibatch table that ends there;
+scipy's regressions gh-17341 and gh-8848) must never see such a time. The clamp changes
+nothing for an autonomous field; for a time-dependent one it moves that one stage of the last
+step to t1, and the error estimate of that step (which contains the stage) steers h as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from dynlearn.core._backend import AbstractBackend, Problem, describe_failure
+from dynlearn.core._checks import traced
 from dynlearn.core.counting import all_finite, call_field, check_field_output
 from dynlearn.core.events import SteadyState
 from dynlearn.core.solution import RESULTS, Solution
@@ -26,6 +39,60 @@ from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 # The failing diffrax codes Guarded returns; solve() translates them into RESULTS.
 _NONFINITE = diffrax.RESULTS.nonlinear_divergence
 _COLLAPSED = diffrax.RESULTS.dt_min_reached
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffraxBackend(AbstractBackend):
+    """A diffrax ``solver``: adaptive steps (PID controller: rtol, atol, ``max_step`` as
+    ``dtmax``, ``first_step`` as ``dt0``) without dt, constant steps of dt with it."""
+
+    solver: type[diffrax.AbstractSolver]
+
+    def check(self, problem: Problem) -> None:
+        p = problem
+        if p.dt is not None and p.times_concrete and (p.t1 - p.t0) / p.dt > p.max_steps:
+            raise ValueError(
+                f"{(p.t1 - p.t0) / p.dt:.0f} steps of dt={p.dt} exceed "
+                f"max_steps={p.max_steps}: raise max_steps"
+            )
+
+    def solve(self, problem: Problem) -> Solution:
+        p = problem
+        ts = p.ts
+        if ts is None and p.until is None:
+            ts = (
+                [p.t0, p.t1]
+                if p.times_concrete
+                else jnp.stack([jnp.asarray(p.t0), jnp.asarray(p.t1)])
+            )
+
+        def scalar(x):  # NumPy when concrete: no eager device dispatch per scalar
+            if x is None:
+                return None
+            return jnp.asarray(x, p.dtype) if traced(x) else np.asarray(x, p.dtype)
+
+        return diffrax_solve(
+            p.f,
+            p.y0,
+            p.args,
+            scalar(p.t0),
+            scalar(p.t1),
+            scalar(p.dt),
+            scalar(ts),
+            self.solver(),
+            scalar(p.rtol),
+            scalar(p.atol),
+            p.max_steps,
+            p.until,
+            p.method,
+            p.times_concrete,
+            scalar(p.max_step),
+            scalar(p.first_step),
+            p.progress,
+        )
+
+    def failure_message(self, sol: Solution, problem: Problem) -> str:
+        return describe_failure(sol, problem)
 
 
 class Guarded(diffrax.AbstractWrappedSolver):
@@ -166,11 +233,34 @@ def checked_eagerly(checked: bool):
         errors.EQX_ON_ERROR = old
 
 
+def clamped_field(f, t0, t1):
+    """The diffrax term of ``f``: f(clip(t, t0, t1), y, args) (see the module docstring)."""
+    return diffrax.ODETerm(lambda t, y, args: call_field(f, jnp.clip(t, t0, t1), y, args))
+
+
 @eqx.filter_jit
 def diffrax_solve(
-    f, y0, args, t0, t1, dt, ts, solver, rtol, atol, max_steps, until, method, checked=False
+    f,
+    y0,
+    args,
+    t0,
+    t1,
+    dt,
+    ts,
+    solver,
+    rtol,
+    atol,
+    max_steps,
+    until,
+    method,
+    checked=False,
+    max_step=None,
+    first_step=None,
+    progress=False,
 ):
-    """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol.
+    """One compiled diffeqsolve; ``dt=None`` means adaptive steps with rtol/atol, with steps
+    of at most ``max_step`` (the PID controller's ``dtmax``) and a first try of ``first_step``
+    (diffeqsolve's ``dt0``; None: diffrax's choice). ``progress``: diffrax's tqdm meter.
 
     The arrays (y0, args, t0, t1, dt, ts, rtol, atol, and arrays inside an equinox-Module f)
     are traced, so new values of the same shapes reuse the compiled code. ``ts=None`` (only
@@ -180,8 +270,10 @@ def diffrax_solve(
     """
     check_field_output(f, t0, y0, args)
     if dt is None:
-        controller = diffrax.PIDController(rtol=rtol, atol=atol)
+        controller = diffrax.PIDController(rtol=rtol, atol=atol, dtmax=max_step)
+        dt0 = first_step
     else:
+        dt0 = dt
         controller = diffrax.ConstantStepSize()
     if ts is None:
         saveat = diffrax.SaveAt(t0=True, t1=True)
@@ -193,20 +285,23 @@ def diffrax_solve(
     fixed = dt is not None and until is None  # a trip count set by t1/dt alone
     scope = jax.named_scope(FIXED_STEPS_SCOPE) if fixed else contextlib.nullcontext()
     with scope, checked_eagerly(checked):
-        sol = _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps)
+        meter = diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter()
+        sol = _diffeqsolve(
+            solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps, meter
+        )
     solution = _solution(sol, ts, solver, until, method)
     bad_start = ~all_finite(y0)  # checked here, not on the host: no transfer per call
     result = RESULTS.where(bad_start, RESULTS.initial_state_nonfinite, solution.result)
     return eqx.tree_at(lambda s: s.result, solution, result)
 
 
-def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max_steps):
+def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt0, max_steps, meter):
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, args: call_field(f, t, y, args)),
+        clamped_field(f, t0, t1),
         Guarded(solver),
         t0=t0,
         t1=t1,
-        dt0=dt,
+        dt0=dt0,
         y0=y0,
         args=args,
         saveat=saveat,
@@ -214,6 +309,7 @@ def _diffeqsolve(solver, controller, saveat, event, f, y0, args, t0, t1, dt, max
         max_steps=max_steps,
         event=event,
         throw=False,
+        progress_meter=meter,
     )
 
 

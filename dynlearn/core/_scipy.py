@@ -6,11 +6,14 @@ out. The vector field (and, for the implicit methods Radau/BDF/LSODA, its Jacobi
 The stepping loop is scipy's own OdeSolver, driven step by step so that max_steps,
 non-finite values and saved times are handled as in the diffrax backend; a non-finite field
 value stops the solve at the evaluation that produced it. scipy runs on the host: this
-backend cannot be traced (jit, vmap, grad); the diffrax methods can.
+backend cannot be traced (jit, vmap, grad); the diffrax methods can. :class:`ScipyBackend`
+is the backend object; its failures raise SolveError from inside the stepping loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -20,8 +23,53 @@ import numpy as np
 import scipy.integrate as si
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.core._backend import AbstractBackend, Problem, describe_failure, stiff_hint
 from dynlearn.core.counting import call_field, check_field_output
-from dynlearn.core.solution import SolveError
+from dynlearn.core.solution import RESULTS, Solution, SolveError
+
+
+@dataclasses.dataclass(frozen=True)
+class ScipyBackend(AbstractBackend):
+    """scipy's OdeSolver ``method`` (``implicit``: Radau, BDF, LSODA get the Jacobian)."""
+
+    implicit: bool = False
+    traceable = False
+
+    def check(self, problem: Problem) -> None:
+        method = problem.method
+        if problem.dt is not None:
+            raise ValueError(
+                f"dt applies to diffrax methods only; scipy's {method} is adaptive: "
+                f"set rtol/atol, or use a fixed-step diffrax method such as method='euler'"
+            )
+        if problem.until is not None:
+            raise ValueError(f"until works with diffrax methods and euler, not scipy's {method}")
+        if not problem.times_concrete:
+            raise not_traceable(method)
+
+    def solve(self, problem: Problem) -> Solution:
+        p = problem
+        ts = np.array([p.t0, p.t1]) if p.ts is None else p.ts
+        bounds = {"max_step": p.max_step, "first_step": p.first_step}
+        ys, stats = scipy_solve(
+            p.f,
+            p.y0,
+            p.args,
+            p.t0,
+            p.t1,
+            ts,
+            p.method,
+            p.rtol,
+            p.atol,
+            p.max_steps,
+            self.implicit,
+            {k: float(v) for k, v in bounds.items() if v is not None},
+            p.progress,
+        )
+        return Solution(jnp.asarray(ts, p.dtype), ys, stats, RESULTS.successful, p.method)
+
+    def failure_message(self, sol: Solution, problem: Problem) -> str:
+        return describe_failure(sol, problem)
 
 
 class NotTraceable(TypeError):
@@ -104,8 +152,12 @@ def _field_caller(f, args, y0, dtype):
     return call
 
 
-def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit):
-    """Integrate with scipy's ``method``; returns (ys pytree, stats, t_final)."""
+def scipy_solve(
+    f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit, bounds=None, progress=False
+):
+    """Integrate with scipy's ``method``; returns (ys pytree, stats). ``bounds``: scipy's
+    ``max_step``/``first_step`` options, passed through; ``progress``: a tqdm bar of the
+    percentage of [t0, t1] done, updated after every step (the loop runs on the host)."""
     if _is_traced((f, y0, args)):
         raise not_traceable(method)
     y_flat0, unravel = ravel_pytree(y0)
@@ -126,7 +178,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
     def jac(t, y):
         return np.asarray(call(True, t, y))
 
-    options = {"rtol": rtol, "atol": atol}
+    options = {"rtol": rtol, "atol": atol, **(bounds or {})}
     if implicit:
         options["jac"] = jac
     solver = getattr(si, method)(
@@ -138,13 +190,35 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
     while k < len(ts) and ts[k] <= t0:
         out[k] = solver.y
         k += 1
-    steps = 0
+    with _bar() if progress else contextlib.nullcontext() as bar:
+        k, steps = _step_until_saved(solver, ts, k, out, max_steps, method, t1, bar)
+    ys = jax.vmap(unravel)(jnp.asarray(out, dtype))
+    stats = {
+        "num_steps": jnp.asarray(steps),
+        "nfev": jnp.asarray(solver.nfev),
+        "njev": jnp.asarray(solver.njev),
+        "nlu": jnp.asarray(solver.nlu),
+        "t_final": jnp.asarray(solver.t, dtype),
+        "event": jnp.asarray(False),
+    }
+    return ys, stats
+
+
+def _bar():
+    import tqdm
+
+    return tqdm.tqdm(total=100, unit="%", bar_format="{percentage:.2f}%|{bar}| [{elapsed}]")
+
+
+def _step_until_saved(solver, ts, k, out, max_steps, method, t1, bar):
+    """Step scipy's ``solver`` until every saved time from ``ts[k]`` on is filled in ``out``;
+    returns (k, steps). Raises SolveError with the time for a failure."""
+    t0, steps = solver.t, 0
     while k < len(ts):
         if steps >= max_steps:
             raise SolveError(
                 f"max_steps={max_steps} exhausted at t={solver.t:.6g} before t1={t1:.6g} "
-                f"({method}). The problem may be stiff: try method='BDF', 'Radau' or "
-                f"'kvaerno5', or raise max_steps."
+                f"({method}): {stiff_hint(method)}; or raise max_steps."
             )
         if solver.status == "finished":  # only rounding can leave saved times beyond t1
             out[k:] = solver.y
@@ -164,13 +238,7 @@ def scipy_solve(f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, implicit
             while k < len(ts) and ts[k] <= solver.t:
                 out[k] = solver.y if ts[k] == solver.t else dense(ts[k])
                 k += 1
-    ys = jax.vmap(unravel)(jnp.asarray(out, dtype))
-    stats = {
-        "num_steps": jnp.asarray(steps),
-        "nfev": jnp.asarray(solver.nfev),
-        "njev": jnp.asarray(solver.njev),
-        "nlu": jnp.asarray(solver.nlu),
-        "t_final": jnp.asarray(solver.t, dtype),
-        "event": jnp.asarray(False),
-    }
-    return ys, stats
+        if bar is not None:
+            bar.n = round(100 * (solver.t - t0) / (t1 - t0), 2)
+            bar.refresh()
+    return k, steps

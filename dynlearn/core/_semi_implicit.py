@@ -19,13 +19,15 @@ unused half of each evaluation is dead code and XLA removes it. As in ``core/_eu
 computed from n and the increment is exactly ``dt``.
 
 Reached as ``solve(f, (q0, p0), t1, method="semi-implicit-euler", dt=h)``, which runs this step
-in Euler's loop (``core/_euler.py``: saving, the stop at a non-finite state, jit/vmap/grad).
+in Euler's loop (``core/_euler.py``: saving, the stop at a non-finite state, jit/vmap/grad):
+the backend :data:`SEMI_IMPLICIT_EULER` below.
 """
 
 from __future__ import annotations
 
 import jax
 
+from dynlearn.core._euler import EulerLoopBackend
 from dynlearn.core.counting import call_field
 
 METHOD = "semi-implicit-euler"
@@ -49,3 +51,12 @@ def semi_implicit_step(f, t, y, args, dt):
     dq, _ = call_field(f, t, (q, p), args)
     q = jax.tree.map(lambda qq, d: qq + dt * d, q, dq)
     return type(y)((q, p))
+
+
+SEMI_IMPLICIT_EULER = EulerLoopBackend(
+    step=semi_implicit_step,
+    evaluations_per_step=2,
+    check_state=check_split,
+    step_name=METHOD,
+    dt_hint="(e.g. dt=h)",
+)

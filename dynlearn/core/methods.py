@@ -1,8 +1,18 @@
-"""Names of the integration methods and which backend runs each."""
+"""The registry: each method name and the backend that runs it.
+
+A backend (``core/_backend.py``) is one object behind one interface; adding a method is one
+line here (or :func:`register_backend` from outside). ``solve(method=NAME)`` looks NAME up.
+"""
 
 from __future__ import annotations
 
 import diffrax
+
+from dynlearn.core._backend import AbstractBackend
+from dynlearn.core._diffrax import DiffraxBackend
+from dynlearn.core._euler import EULER
+from dynlearn.core._scipy import ScipyBackend
+from dynlearn.core._semi_implicit import SEMI_IMPLICIT_EULER
 
 DIFFRAX_SOLVERS = {
     "euler": diffrax.Euler,
@@ -21,20 +31,35 @@ SCIPY_IMPLICIT = ("Radau", "BDF", "LSODA")
 SPLIT_METHODS = ("semi-implicit-euler",)
 METHODS = tuple(DIFFRAX_SOLVERS) + SCIPY_METHODS + SPLIT_METHODS
 
+BACKENDS: dict[str, AbstractBackend] = {
+    # diffrax's Euler steps by (t0 + dt) - t0, not dt: "euler" is the practitioner's loop
+    **{name: DiffraxBackend(cls) for name, cls in DIFFRAX_SOLVERS.items() if name != "euler"},
+    "euler": EULER,
+    **{name: ScipyBackend(implicit=name in SCIPY_IMPLICIT) for name in SCIPY_METHODS},
+    "semi-implicit-euler": SEMI_IMPLICIT_EULER,
+}
 
-def backend_of(method: str) -> str:
-    """'diffrax', 'scipy' or 'split' for a valid method name; ValueError listing the valid names."""
-    if method in DIFFRAX_SOLVERS:
-        return "diffrax"
-    if method in SCIPY_METHODS:
-        return "scipy"
-    if method in SPLIT_METHODS:
-        return "split"
+
+def register_backend(name: str, backend: AbstractBackend) -> None:
+    """Make ``solve(method=name)`` run ``backend`` (an :class:`AbstractBackend`)."""
+    if not isinstance(backend, AbstractBackend):
+        raise TypeError(f"backend must be an AbstractBackend, got {type(backend).__name__}")
+    if name in BACKENDS:
+        raise ValueError(f"method {name!r} is already registered: choose another name")
+    BACKENDS[name] = backend
+
+
+def backend_for(method: str) -> AbstractBackend:
+    """The backend of a method name; ValueError listing the valid names."""
+    if isinstance(method, str) and method in BACKENDS:
+        return BACKENDS[method]
     hint = ""
-    lowered = {m.lower(): m for m in METHODS}
+    lowered = {m.lower(): m for m in BACKENDS}
     if isinstance(method, str) and method.lower() in lowered:
         hint = f" (did you mean {lowered[method.lower()]!r}? names are case-sensitive)"
+    others = [m for m in BACKENDS if m not in METHODS]
     raise ValueError(
         f"unknown method {method!r}{hint}. Valid: diffrax {', '.join(DIFFRAX_SOLVERS)}; "
         f"scipy {', '.join(SCIPY_METHODS)}; split state (q, p) {', '.join(SPLIT_METHODS)}"
+        + (f"; registered {', '.join(others)}" if others else "")
     )

@@ -32,14 +32,15 @@ class RESULTS(diffrax.RESULTS):
         "there; check the parameters (learning rate, initial scale) or lower dt"
     )
     max_steps_exhausted = (
-        "max_steps exhausted before t1. The problem may be stiff (try method='kvaerno5' or "
-        "'BDF'), the solution may blow up, or raise max_steps"
+        "max_steps exhausted before t1. The problem may be stiff (an explicit method: try "
+        "method='kvaerno5' or 'BDF'; a stiff one: a float64 state or a looser rtol), the "
+        "solution may blow up, or raise max_steps"
     )
     initial_state_nonfinite = "y0 contains NaN or inf: give a finite initial state"
     step_size_collapsed = (
         "the step size fell below the resolution of t before t1: the solution blows up "
-        "there (a finite-time singularity), or the problem is stiff (try method='kvaerno5' "
-        "or 'BDF')"
+        "there (a finite-time singularity), or the problem is stiff (an explicit method: try "
+        "method='kvaerno5' or 'BDF'; a stiff one: a float64 state or a looser rtol)"
     )
 
 

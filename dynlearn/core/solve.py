@@ -10,35 +10,29 @@ eager call raises :class:`SolveError` (the message gives the time), a traced one
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import dynlearn.progress as progress_bars
+from dynlearn.core._backend import Problem
 from dynlearn.core._checks import (
     check_callables,
+    check_max_steps,
     check_schedule_covers,
-    check_schedule_dt,
+    check_step_bounds,
     check_time_types,
     check_times,
-    check_tolerance_resolvable,
+    check_tolerances,
     check_tree,
-    euler_grid,
     prepare_args,
     traced,
 )
-from dynlearn.core._diffrax import diffrax_solve
-from dynlearn.core._euler import euler_loop
-from dynlearn.core._scipy import not_traceable, scipy_solve
-from dynlearn.core._semi_implicit import check_split, semi_implicit_step
-from dynlearn.core.counting import all_finite, check_field_output
-from dynlearn.core.methods import DIFFRAX_SOLVERS, SCIPY_IMPLICIT, backend_of
+from dynlearn.core.methods import backend_for
 from dynlearn.core.solution import RESULTS, Solution, SolveError
-from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 
 def solve(
@@ -54,8 +48,11 @@ def solve(
     saveat=None,
     args: Any = None,
     max_steps: int = 100_000,
+    max_step: float | None = None,
+    first_step: float | None = None,
     until: Callable | None = None,
     throw: bool = True,
+    progress: bool = False,
 ) -> Solution:
     """Integrate dy/dt = f(t, y, args) from t0 to t1 over a pytree state y.
 
@@ -71,7 +68,9 @@ def solve(
             backend follows from the name. ``"semi-implicit-euler"`` (with dt) steps a split
             state y0 = (q, p): p first, then q with the new p (``core/_semi_implicit.py``;
             heavy-ball momentum). scipy methods run on the host: they cannot be
-            used inside jit, vmap or grad.
+            used inside jit, vmap or grad. Each name selects a backend object
+            (``core/methods.py``; ``core/_backend.py`` is the interface, and
+            ``dynlearn.core.methods.register_backend`` adds one).
         dt: fixed step size (diffrax methods only; required by euler). ``method="euler",
             dt=eta`` is exactly the loop ``y <- y + eta * f(t0 + n*eta, y, args)``, i.e.
             gradient descent with learning rate eta when f = -grad L. Without dt the step
@@ -83,12 +82,22 @@ def solve(
             become arrays, so a new value does not recompile; keep values that set shapes
             out of args (in the field's static fields).
         max_steps: the most steps the solver may take.
+        max_step, first_step: scipy's names, for adaptive steps: the largest step allowed
+            (diffrax: the PID controller's ``dtmax``) and the size of the first step tried
+            (diffrax: ``dt0``); None lets the solver choose. Not with dt or Euler.
         until: a stopping condition ``cond(t, y, args, **kwargs) -> bool`` (a diffrax
             Event condition), e.g. :func:`dynlearn.steady_state`: the solve stops at the
             end of the first step after which it holds (diffrax methods and euler). Then
             ``stats["event"]`` is True and ``stats["t_final"]`` the stop time; by default
             (saveat=None) ``ts`` is [t0, stop time]; saved times after the stop hold inf.
         throw: raise on a failure (default). With False, check ``sol.result`` yourself.
+        progress: show a progress bar (tqdm, on stderr) of the share of [t0, t1] done, for
+            a long solve in a notebook: diffrax's ``TqdmProgressMeter`` for diffrax methods
+            and the Euler loop (a host callback every 20 steps: it costs time, and under
+            vmap one bar follows the slowest member), a bar updated per step for scipy. The
+            numbers are the same as without it. Where no bar can be drawn
+            (``dynlearn.progress.shown()``: not a terminal or notebook, or
+            DYNLEARN_NO_PROGRESS=1) the solve runs as with ``progress=False``.
 
     Returns:
         Solution with ``ts``, ``ys`` (pytree like y0 with a leading time axis), ``stats``
@@ -114,91 +123,46 @@ def solve(
     """
     check_callables(f, until)
     check_time_types(t0=t0, t1=t1, dt=dt)
-    backend = backend_of(method)
-    if backend == "split":
-        check_split(y0)
-        if dt is None or until is not None:
-            raise ValueError(f"method={method!r} takes fixed steps: give dt (e.g. dt=h), no until")
-    y0 = check_tree(y0, finite_on_device=backend != "scipy")
+    backend = backend_for(method)
+    y0 = check_tree(y0, finite_on_device=backend.traceable)
     args = prepare_args(args)
-    if isinstance(max_steps, bool) or not (
-        isinstance(max_steps, (int, np.integer)) and max_steps > 0
-    ):
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if method == "euler" and dt is None:
-        raise ValueError(
-            "method='euler' takes fixed steps: give dt (dt=eta replays gradient descent at "
-            "learning rate eta), or use an adaptive method such as method='tsit5'"
-        )
-    if method == "euler" or backend == "split":
-        check_schedule_dt(dt, args)
+    check_max_steps(max_steps)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     if not traced((t0, t1)):
         check_schedule_covers(args, float(t0), float(t1))
-    if dt is None and not traced((rtol, atol)) and not (0 < rtol <= 1 and atol > 0):
-        raise ValueError(
-            f"rtol must lie in (0, 1] and atol be positive, got rtol={rtol}, atol={atol} (an "
-            f"rtol above 1 lets every step through: the result would be any number)"
-        )
     dtype = jax.tree.leaves(y0)[0].dtype
     if dt is None:  # adaptive: the tolerance steers the step size
-        check_tolerance_resolvable(rtol, dtype)
+        check_tolerances(rtol, atol, dtype)
     times_concrete = not traced((t0, t1, dt, saveat))
     if times_concrete:
-        t0, t1, ts = check_times(t0, t1, saveat, dt)
+        t0, t1, ts = check_times(t0, t1, saveat, dt, dtype)
     else:
         ts = None if saveat is None else jnp.asarray(saveat, dtype)
         if ts is not None and ts.ndim != 1:
             raise ValueError(f"saveat must be a non-empty 1-D array of times, got {ts.shape}")
-
-    if backend == "scipy":
-        if dt is not None:
-            raise ValueError(
-                f"dt applies to diffrax methods only; scipy's {method} is adaptive: "
-                f"set rtol/atol, or use a fixed-step diffrax method such as method='euler'"
-            )
-        if until is not None:
-            raise ValueError(f"until works with diffrax methods and euler, not scipy's {method}")
-        if not times_concrete:
-            raise not_traceable(method)
-        ts = np.array([t0, t1]) if ts is None else ts
-        ys, stats = scipy_solve(
-            f, y0, args, t0, t1, ts, method, rtol, atol, max_steps, method in SCIPY_IMPLICIT
-        )
-        return Solution(jnp.asarray(ts, dtype), ys, stats, RESULTS.successful, method)
-
-    if method == "euler" or backend == "split":
-        sol = _solve_euler(
-            f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete, method
-        )
-    else:
-        if dt is not None and times_concrete and (t1 - t0) / dt > max_steps:
-            raise ValueError(
-                f"{(t1 - t0) / dt:.0f} steps of dt={dt} exceed max_steps={max_steps}: "
-                f"raise max_steps"
-            )
-        if ts is None and until is None:
-            ts = [t0, t1] if times_concrete else jnp.stack([jnp.asarray(t0), jnp.asarray(t1)])
-
-        def scalar(x):  # NumPy when concrete: no eager device dispatch per scalar
-            return jnp.asarray(x, dtype) if traced(x) else np.asarray(x, dtype)
-
-        sol = diffrax_solve(
-            f,
-            y0,
-            args,
-            scalar(t0),
-            scalar(t1),
-            None if dt is None else scalar(dt),
-            None if ts is None else scalar(ts),
-            DIFFRAX_SOLVERS[method](),
-            scalar(rtol),
-            scalar(atol),
-            max_steps,
-            until,
-            method,
-            times_concrete,
-        )
-    return _check_result(sol, throw, t1, dt, max_steps)
+    problem = Problem(
+        f=f,
+        y0=y0,
+        args=args,
+        t0=t0,
+        t1=t1,
+        dt=dt,
+        ts=ts,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        max_step=max_step,
+        first_step=first_step,
+        until=until,
+        method=method,
+        dtype=dtype,
+        times_concrete=times_concrete,
+        progress=progress and progress_bars.shown(),
+    )
+    backend.check(problem)
+    check_step_bounds(max_step, first_step, dt, t1 - t0 if times_concrete else None)
+    return _check_result(backend.solve(problem), throw, backend, problem)
 
 
 def _is_okay(result):
@@ -208,7 +172,7 @@ def _is_okay(result):
 _OKAY_CODES = (int(RESULTS.successful._value), int(RESULTS.event_occurred._value))
 
 
-def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
+def _check_result(sol: Solution, throw: bool, backend, problem: Problem) -> Solution:
     """Raise for a failed solve: eagerly a SolveError with the time, traced eqx.error_if."""
     if not throw:
         return sol
@@ -216,106 +180,4 @@ def _check_result(sol: Solution, throw: bool, t1, dt, max_steps) -> Solution:
         return sol.result.error_if(sol, ~_is_okay(sol.result))
     if int(np.asarray(sol.result._value)) in _OKAY_CODES:
         return sol
-    raise SolveError(_message(sol, t1, dt, max_steps))
-
-
-def _message(sol: Solution, t1, dt, max_steps) -> str:
-    t = float(sol.stats["t_final"])
-    method, result = sol.method, sol.result
-    if bool(result == RESULTS.initial_state_nonfinite):
-        return "y0 contains NaN or inf: give a finite initial state"
-    if method in ("euler", "semi-implicit-euler") and bool(result == RESULTS.state_nonfinite):
-        n = int(sol.stats["num_steps"])
-        return (
-            f"non-finite state after {'Euler' if method == 'euler' else method} step {n} "
-            f"(t={t:.6g}, dt={float(dt):g}): the "
-            f"iteration diverges; lower dt (the learning rate) or check the field"
-        )
-    if bool(result == RESULTS.state_nonfinite):
-        return (
-            f"the vector field returned non-finite values at t={t:.6g} ({method}: in the step "
-            f"that ends there); the flow diverges there: check the parameters (learning rate, "
-            f"initial scale)"
-        )
-    if bool(result == RESULTS.max_steps_exhausted):
-        return (
-            f"max_steps={max_steps} exhausted at t={t:.6g} before t1={float(t1):.6g} "
-            f"({method}). The problem may be stiff (try method='kvaerno5' or 'BDF'), the "
-            f"solution may blow up near t={t:.6g}, or raise max_steps."
-        )
-    if bool(result == RESULTS.step_size_collapsed):
-        return (
-            f"the step size fell below the resolution of t at t={t:.6g} before "
-            f"t1={float(t1):.6g} ({method}): the solution blows up near t={t:.6g} (a "
-            f"finite-time singularity), or the problem is stiff (try method='kvaerno5' or 'BDF')"
-        )
-    return f"{method} failed before t1={float(t1):.6g}: {RESULTS[result]}"
-
-
-@eqx.filter_jit
-def _euler_solve(f, y0, args, t0, dt, num_steps, save_idx, max_steps, until, ts, method):
-    check_field_output(f, t0, y0, args)
-    split = method != "euler"  # semi-implicit Euler: f at (q_n, p_n) and at (q_n, p_{n+1})
-    # without a stopping condition the trip count is num_steps: a sweep may vmap the loop
-    with jax.named_scope(FIXED_STEPS_SCOPE) if until is None else contextlib.nullcontext():
-        ys, y_final, n, bad, fired, nfev = euler_loop(
-            f,
-            y0,
-            args,
-            t0,
-            dt,
-            num_steps,
-            save_idx,
-            max_steps,
-            until,
-            semi_implicit_step if split else None,
-        )
-    nfev = 2 * nfev if split else nfev
-    t_final = t0 + n.astype(dt.dtype) * dt
-    if ts is None:  # until with the default saveat: t0 and the stop time
-        ts = jnp.stack([t0, t_final])
-        ys = jax.tree.map(lambda a, b: jnp.stack([a, b]), y0, y_final)
-    result = RESULTS.where(bad, RESULTS.state_nonfinite, RESULTS.successful)
-    if until is not None:
-        result = RESULTS.where(fired, RESULTS.event_occurred, result)
-    result = RESULTS.where(all_finite(y0), result, RESULTS.initial_state_nonfinite)
-    stats = {"num_steps": n, "nfev": nfev, "t_final": t_final, "event": fired}
-    return Solution(ts, ys, stats, result, method)
-
-
-def _solve_euler(
-    f, y0, args, t0, t1, dt, ts, max_steps, until, dtype, times_concrete, method="euler"
-):
-    if times_concrete:
-        dt = float(dt)
-        num_steps, save_idx = euler_grid(t0, t1, dt, ts, dtype)
-        if num_steps > max_steps:
-            raise ValueError(
-                f"{num_steps} Euler steps of dt={dt} exceed max_steps={max_steps}: raise max_steps"
-            )
-        if save_idx is None:
-            save_idx = np.array([0] if until is not None else [0, num_steps])
-        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
-    else:
-        num_steps = jnp.rint((t1 - t0) / dt).astype(jnp.int32)
-        if ts is None:
-            if until is not None:
-                save_idx = jnp.zeros(1, jnp.int32)
-            else:
-                save_idx = jnp.stack([jnp.zeros((), jnp.int32), num_steps])
-        else:
-            save_idx = jnp.rint((ts - t0) / dt).astype(jnp.int32)
-        grid_ts = None if (until is not None and ts is None) else t0 + save_idx * dt
-    return _euler_solve(
-        f,
-        y0,
-        args,
-        jnp.asarray(t0, dtype),
-        jnp.asarray(dt, dtype),
-        jnp.asarray(num_steps, jnp.int32),
-        jnp.asarray(save_idx, jnp.int32),
-        max_steps,
-        until,
-        None if grid_ts is None else jnp.asarray(grid_ts, dtype),
-        method,
-    )
+    raise SolveError(backend.failure_message(sol, problem))

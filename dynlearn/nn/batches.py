@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynlearn._hyperparameters import check_number, hyperparameter
-from dynlearn.core import step_index
+from dynlearn.core.schedule import AbstractSchedule, step_index
 
 
 def minibatch_indices(seed: int, n: int, batch_size: int, epochs: int) -> np.ndarray:
@@ -40,7 +40,7 @@ def minibatch_indices(seed: int, n: int, batch_size: int, epochs: int) -> np.nda
     return np.concatenate(batches, axis=0).astype(np.int32)
 
 
-class Minibatches(eqx.Module):
+class Minibatches(AbstractSchedule):
     """The schedule of a training run: the data, which rows each step sees, and for how long.
 
     Step n of training (n = 0, 1, ...) uses the rows ``index[n]`` of (x, y) and, for a rule
@@ -92,6 +92,11 @@ class Minibatches(eqx.Module):
     def num_steps(self) -> int | None:
         """Rows of the index table (None for full batch: as many steps as you like)."""
         return None if self.index is None else self.index.shape[0]
+
+    @property
+    def switches(self) -> bool:
+        """Whether the field's input changes from step to step (a batch table or noise)."""
+        return self.index is not None or self.key is not None
 
     def batch(self, n: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(x_n, y_n, key_n) of step n: rows ``index[n]`` (all rows without a table) and
