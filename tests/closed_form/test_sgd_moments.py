@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from dynlearn import solve_sde
 from dynlearn.analysis.sgd_moments import (
@@ -26,6 +27,9 @@ RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 2))
 Y = RNG.normal(size=3)
 THETA0 = np.array([1.0, -0.5])
+
+# compute-bound (Monte Carlo of the SME): full XLA optimisation is faster overall
+pytestmark = pytest.mark.optimized
 
 
 def _sgd_step(theta, batch, eta):
