@@ -1,11 +1,11 @@
 """Credit assignment: backprop and the rules that approximate it without weight transport
 (feedback alignment and its relatives) or without a backward pass at all (perturbation,
 forward gradients). Every rule has ``init``, ``params``, ``direction``,
-``loss_and_direction`` and ``vector_field`` (see ``_base.AbstractCreditRule``)."""
+``loss_and_direction`` and ``vector_field`` (see ``dynlearn.rules._rule.AbstractRule``)."""
 
+from dynlearn.rules._rule import AbstractParamsRule
 from dynlearn.rules.credit._base import (
     AbstractCreditRule,
-    AbstractParamsRule,
     AbstractSampledRule,
     random_feedback,
 )

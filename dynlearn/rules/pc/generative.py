@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules._rule import AbstractRule
+from dynlearn.rules._rule import AbstractParamsRule
 from dynlearn.rules.pc.energy import (
     Params,
     check_params,
@@ -127,7 +127,7 @@ class GenerativePC(eqx.Module):
         return y_hat if args.mask is None else jnp.where(args.mask > 0, args.y, y_hat)
 
 
-class GenerativePCRule(AbstractRule):
+class GenerativePCRule(AbstractParamsRule):
     """Generative PC as a training rule: T Euler relaxation steps at rate gamma from the zero
     states with the minibatch y clamped at the bottom, then d = dF/dtheta / B.
 
@@ -147,12 +147,6 @@ class GenerativePCRule(AbstractRule):
             raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
         check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
         check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
-
-    def init(self, params: Params) -> Params:
-        return params
-
-    def params(self, state: Params) -> Params:
-        return state
 
     def loss_and_direction(
         self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array
