@@ -39,7 +39,7 @@ from dynlearn.types import Params
 
 def per_example_loss(mlp: MLP, y_hat: jax.Array, y: jax.Array) -> jax.Array:
     """l_i, the loss of each row alone (the batch loss is their mean), shape (B,)."""
-    value = _losses.get(mlp.loss).value
+    value = _losses.get(mlp.loss_name).value
     return jax.vmap(lambda yh, yy: value(yh[None], yy[None]))(y_hat, y)
 
 

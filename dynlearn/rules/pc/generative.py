@@ -22,7 +22,7 @@ so at a steady state lambda x_l = -eps_{l-1} + f'(x_l) * (W_l^T eps_l). Learning
 relaxation is the same descent on F as in discriminative PC, Delta W_l = eta eps_l f(x_l)^T
 (the decay does not involve the weights). The generated data are f_L(mu_{L+1}).
 
-The data term is the MLP's MSE loss (``mlp.loss`` must be "mse"), so the output activation may
+The data term is the MLP's MSE loss (``mlp.loss_name`` must be "mse"), so the output activation may
 be the identity (a Gaussian generative model) or e.g. a sigmoid for pixels in [0, 1].
 
 ``GenerativePCRule`` is the learning step in the interface of the training loop
@@ -75,10 +75,10 @@ class GenerativePC(eqx.Module):
 
     def __check_init__(self):
         check_params(self.mlp, self.params)
-        if self.mlp.loss != "mse":
+        if self.mlp.loss_name != "mse":
             raise ValueError(
                 f"generative PC uses the Gaussian (MSE) data term: build the MLP with "
-                f"loss='mse', got {self.mlp.loss!r}"
+                f"loss='mse', got {self.mlp.loss_name!r}"
             )
         check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
 
