@@ -76,7 +76,13 @@ def residual(field, xs, args) -> jax.Array:
     return rms(field.vector_field(0.0, xs, args))
 
 
-_residual_jit = eqx.filter_jit(residual)
+_residual_jit = eqx.filter_jit(residual)  # one program, not one per eager op
+
+
+@eqx.filter_jit
+def _last(ys):
+    """The last saved state of ``Solution.ys`` (one program, not one per leaf)."""
+    return jax.tree.map(lambda y: y[-1], ys)
 
 
 def relax(field, xs0, args, gamma, T: int):
@@ -89,7 +95,7 @@ def relax(field, xs0, args, gamma, T: int):
         return xs0
     sol = solve(field, xs0, T * gamma, method="euler", dt=gamma, args=args, max_steps=T,
                 throw=False)  # fmt: skip
-    return jax.tree.map(lambda y: y[-1], sol.ys)
+    return _last(sol.ys)
 
 
 def relax_until(field, xs0, args, gamma, tol, T: int):
@@ -105,7 +111,7 @@ def _euler_until(field, xs0, args, gamma, tol, T: int):
     none): ``solve``'s Euler loop with the stopping condition ``steady_state(tol)``, which
     evaluates f(x_n) once for both the test and the step (nfev = n + 1)."""
     if T == 0:
-        return xs0, jnp.asarray(0), residual(field, xs0, args), jnp.asarray(1)
+        return xs0, jnp.asarray(0), _residual_jit(field, xs0, args), jnp.asarray(1)
     dtype = jax.tree.leaves(xs0)[0].dtype
     sol = solve(
         field,
@@ -118,8 +124,8 @@ def _euler_until(field, xs0, args, gamma, tol, T: int):
         until=steady_state(jnp.asarray(tol, dtype)),
         throw=False,
     )
-    xs = jax.tree.map(lambda y: y[-1], sol.ys)
-    return xs, sol.stats["num_steps"], residual(field, xs, args), sol.stats["nfev"]
+    xs = _last(sol.ys)
+    return xs, sol.stats["num_steps"], _residual_jit(field, xs, args), sol.stats["nfev"]
 
 
 def _rows(tree) -> int:
@@ -232,16 +238,11 @@ def infer(
     return _infer_scipy(field, xs0, args, method, gamma, T, rtol, atol, max_steps)
 
 
-def _final(sol):
-    """The last saved state of a Solution."""
-    return jax.tree.map(lambda y: y[-1], sol.ys)
-
-
 def _infer_euler(field, xs0, args, gamma, T, max_steps) -> Inference:
     """T Euler steps at rate gamma: ``solve(..., method="euler", dt=gamma)`` to T * gamma."""
     sol = solve(field, xs0, T * gamma, method="euler", dt=gamma, args=args,
                 max_steps=max(max_steps, T))  # fmt: skip
-    xs = _final(sol)
+    xs = _last(sol.ys)
     return Inference(xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args)))
 
 
@@ -301,7 +302,7 @@ def _infer_adaptive(field, xs0, args, tol, solver, rtol, atol, t_max, max_steps)
             f"t_max={t_max:g} in {num_steps} steps ({RESULTS[sol.result]}): "
             f"raise t_max or max_steps, or loosen tol"
         )
-    xs = _final(sol)
+    xs = _last(sol.ys)
     t, nfev = float(sol.stats["t_final"]), int(sol.stats["nfev"])
     return Inference(xs, t, num_steps, nfev, float(_residual_jit(field, xs, args)))
 
@@ -318,7 +319,7 @@ def _infer_scipy(field, xs0, args, method, gamma, T, rtol, atol, max_steps) -> I
         rtol=1e-8 if rtol is None else rtol,
         atol=1e-10 if atol is None else atol,
     )
-    xs = _final(sol)
+    xs = _last(sol.ys)
     return Inference(
         xs,
         T * gamma,
