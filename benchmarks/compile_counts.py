@@ -1,10 +1,10 @@
 """Compilations, compile seconds and wall seconds of every scenario, one process each.
 
-    python benchmarks/compile_counts.py [--quick] [--opt0] [--cache DIR] [NAME ...] [--json OUT]
+    python benchmarks/compile_counts.py [--quick] [--fast] [--cache DIR] [NAME ...] [--json OUT]
 
 Each scenario runs in a fresh interpreter (so no program is shared between scenarios, as
-when a user runs one), with ``dynlearn.count_compilations`` around run + plot. ``--opt0``
-compiles at XLA's CPU optimisation level 0, as the test suite does; ``--cache DIR`` uses the
+when a user runs one), with ``dynlearn.count_compilations`` around run + plot. ``--fast``
+compiles with JAX_DISABLE_MOST_OPTIMIZATIONS=1, as the test suite does; ``--cache DIR`` uses the
 CLI's persistent compilation cache in DIR. Set PYTHONPATH to measure another checkout.
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--opt0", action="store_true")
+    parser.add_argument("--fast", action="store_true")
     parser.add_argument("--cache", default="")
     parser.add_argument("--json")
     ns = parser.parse_args()
@@ -51,8 +51,8 @@ def main() -> None:
 
     names = ns.names or scenario_names()
     env = dict(os.environ, MPLBACKEND="Agg", DYNLEARN_NO_PROGRESS="1")
-    if ns.opt0:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    if ns.fast:
+        env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
     rows = []
     print(f"{'scenario':32s} {'compiles':>8s} {'compile s':>9s} {'wall s':>8s} {'share':>6s}")
     for name in names:

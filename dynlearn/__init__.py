@@ -11,6 +11,23 @@ The library: ``dynlearn.rules`` (credit, pc, linear, optimiser), ``dynlearn.nn``
 optimisers, ``Minibatches``), ``dynlearn.data``, ``dynlearn.analysis`` and
 ``dynlearn.plotting`` (figures from a ``Solution``; imports matplotlib, so import it
 yourself). Equations and sources: docs/references.md.
+
+The public API is this package and those subpackages, each name in its ``__all__``; the
+modules inside them (``dynlearn.nn.mlp``, ``dynlearn.rules.credit._base``) are implementation
+and may move. One way to build each thing:
+
+- a rule, a flow, a network, a solution: its class (``Backprop(mlp)``, ``MLP(sizes, ...)``);
+- an optimiser: its function, ``dynlearn.nn.sgd(eta)`` / ``adam(eta)`` as in optax; the type
+  for ``isinstance`` and annotations is ``dynlearn.nn.Optimizer``;
+- a training schedule: ``minibatches(x, y, batch_size=..., epochs=..., eta=...)`` (shuffled
+  batches, or the full batch without ``batch_size``); the class ``Minibatches`` is the type,
+  and its constructor takes an index table you made yourself;
+- a feedback rule with random feedback: ``feedback_alignment(mlp, key)`` (likewise
+  ``direct_feedback_alignment``, ``kolen_pollack``) draws B; the class
+  (``FeedbackAlignment(mlp, B)``) takes a B you chose (B = W^T, a B from a file).
+
+A lowercase function builds from a recipe (a key, a batch size); a class is the type and
+takes the parts themselves.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -32,6 +49,8 @@ _EXPORTS = {
     "minibatches": "dynlearn.nn.batches",
     "Trained": "dynlearn.training",
     "train": "dynlearn.training",
+    "train_epochs": "dynlearn.training",
+    "EpochCurves": "dynlearn.training",
     "count_compilations": "dynlearn.compilation",
     "CompileStats": "dynlearn.compilation",
 }
@@ -52,7 +71,7 @@ if _TYPE_CHECKING:
     )
     from dynlearn.core.sweep import sweep  # noqa: F401
     from dynlearn.nn.batches import Minibatches, minibatches  # noqa: F401
-    from dynlearn.training import Trained, train  # noqa: F401
+    from dynlearn.training import EpochCurves, Trained, train, train_epochs  # noqa: F401
 
 
 def __getattr__(name: str):
@@ -78,6 +97,8 @@ __all__ = [
     "sweep",
     "train",
     "Trained",
+    "train_epochs",
+    "EpochCurves",
     "Minibatches",
     "minibatches",
     "solve_sde",

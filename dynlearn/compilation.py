@@ -110,5 +110,5 @@ def count_compilations() -> Iterator[CompileStats]:
     _OPEN.append(stats)
     try:
         yield stats
-    finally:
-        _OPEN.remove(stats)
+    finally:  # by identity: two blocks' stats may be equal (nested blocks, both still at 0)
+        _OPEN[:] = [s for s in _OPEN if s is not stats]

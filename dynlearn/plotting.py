@@ -390,8 +390,7 @@ __all__ = [
     "plot_update_angles",
     "plot_sweep",
     "update_angles",
-    "moving_mean",
-    "epoch_means",
     "plot_mode_strengths",
     "plot_singular_values",
+    "image_data_label",
 ]

@@ -20,7 +20,7 @@ run is one compiled program that also runs inside ``jax.jit``, ``jax.vmap`` and
 ``dynlearn.sweep`` (the rule's hyperparameters and the schedule's eta are traced, so a sweep
 over them compiles once). With ``callback(steps_done, num_steps)`` the run is cut into
 compiled chunks of ``record_every`` steps and the callback is called on the host after each:
-the app layer passes a progress bar (``dynlearn.app.progress.progress_callback``).
+``progress=True`` passes a bar (``dynlearn.progress.progress_callback``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 from dynlearn._hyperparameters import is_traced
 from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.optim import SGD, Optimizer
+from dynlearn.progress import chunk_length, progress_callback, shown
 from dynlearn.rules._rule import AbstractRule
 from dynlearn.types import PyTree, State
 
@@ -77,7 +78,7 @@ def train(
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
-    ``rule``: an ``AbstractRule`` of ``dynlearn.rules._rule`` (every rule of
+    ``rule``: a ``dynlearn.rules.AbstractRule`` (every rule of
     ``dynlearn.rules.credit`` and ``dynlearn.rules.pc``; subclass it for a rule of your own).
     ``state``: ``rule.init(params)`` (the parameters themselves for every rule but
     Kolen-Pollack). ``optimizer``: an ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at
@@ -98,8 +99,9 @@ def train(
 
     ``callback(steps_done, num_steps)`` is called on the host before the first step and after
     every ``record_every`` steps (the run is then a sequence of compiled chunks, so it cannot
-    run inside jit or vmap). ``progress=True`` shows a progress bar (tqdm, in a notebook or
-    on stderr): a callback over chunks of about 1/50 of the run.
+    run inside jit or vmap). ``progress=True`` shows a progress bar (``dynlearn.progress``: on a
+    terminal or in a notebook, after 2 s): a callback over chunks of about 1/50 of the run
+    (the same numbers bit for bit); where no bar can be drawn it runs as without.
 
     Examples:
         >>> import jax
@@ -122,7 +124,7 @@ def train(
     if not isinstance(rule, AbstractRule):
         raise TypeError(
             f"rule must be an AbstractRule (a rule of dynlearn.rules.credit or dynlearn.rules.pc, "
-            f"or a subclass of dynlearn.rules._rule.AbstractRule), got {type(rule).__name__}"
+            f"or your subclass of dynlearn.rules.AbstractRule), got {type(rule).__name__}"
         )
     _check_one_learning_rate(data, optimizer)
     _check_data(rule, data)
@@ -161,12 +163,12 @@ def train(
             f"record_every={record_every!r} must be a positive integer dividing the number of "
             f"steps {total}"
         )
-    if progress:
-        if callback is not None:
-            raise ValueError("give progress=True or a callback, not both")
+    if progress and callback is not None:
+        raise ValueError("give progress=True or a callback, not both")
+    if progress and shown():  # chunks only where a bar is drawn
         if record_every is None and record is None:
-            every = _chunk_length(total)
-        callback = _ProgressBar()
+            every = chunk_length(total)
+        callback = progress_callback(desc="train", unit="step")
     if opt_state is None:
         opt_state = optimizer.init(state)
     if record is not None:
@@ -192,29 +194,6 @@ def _dtype_mismatch(state, data: Minibatches) -> str:
         f"type. Cast one to the other, e.g. jax.tree.map(lambda a: a.astype(jnp.float64), "
         f"state) or minibatches(x.astype(np.float32), y.astype(np.float32), ...)"
     )
-
-
-def _chunk_length(total: int, parts: int = 50) -> int:
-    """The largest divisor of ``total`` that is at most total / parts (at least 1): chunks
-    for a progress bar that moves about ``parts`` times."""
-    target = max(1, total // parts)
-    return next(d for d in range(target, 0, -1) if total % d == 0)
-
-
-class _ProgressBar:
-    """``callback(done, total)`` driving a tqdm bar (closed when done reaches total)."""
-
-    def __init__(self):
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc="train", unit="step", leave=False)
-        self.bar.update(done - self.bar.n)
-        if done >= total:
-            self.bar.close()
 
 
 def _check_data(rule, data: Minibatches) -> None:

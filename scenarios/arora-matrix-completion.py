@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dynlearn
-from dynlearn.analysis.spectra import effective_rank, singular_values
+from dynlearn.analysis import effective_rank, singular_values
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,

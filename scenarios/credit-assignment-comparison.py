@@ -72,7 +72,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.analysis.alignment import angle_deg
+from dynlearn import sweep, train
+from dynlearn.analysis import angle_deg
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -85,10 +86,8 @@ from dynlearn.app.scenario import (
     require_steps,
     size,
 )
-from dynlearn.core.sweep import sweep
-from dynlearn.data.digits import load_digits_split
-from dynlearn.data.spiral import spiral_split
-from dynlearn.nn import MLP, Minibatches, minibatch_indices
+from dynlearn.data import load_digits_split, spiral_split
+from dynlearn.nn import MLP, Minibatches, add_weight_decay, minibatch_indices
 from dynlearn.rules.credit import (
     Backprop,
     ForwardGradient,
@@ -99,9 +98,7 @@ from dynlearn.rules.credit import (
     feedback_alignment,
     kolen_pollack,
 )
-from dynlearn.rules.credit._base import add_weight_decay
 from dynlearn.rules.pc import PredictiveCodingRule
-from dynlearn.training import train
 
 
 @dataclass(frozen=True)

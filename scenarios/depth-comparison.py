@@ -40,7 +40,7 @@ from typing import Annotated
 import numpy as np
 
 import dynlearn
-from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.analysis import first_crossing_time, mode_strengths
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -53,7 +53,7 @@ from dynlearn.app.scenario import (
     size,
     tolerance,
 )
-from dynlearn.data.semantic import MODE_NAMES, property_matrix, semantic_modes
+from dynlearn.data import MODE_NAMES, property_matrix, semantic_modes
 from dynlearn.rules.linear import (
     DeepLinearFlow,
     balanced_mode_strength,

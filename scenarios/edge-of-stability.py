@@ -28,7 +28,6 @@ Figure: loss and sharpness against step for each eta, with the 2/eta lines dashe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated
 
 import jax
@@ -37,9 +36,9 @@ import numpy as np
 from jax.tree_util import Partial
 
 import dynlearn
-from dynlearn.analysis.sharpness import divergence_threshold, gd_diverges, lambda_max
+from dynlearn.analysis import divergence_threshold, gd_diverges, sharpness_along
 from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, nonnegative, positive, size
-from dynlearn.data.spiral import make_spiral
+from dynlearn.data import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
 
@@ -86,19 +85,6 @@ def memory(config: Config) -> dict[str, float]:
         "the losses' activations (etas x steps x n_per_class x hidden)": saved * n * (2 * h + 8),
         "the Lanczos vectors of the sharpness (etas x hidden^2)": len(config.etas) * 30 * params,
     }
-
-
-@partial(jax.jit, static_argnames=("mlp", "tol", "max_iters"))
-def track_sharpness(mlp, thetas, x, y, v0, *, tol, max_iters):
-    """lambda_max(H) at each saved theta (leading axis), each Lanczos run warm-started from the
-    previous eigenvector. Returns (lambdas, products used per point, converged per point)."""
-    grad_fn = Partial(mlp.grad, x=x, y=y)
-
-    def body(v, theta):
-        r = lambda_max(grad_fn, theta, v0=v, tol=tol, max_iters=max_iters)
-        return r.eigenvector, (r.eigenvalue, r.num_iters, r.converged)
-
-    return jax.lax.scan(body, v0, thetas)[1]
 
 
 @jax.jit
@@ -167,10 +153,15 @@ def run(config: Config) -> dict:
         )
         losses = jax.vmap(lambda p: net.loss_value(p, x, y))(gd.ys)
         thetas = jax.tree_util.tree_map(lambda a: a[::k], gd.ys)
-        sharpness = track_sharpness(
-            net, thetas, x, y, v0, tol=config.sharpness_tol, max_iters=config.sharpness_max_iters
+        r = sharpness_along(
+            Partial(net.grad, x=x, y=y),
+            thetas,
+            v0=v0,
+            tol=config.sharpness_tol,
+            max_iters=config.sharpness_max_iters,
         )
-        return gd.result != dynlearn.RESULTS.successful, losses, *sharpness
+        diverged = gd.result != dynlearn.RESULTS.successful
+        return diverged, losses, r.eigenvalue, r.num_iters, r.converged
 
     # every learning rate in one compiled sweep; the common start rides along per member
     # (solve's eager finiteness check of a constant y0 fails inside a traced sweep)

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.analysis.alignment import angle_deg, feedback_angle_deg
+from dynlearn import sweep, train
+from dynlearn.analysis import angle_deg, feedback_angle_deg
 from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
@@ -45,12 +46,13 @@ from dynlearn.app.scenario import (
     require_steps,
     size,
 )
-from dynlearn.core.sweep import sweep
-from dynlearn.nn import MLP, Minibatches, minibatch_indices
-from dynlearn.nn.activations import ACTIVATIONS
-from dynlearn.rules.credit import Backprop, feedback_alignment, kolen_pollack
-from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
-from dynlearn.training import train
+from dynlearn.nn import ACTIVATIONS, MLP, Minibatches, minibatch_indices
+from dynlearn.rules.credit import (
+    Backprop,
+    backward_with_feedback,
+    feedback_alignment,
+    kolen_pollack,
+)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.analysis.spectra import effective_rank_of_spectrum, latent_covariance
+from dynlearn import train
+from dynlearn.analysis import effective_rank_of_spectrum, latent_covariance
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -59,11 +60,9 @@ from dynlearn.app.scenario import (
     require_training_progress,
     size,
 )
-from dynlearn.data.digits import load_digits_split
-from dynlearn.nn import MLP, Minibatches, adam, minibatches
-from dynlearn.nn import init as nn_init
+from dynlearn.data import load_digits_split
+from dynlearn.nn import MLP, Minibatches, adam, minibatches, xavier_normal
 from dynlearn.rules import AbstractParamsRule
-from dynlearn.training import train
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def linear_init(config: Config, key: jax.Array) -> jax.Array:
     """One extra d x d layer: Xavier normal (std 1/sqrt(d)) or a random orthogonal matrix."""
     d = config.latent
     if config.linear_init == "xavier_normal":
-        return nn_init.xavier_normal(key, d, d)
+        return xavier_normal(key, d, d)
     if config.linear_init == "orthogonal":
         Q, R = jnp.linalg.qr(jax.random.normal(key, (d, d)))
         return Q * jnp.sign(jnp.diagonal(R))
@@ -256,11 +255,8 @@ def run(config: Config) -> dict:
 
 
 def plot(results: dict, config: Config):
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # (drawn in the house style: Scenario wraps plot)
 
-    from dynlearn.plotting import STYLE
-
-    plt.rcParams.update(STYLE)
     m = results["metrics"]
     k = config.num_shown
     labels = {

@@ -36,7 +36,7 @@ import numpy as np
 from jax.tree_util import Partial
 
 import dynlearn
-from dynlearn.analysis.sharpness import lambda_max
+from dynlearn.analysis import fit_order, lambda_max, sharpness_along
 from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,
@@ -47,10 +47,10 @@ from dynlearn.app.scenario import (
     size,
     tolerance,
 )
-from dynlearn.data.spiral import make_spiral
+from dynlearn.data import make_spiral
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
-from dynlearn.rules.optimiser.modified_flow import ModifiedFlow
+from dynlearn.rules.optimiser import ModifiedFlow
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,6 @@ class Config(ScenarioConfig):
 
 
 QUICK = {"etas": (0.2, 0.1, 0.05), "t1": 2.0, "num_saves": 10}
-
-
-def fitted_slope(etas, errors) -> float:
-    """Least-squares exponent p of error ~ C eta^p (slope of log error against log eta)."""
-    return float(np.polyfit(np.log(etas), np.log(errors), 1)[0])
 
 
 def _save_times(eta: float, t1: float, num_saves: int) -> np.ndarray:
@@ -128,16 +123,6 @@ def run(config: Config) -> dict:
     grad_fn = Partial(net.grad, x=x, y=y)
     sharpness0 = float(lambda_max(grad_fn, theta0, key=jax.random.PRNGKey(1)).eigenvalue)
 
-    def sharpness_along(thetas):
-        """lambda_max(H) at each saved iterate (leading axis), Lanczos warm-started."""
-        v, lams = None, []
-        for n in range(len(jax.tree_util.tree_leaves(thetas)[0])):
-            theta = jax.tree_util.tree_map(lambda a, n=n: a[n], thetas)
-            r = lambda_max(grad_fn, theta, v0=v, key=jax.random.PRNGKey(1))
-            v = r.eigenvector
-            lams.append(float(r.eigenvalue))
-        return np.array(lams)
-
     # One member per learning rate: GD, the gradient flow and the modified flow, saved on that
     # GD's grid. The modified flows are stacked into one batch of rules (their eta traced);
     # the common start rides along per member (solve's eager finiteness check of a constant
@@ -183,15 +168,17 @@ def run(config: Config) -> dict:
                 "dist_mod": dist_mod,
                 "nfev_mod": int(nfev_mod[i]),
                 "nfev_flow": int(nfev_flow[i]),
-                "sharpness_gd": sharpness_along(gd),
+                "sharpness_gd": np.asarray(
+                    sharpness_along(grad_fn, gd, key=jax.random.PRNGKey(1)).eigenvalue
+                ),
             }
         )
 
     etas = np.asarray(config.etas, dtype=float)
     eta_sharpness = [float(r["eta"] * r["sharpness_gd"].max()) for r in runs]
     metrics = {
-        "slope_gd_vs_flow": fitted_slope(etas, errors_flow),
-        "slope_gd_vs_modified_flow": fitted_slope(etas, errors_mod),
+        "slope_gd_vs_flow": fit_order(etas, errors_flow)[0],
+        "slope_gd_vs_modified_flow": fit_order(etas, errors_mod)[0],
         "errors_gd_vs_flow": errors_flow,
         "errors_gd_vs_modified": errors_mod,
         "etas": list(config.etas),

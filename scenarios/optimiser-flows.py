@@ -44,7 +44,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 import dynlearn
-from dynlearn.analysis.convergence import fit_order
+from dynlearn import train
+from dynlearn.analysis import fit_order
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -57,18 +58,19 @@ from dynlearn.app.scenario import (
     size,
     tolerance,
 )
-from dynlearn.data.spiral import make_spiral
+from dynlearn.data import make_spiral
 from dynlearn.nn import MLP, Minibatches, adam, sgd
 from dynlearn.rules.credit import Backprop
-from dynlearn.rules.linear.quadratic import QuadraticBowl
-from dynlearn.rules.optimiser.adam_flow import AdamFlow, SignLikeFlow, adam_hyperparameters
-from dynlearn.rules.optimiser.momentum_flow import (
+from dynlearn.rules.linear import QuadraticBowl
+from dynlearn.rules.optimiser import (
+    AdamFlow,
     MomentumFlow,
     RescaledGradientFlow,
+    SignLikeFlow,
+    adam_hyperparameters,
     heavy_ball_hyperparameters,
     velocity_from_momentum,
 )
-from dynlearn.training import train
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn import train
 from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
     Scenario,
@@ -45,11 +46,9 @@ from dynlearn.app.scenario import (
     require_training_progress,
     size,
 )
-from dynlearn.data.digits import load_digits_split
+from dynlearn.data import load_digits_split
 from dynlearn.nn import MLP, adam, minibatches
-from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
-from dynlearn.rules.pc.inference import relax
-from dynlearn.training import train
+from dynlearn.rules.pc import GenerativePC, GenerativePCRule, Observed, relax
 
 SIDE = 8  # digits are 8x8
 

@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn import sweep, train
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -82,14 +83,10 @@ from dynlearn.app.scenario import (
     require_steps,
     size,
 )
-from dynlearn.core.sweep import sweep
-from dynlearn.data.digits import load_digits_split
-from dynlearn.data.spiral import spiral_split
-from dynlearn.nn import MLP, Minibatches, adam, minibatch_indices, sgd
-from dynlearn.nn.activations import ACTIVATIONS
+from dynlearn.data import load_digits_split, spiral_split
+from dynlearn.nn import ACTIVATIONS, MLP, Minibatches, adam, minibatch_indices, sgd
 from dynlearn.rules.credit import Backprop
 from dynlearn.rules.pc import PredictiveCodingRule
-from dynlearn.training import train
 
 DATASETS = ("spiral", "digits")
 RULES = ("bp", "pc", "pc_eq")  # pc: T steps (truncated); pc_eq: relaxed to eq_tol

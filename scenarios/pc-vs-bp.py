@@ -47,6 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn import SolveError, solve, steady_state, sweep
+from dynlearn.analysis import layer_cosines
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     Scenario,
@@ -58,13 +60,9 @@ from dynlearn.app.scenario import (
     require_steps,
     size,
 )
-from dynlearn.core import SolveError, solve, steady_state
-from dynlearn.core.sweep import sweep
-from dynlearn.data.digits import load_digits_split
-from dynlearn.nn.activations import ACTIVATIONS
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
-from dynlearn.rules.pc.inference import infer, residual
+from dynlearn.data import load_digits_split
+from dynlearn.nn import ACTIVATIONS, MLP
+from dynlearn.rules.pc import Clamped, PredictiveCoding, infer, residual
 
 EULER_MAX_STEPS = 100_000  # the most relaxation steps to a steady state
 
@@ -130,24 +128,12 @@ def memory(config: Config) -> dict[str, float]:
     }
 
 
-def _cosines(a, b) -> jax.Array:
-    """Cosine between the W-updates of a and b, per layer (over the leading axes if any)."""
-    out = []
-    for pa, pb in zip(a, b, strict=True):
-        wa, wb = pa["W"], pb["W"]
-        wa = wa.reshape(*wa.shape[:-2], -1)
-        wb = wb.reshape(*wb.shape[:-2], -1)
-        dot = jnp.sum(wa * wb, -1)
-        out.append(dot / (jnp.linalg.norm(wa, axis=-1) * jnp.linalg.norm(wb, axis=-1)))
-    return jnp.stack(out, -1)
-
-
 @eqx.filter_jit
 def _along(rule, ys, args, bp):
     """At every saved state: (n_save, L) cosines of the update with the BP gradient, and the
     residual rms(dx/dt)."""
     grads = jax.vmap(lambda xs: rule.weight_gradient(xs, args))(ys)
-    return _cosines(grads, bp), jax.vmap(lambda xs: residual(rule, xs, args))(ys)
+    return layer_cosines(grads, bp), jax.vmap(lambda xs: residual(rule, xs, args))(ys)
 
 
 @eqx.filter_jit
@@ -185,8 +171,8 @@ def _final(strict, fpa, xs_strict, xs_fpa, args, bp):
     of strict PC's F at its equilibrium."""
     g_fpa = fpa.weight_gradient(xs_fpa, args)
     return (
-        _cosines(strict.weight_gradient(xs_strict, args), bp),
-        _cosines(g_fpa, bp),
+        layer_cosines(strict.weight_gradient(xs_strict, args), bp),
+        layer_cosines(g_fpa, bp),
         [jnp.max(jnp.abs(g["W"] / fpa.beta - b["W"])) for g, b in zip(g_fpa, bp, strict=True)],
         _hessian_lambda_min(strict, xs_strict, args),
     )
@@ -268,7 +254,7 @@ def run(config: Config) -> dict:
             max_steps=EULER_MAX_STEPS,
         )
         xs_eq = jax.tree.map(lambda a: a[-1], sol.ys)
-        return _cosines(rule.weight_gradient(xs_eq, args), bp), sol.stats["event"]
+        return layer_cosines(rule.weight_gradient(xs_eq, args), bp), sol.stats["event"]
 
     # (the weights as one flat array: few arrays to place on the device)
     n_beta = len(config.betas)

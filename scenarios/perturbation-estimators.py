@@ -43,12 +43,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from dynlearn import sweep
+from dynlearn.analysis import fit_order
 from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, positive, size
-from dynlearn.core.sweep import sweep
-from dynlearn.nn.mlp import MLP
-from dynlearn.rules.credit.forward_gradient import forward_gradient_estimate
-from dynlearn.rules.credit.node_perturbation import node_perturbation_estimate
-from dynlearn.rules.credit.weight_perturbation import weight_perturbation_estimate
+from dynlearn.nn import MLP
+from dynlearn.rules.credit import (
+    forward_gradient_estimate,
+    node_perturbation_estimate,
+    weight_perturbation_estimate,
+)
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,6 @@ def reference_gradients(mlp, params, x, y):
     zs = mlp.forward(params, x)
     _, deltas = mlp.backward(params, zs, mlp.output_delta(zs[-1], y))
     return g, deltas
-
-
-def slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
 def finite_difference_errors(cfg, mlp, params, x, y):
@@ -248,7 +247,7 @@ def run(cfg: Config) -> dict:
     mean_bias, rel_diff = exact_mean_bias(cfg)
     var = variance_vs_dimension(cfg, mlp, params, x, y)
     sig = np.array(cfg.sigmas)
-    slopes = {m: {d: slope(sig, errs[m][d]) for d in errs[m]} for m in errs}
+    slopes = {m: {d: fit_order(sig, errs[m][d])[0] for d in errs[m]} for m in errs}
     ratio = {
         "wp": float(np.mean(var["wp"] / (var["P"] + 1))),
         "forward_gradient": float(np.mean(var["forward_gradient"] / (var["P"] + 1))),
@@ -258,7 +257,7 @@ def run(cfg: Config) -> dict:
         "fd_error_slope_one_sided": float(np.mean([slopes[m]["one_sided"] for m in slopes])),
         "fd_error_slope_central": float(np.mean([slopes[m]["central"] for m in slopes])),
         "fd_error_slopes": slopes,
-        "mean_bias_slope_exact": {d: slope(sig, mean_bias[d]) for d in mean_bias},
+        "mean_bias_slope_exact": {d: fit_order(sig, mean_bias[d])[0] for d in mean_bias},
         "one_sided_vs_central_mean_max_rel_diff": rel_diff,
         "variance_ratio_vs_theory": ratio,
         "num_parameters": int(var["P_total"]),

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 import dynlearn
-from dynlearn.analysis.modes import effective_mode_strength, first_crossing_time, mode_strengths
+from dynlearn.analysis import effective_mode_strength, first_crossing_time, mode_strengths
 from dynlearn.app.scenario import (
     Scenario,
     ScenarioConfig,

@@ -39,9 +39,9 @@ import jax
 import numpy as np
 
 import dynlearn
-from dynlearn.analysis.modes import first_crossing_time, mode_strengths
+from dynlearn.analysis import first_crossing_time, mode_strengths
 from dynlearn.app.scenario import Scenario, ScenarioConfig, Seed, one_of, positive, size, tolerance
-from dynlearn.data.semantic import (
+from dynlearn.data import (
     ITEMS,
     MODE_NAMES,
     PROPERTIES,

@@ -69,8 +69,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 import dynlearn
-from dynlearn.analysis.convergence import fit_order
-from dynlearn.analysis.sgd_moments import (
+from dynlearn import train
+from dynlearn.analysis import (
+    fit_order,
     least_squares_expectations,
     least_squares_sgd_moments,
     least_squares_sme_moments,
@@ -89,9 +90,8 @@ from dynlearn.app.scenario import (
 )
 from dynlearn.nn import MLP, Minibatches
 from dynlearn.rules.credit import Backprop
-from dynlearn.rules.linear.quadratic import QuadraticBowl
-from dynlearn.rules.optimiser.sgd_sme import StochasticModifiedEquation
-from dynlearn.training import train
+from dynlearn.rules.linear import QuadraticBowl
+from dynlearn.rules.optimiser import StochasticModifiedEquation
 
 
 @dataclass(frozen=True)
@@ -627,6 +627,14 @@ scenario = Scenario(
     plot=plot,
     memory=memory,
     stability_keys=("etas", "net_etas", "stationary_eta"),
+    # a network slope is None when fewer than two learning rates resolve their difference
+    # from zero (more paths, num_paths, resolve more)
+    nullable=tuple(
+        f"weak_slope_vs_{ref}_network{phi}{se}"
+        for ref in ("flow", "sme2")
+        for phi in ("", "_dist2")
+        for se in ("", "_stderr")
+    ),
 )
 
 if __name__ == "__main__":

@@ -75,11 +75,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynlearn.analysis.target_alignment import (
-    TargetAlignmentProbe,
-    bp_first_order_alignment,
-    target_alignment,
-)
+from dynlearn import SolveError, solve, steady_state, sweep, train
+from dynlearn.analysis import TargetAlignmentProbe, bp_first_order_alignment, target_alignment
 from dynlearn.app.progress import progress
 from dynlearn.app.scenario import (
     ConfigError,
@@ -90,16 +87,10 @@ from dynlearn.app.scenario import (
     positive,
     size,
 )
-from dynlearn.core import SolveError, solve, steady_state
-from dynlearn.core.sweep import sweep
-from dynlearn.data.digits import load_digits_split
-from dynlearn.nn import MLP, Minibatches, minibatch_indices
-from dynlearn.nn.activations import ACTIVATIONS
-from dynlearn.nn.optim import Optimizer
+from dynlearn.data import load_digits_split
+from dynlearn.nn import ACTIVATIONS, MLP, Minibatches, Optimizer, minibatch_indices
 from dynlearn.rules.credit import Backprop, feedback_alignment
-from dynlearn.rules.pc import Clamped, PredictiveCoding, PredictiveCodingRule
-from dynlearn.rules.pc.inference import residual
-from dynlearn.training import train
+from dynlearn.rules.pc import Clamped, PredictiveCoding, PredictiveCodingRule, residual
 
 CLOSED_FORM_LR = 1e-6  # the BP step compared with its first-order closed form
 EQUILIBRIUM_MAX_STEPS = 400_000  # Euler steps allowed to reach rms(dx/dt) < tol
@@ -505,7 +496,9 @@ def _running_mean(a: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot(results: dict, config: Config):
-    from dynlearn.plotting import figure, plt
+    import matplotlib.pyplot as plt
+
+    from dynlearn.plotting import figure
 
     m = results["metrics"]
     depths = np.array(config.depths)

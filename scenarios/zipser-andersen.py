@@ -60,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynlearn import train_epochs
 from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
     Scenario,
@@ -71,10 +72,9 @@ from dynlearn.app.scenario import (
     require_training_progress,
     size,
 )
-from dynlearn.data.zipser_andersen import ZipserAndersen, additive_fit_r2, planar_gain_fit
+from dynlearn.data import ZipserAndersen, additive_fit_r2, planar_gain_fit
 from dynlearn.nn import MLP, adam, minibatches
 from dynlearn.rules.credit import Backprop
-from dynlearn.training import train_epochs
 
 EYE_CODE = checked_elsewhere(
     "2 (linear units) or a multiple of 4 that is >= 8 (ramps)", "0", "3", "4", "-8", "4100"

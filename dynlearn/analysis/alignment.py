@@ -1,6 +1,7 @@
 """Angles between updates and between feedback and forward weights (Lillicrap et al. 2016).
 
     angle(u, v) = arccos( <u, v> / (||u|| ||v||) )   in degrees, over all leaves of two pytrees
+    cos(u, v)   =         <u, v> / (||u|| ||v||)    per layer (``layer_cosines``)
 
 (the vectors are the pytrees flattened and concatenated). 0 deg: same direction; 90 deg: a
 random direction in high dimension; 180 deg: opposite. Feedback alignment reports this angle
@@ -45,6 +46,33 @@ def layer_angles_deg(u: list, v: list) -> jax.Array:
     if len(u) != len(v):
         raise ValueError(f"the lists have {len(u)} and {len(v)} layers")
     return jnp.stack([angle_deg(a, b) for a, b in zip(u, v, strict=True)])
+
+
+def layer_cosines(u: list, v: list, leaf: str | None = "W") -> jax.Array:
+    """cos(u_l, v_l) = <u_l, v_l> / (||u_l|| ||v_l||) per layer l, the cosine behind
+    ``layer_angles_deg`` (cos of its angle), without the arccos: near 1 it resolves what the
+    angle cannot (cos = 1 - 1e-12 is an angle of 8e-5 deg, at the arccos's rounding floor).
+
+    ``u``, ``v``: lists of layers, each a dict holding the array ``leaf`` (default "W": the
+    weight updates, biases left out) or, with ``leaf=None``, each an array. The arrays may
+    carry leading axes (..., n_out, n_in), e.g. a time axis of saved updates against one
+    reference update (leading axes broadcast): the cosine is taken over the last two axes.
+    Returns (..., L) with L the number of layers; NaN where either update is zero.
+    """
+    if len(u) != len(v):
+        raise ValueError(f"the lists have {len(u)} and {len(v)} layers")
+    out = []
+    for pu, pv in zip(u, v, strict=True):
+        wu, wv = (p if leaf is None else p[leaf] for p in (pu, pv))
+        if jnp.shape(wu)[-2:] != jnp.shape(wv)[-2:]:
+            raise ValueError(
+                f"a layer's updates differ in shape: {jnp.shape(wu)} vs {jnp.shape(wv)}"
+            )
+        wu = wu.reshape(*wu.shape[:-2], -1)
+        wv = wv.reshape(*wv.shape[:-2], -1)
+        dot = jnp.sum(wu * wv, -1)
+        out.append(dot / (jnp.linalg.norm(wu, axis=-1) * jnp.linalg.norm(wv, axis=-1)))
+    return jnp.stack(out, -1)
 
 
 def feedback_angle_deg(B: list[jax.Array], params: list) -> jax.Array:

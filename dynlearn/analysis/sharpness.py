@@ -15,7 +15,8 @@ H(theta) = ∂g/∂theta:
   eigenvalue directly. The stopping test is the residual: for symmetric H and a unit vector v
   with Rayleigh quotient lambda = v^T H v, some eigenvalue of H lies within
   ||H v - lambda v|| of lambda, so ``||H v - lambda v|| <= tol * |lambda|`` certifies lambda
-  to relative accuracy ``tol``. (Power iteration is kept as ``power_iteration``.)
+  to relative accuracy ``tol``. (Power iteration is kept as ``power_iteration``.) Along a
+  trajectory (``sharpness_along``) each point's run starts from the previous eigenvector.
 * GD theta <- theta - eta ∇L on a quadratic with top eigenvalue lambda_max diverges iff
   eta > 2 / lambda_max (the top mode is multiplied by 1 - eta lambda_max each step; Cohen et
   al., ICLR 2021, "Gradient descent on neural networks typically occurs at the edge of
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from dynlearn.nn.optim import sgd
 from dynlearn.types import PyTree
 
 GradFn = Callable[[PyTree], PyTree]
@@ -234,6 +236,39 @@ def lambda_max(
     return lanczos_top(matvec, v0, krylov_dim=krylov_dim, tol=tol, max_iters=max_iters)
 
 
+@eqx.filter_jit
+def sharpness_along(
+    grad_fn: GradFn,
+    thetas: PyTree,
+    *,
+    v0: jax.Array | None = None,
+    key: jax.Array | None = None,
+    tol: float = 1e-6,
+    max_iters: int = 1000,
+    krylov_dim: int = 24,
+) -> EigResult:
+    """lambda_max(H(theta_n)) at every point of a trajectory ``thetas`` (a pytree whose leaves
+    carry a leading axis n, e.g. ``solve(...).ys``), one compiled scan.
+
+    Point n runs ``lambda_max`` warm-started from point n-1's eigenvector: along a training
+    run the top eigenvector turns slowly, so each Lanczos run starts close to its answer.
+    Point 0 starts from ``v0`` (a flat vector) or a random unit vector drawn with ``key``, as
+    ``lambda_max`` does. Returns an ``EigResult`` whose fields carry the leading axis n.
+    """
+    theta_0 = jax.tree_util.tree_map(lambda a: a[0], thetas)
+    if v0 is None:
+        if key is None:
+            raise ValueError("sharpness_along needs a start vector v0 or a PRNG key to draw one")
+        flat, _ = ravel_pytree(theta_0)
+        v0 = jax.random.normal(key, flat.shape, flat.dtype)
+
+    def body(v, theta):
+        r = lambda_max(grad_fn, theta, v0=v, tol=tol, max_iters=max_iters, krylov_dim=krylov_dim)
+        return r.eigenvector, r
+
+    return jax.lax.scan(body, v0, thetas)[1]
+
+
 def gd_diverges(
     grad_fn: GradFn,
     loss: Callable[[PyTree], jax.Array],
@@ -244,6 +279,8 @@ def gd_diverges(
 ) -> jax.Array:
     """Run GD theta_{n+1} = theta_n - eta g(theta_n) for ``num_steps`` steps; True iff it blew up.
 
+    The step is the library's one SGD step (``dynlearn.nn.sgd(eta)``, no momentum, no decay).
+
     Blown up means a non-finite loss or L(theta_N) > blowup * L(theta_0) (for a loss whose
     minimum value is 0, e.g. a quadratic ½ theta^T H theta). Near the threshold
     eta = (2/lambda_max)(1 + eps) the top mode grows like (1 + 2 eps)^n, so the decision is
@@ -252,8 +289,11 @@ def gd_diverges(
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
 
+    optimizer = sgd(eta)
+    no_momentum = optimizer.init(theta0)
+
     def step(_, theta):
-        return jax.tree_util.tree_map(lambda p, g: p - eta * g, theta, grad_fn(theta))
+        return optimizer.step(theta, grad_fn(theta), no_momentum)[0]
 
     theta_N = jax.lax.fori_loop(0, num_steps, step, theta0)
     L0, LN = loss(theta0), loss(theta_N)

@@ -45,3 +45,10 @@ def enable_compilation_cache(path: Path | None = None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     compilation_cache.reset_cache()  # start over with the new folder, even after a compile
     return path
+
+
+def use_compilation_cache(ns) -> None:
+    """The persistent compilation cache for a run from the command line (parsed flags
+    ``ns``), unless --no-cache (or DYNLEARN_NO_CACHE=1) says not to."""
+    if not (getattr(ns, "no_cache", False) or cache_disabled()):
+        enable_compilation_cache()

@@ -13,16 +13,20 @@ from dynlearn.app import interrupts
 
 
 def __getattr__(name):  # the app's helpers, imported only when first used (after the handlers)
-    if name in ("run_plans", "load_scenario", "scenario_names"):
-        from dynlearn.app import scenario
+    if name == "run_plans":
+        from dynlearn.app.runner import run_plans
 
-        return getattr(scenario, name)
+        return run_plans
+    if name in ("load_scenario", "scenario_names"):
+        from dynlearn.app import discovery
+
+        return getattr(discovery, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _scenario_epilog(argv) -> str | None:
     """For ``dynlearn run NAME --help``: NAME's description and config keys."""
-    from dynlearn.app.scenario import load_scenario, scenario_names
+    from dynlearn.app.discovery import load_scenario, scenario_names
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "run" not in argv or not ({"-h", "--help"} & set(argv)):
@@ -35,7 +39,7 @@ def _scenario_epilog(argv) -> str | None:
 
 
 def _parser(epilog: str | None = None) -> argparse.ArgumentParser:
-    from dynlearn.app.scenario import add_run_flags
+    from dynlearn.app.arguments import add_run_flags
 
     parser = argparse.ArgumentParser(
         prog="dynlearn", description="Learning rules as dynamical systems: run the scenarios."
@@ -61,7 +65,7 @@ def main(argv=None) -> int:
     try:
         return _main(argv)
     except Exception as err:  # noqa: BLE001  (loading failed: one line, the traceback saved)
-        from dynlearn.app.scenario import report_failure
+        from dynlearn.app.errors import report_failure
 
         print(report_failure(None, err), file=sys.stderr, flush=True)
         return 1
@@ -70,14 +74,11 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    from dynlearn.app.scenario import (
-        ConfigError,
-        load_scenario,
-        parse_assignments,
-        prepare_out_dir,
-        scenario_names,
-        use_compilation_cache,
-    )
+    from dynlearn.app.arguments import parse_assignments
+    from dynlearn.app.cache import use_compilation_cache
+    from dynlearn.app.discovery import load_scenario, scenario_names
+    from dynlearn.app.errors import ConfigError
+    from dynlearn.app.writing import prepare_out_dir
 
     parser = _parser(_scenario_epilog(argv))
     ns = parser.parse_args(argv)
@@ -100,7 +101,7 @@ def _main(argv=None) -> int:
             keys = sc.field_types()
             # With `run all`, a key applies to the scenarios that have it.
             mine = {k: v for k, v in assignments.items() if k in keys or ns.name != "all"}
-            overrides = sc._validate_overrides(mine)
+            overrides = sc.validate_overrides(mine)
             sc.make_config(ns.quick, overrides, ns.seed)
             plans.append((sc, overrides))
         if ns.name == "all":

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import numpy as np
 
-from dynlearn.app.progress import progress_callback
 from dynlearn.app.scenario import (
     ScenarioConfig,
     Seed,
@@ -27,6 +26,7 @@ from dynlearn.data.idx import (
     resolve_image_data,
 )
 from dynlearn.nn import adam, minibatches
+from dynlearn.progress import progress_callback
 from dynlearn.rules.credit import Backprop
 from dynlearn.training import EpochCurves, train_epochs
 
@@ -138,3 +138,6 @@ class ImageDataConfig(ScenarioConfig):
         )
         require_training_progress(np.asarray(curves.train_curve), "the training loss", "eta")
         return curves
+
+
+__all__ = ["ImageDataConfig"]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -102,3 +104,15 @@ def signals_deferred():
         if _State.depth == 0 and _State.pending is not None:
             signum, _State.pending = _State.pending, None
             stop(signum)
+
+
+def pause_point(stage: str, name: str) -> None:
+    """Test hook: with DYNLEARN_PAUSE_AT=STAGE:NAME and DYNLEARN_PAUSE_DIR=D, create D/paused
+    and wait (up to a minute) for D/go, so a test can send a signal at an exact moment."""
+    if os.environ.get("DYNLEARN_PAUSE_AT") != f"{stage}:{name}":
+        return
+    folder = Path(os.environ["DYNLEARN_PAUSE_DIR"])
+    (folder / "paused").touch()
+    deadline = time.monotonic() + 60
+    while not (folder / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)

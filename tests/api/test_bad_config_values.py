@@ -17,17 +17,13 @@ import re
 import pytest
 
 from dynlearn.app import cli
-from dynlearn.app.scenario import (
-    MAX_LIST_LENGTH,
-    _field_kind,
-    declared,
-    load_scenario,
-    scenario_names,
-)
+from dynlearn.app.arguments import field_kind
+from dynlearn.app.declarations import MAX_LIST_LENGTH, declared
+from dynlearn.app.scenario import load_scenario, scenario_names
 
 
 def _type_bad(hint, default) -> list[str]:
-    kind, is_list = _field_kind(hint)
+    kind, is_list = field_kind(hint)
     bad = {int: ["abc", "1.5"], float: ["abc", "nan", "inf"], bool: ["maybe"]}.get(kind, [])
     if not is_list:
         return bad

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dynlearn.app import cli
-from dynlearn.app.scenario import load_scenario, scenario_names, to_jsonable
+from dynlearn.app.records import to_jsonable
+from dynlearn.app.scenario import load_scenario, scenario_names
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "gradient-flow-quadratic"

@@ -22,13 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynlearn.app import cli
+from dynlearn.app.arguments import parse_text
+from dynlearn.app.divergence import non_finite_metrics
 from dynlearn.app.scenario import (
     MAX_STEPS,
     ConfigError,
     Diverged,
-    _parse,
     euler_steps,
-    non_finite_metrics,
     require_finite_run,
     require_steps,
     require_training_progress,
@@ -294,7 +294,7 @@ def test_a_list_value_parses_to_its_entries_or_is_refused(text):
     empty entry is never dropped)."""
     hint = tuple[float, ...]
     try:
-        value = _parse("etas", hint, text)
+        value = parse_text("etas", hint, text)
     except ConfigError:
         return
     assert len(value) == text.count(",") + 1

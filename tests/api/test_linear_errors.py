@@ -15,17 +15,16 @@ from dynlearn.rules.linear import (
     QuadraticLoss,
     RegressionLoss,
     SingularValueFlow,
-    balance_gaps,
     balanced_factors,
     balanced_mode_strength,
-    check_weights,
     decoupled_init,
     end_to_end,
     small_random_init,
     svd_state,
     t_half_balanced,
-    theorem3_rates,
 )
+from dynlearn.rules.linear.flow import balance_gaps, check_weights
+from dynlearn.rules.linear.theory import theorem3_rates
 
 BARE = "Ws must be a list of matrices \\[W_1, ..., W_N\\], got a single array of shape"
 

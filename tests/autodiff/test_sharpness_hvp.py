@@ -153,3 +153,28 @@ def test_sharpness_on_an_edge_of_stability_trajectory_equals_eigvalsh():
     assert bool(res.converged)
     assert expected * 0.25 / 2 > 0.9  # the sharpness is at the stability edge
     np.testing.assert_allclose(float(res.eigenvalue), expected, rtol=1e-10)
+
+
+def test_sharpness_along_a_trajectory_equals_eigvalsh_at_every_point():
+    """sharpness_along warm-starts each point from the last eigenvector; every point's value is
+    the dense Hessian's top eigenvalue there, and point 0 starts where lambda_max(key) does."""
+    from dynlearn.analysis import sharpness_along
+
+    net, params, x, y, flat, unravel, loss_flat = _tiny()
+    thetas = [params]  # three GD iterates at a large step, so the Hessian moves
+    for _ in range(2):
+        g = net.grad(thetas[-1], x, y)
+        thetas.append(jax.tree_util.tree_map(lambda p, g: p - 0.5 * g, thetas[-1], g))
+    stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *thetas)
+    grad_fn = jax.tree_util.Partial(net.grad, x=x, y=y)
+    res = sharpness_along(grad_fn, stacked, key=jax.random.PRNGKey(2), tol=1e-8)
+    hessian = jax.jit(jax.hessian(loss_flat))
+    expected = [np.linalg.eigvalsh(np.asarray(hessian(ravel_pytree(p)[0])))[-1] for p in thetas]
+    assert res.eigenvalue.shape == (3,) and bool(np.all(res.converged))
+    assert abs(expected[2] - expected[0]) > 1e-3 * expected[0]  # the points differ
+    np.testing.assert_allclose(np.asarray(res.eigenvalue), expected, rtol=1e-7)
+    first = lambda_max(grad_fn, params, key=jax.random.PRNGKey(2), tol=1e-8)
+    assert int(res.num_iters[0]) == int(first.num_iters)
+    np.testing.assert_allclose(float(res.eigenvalue[0]), float(first.eigenvalue), rtol=1e-12)
+    with pytest.raises(ValueError, match="v0 or a PRNG key"):
+        sharpness_along(grad_fn, stacked)

@@ -38,8 +38,8 @@ from dynlearn.rules.linear import (
     t_half_collapsed,
     t_half_deep,
     t_half_shallow,
-    theorem3_rates,
 )
+from dynlearn.rules.linear.theory import theorem3_rates
 
 T1 = 8.0
 TS = np.linspace(0.0, T1, 81)

@@ -17,11 +17,11 @@ from dynlearn.data.semantic import property_matrix, semantic_modes
 from dynlearn.rules.linear import (
     DeepLinearFlow,
     MatrixCompletionLoss,
-    balance_gaps,
     balanced_factors,
     end_to_end,
     small_random_init,
 )
+from dynlearn.rules.linear.flow import balance_gaps
 
 
 def _random_statistics(seed, n_in=4, n_out=7, P=30):

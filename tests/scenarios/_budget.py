@@ -25,6 +25,6 @@ def check_compile_budget(run: Any, budget: int) -> None:
     assert run.compiled.compilations <= budget, (
         f"{name} compiled {run.compiled.compilations} programs in quick mode, budget {budget}: "
         f"a program per number, or eager JAX ops in post-processing? "
-        f"(python benchmarks/compile_counts.py --quick --opt0 {name}; "
+        f"(python benchmarks/compile_counts.py --quick --fast {name}; "
         f"JAX_LOG_COMPILES=1 lists them)"
     )

@@ -15,7 +15,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pytest
 
-from dynlearn.app.scenario import Scenario, load_scenario
+from dynlearn.app.scenario import Scenario, load_scenario, to_jsonable
 from dynlearn.compilation import CompileStats, count_compilations
 
 
@@ -43,6 +43,9 @@ def run_quick(name: str, **overrides) -> QuickRun:
         with count_compilations() as compiled:
             results = scenario.run(config)
             fig = scenario.plot(results, config)
+        # what the CLI checks before it writes a pair: no null or non-finite metric outside the
+        # scenario's ``nullable`` (a quick run that the command line refuses fails here)
+        scenario.refuse_non_finite_metrics(to_jsonable(results["metrics"]))
         assert fig is not None, f"{name}: plot must return its figure"
         plt.close(fig)
         _RUNS[key] = QuickRun(scenario, config, results, compiled)

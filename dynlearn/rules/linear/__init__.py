@@ -1,11 +1,12 @@
 """Linear networks W = W_N ... W_1 learning by gradient flow (docs/references.md §5-6).
 
 ``flow``: one flow for every loss of the end-to-end map (Saxe et al.'s regression loss from
-input/output statistics, Arora et al.'s quadratic and matrix-completion losses), the
-end-to-end map, the weight check and the conserved balance gaps. ``init``: decoupled,
-balanced and small random starts. ``theory``: closed forms (mode strengths, half-way times
-for every depth, the start above which a deeper net learns first) and the singular-value
-dynamics of Arora et al. 2019, Theorem 3.
+input/output statistics, Arora et al.'s quadratic and matrix-completion losses) and the
+end-to-end map (the weight check and the conserved balance gaps are in ``flow`` itself).
+``init``: decoupled, balanced and small random starts. ``theory``: closed forms (mode
+strengths, half-way times for every depth, the start above which a deeper net learns first)
+and the singular-value dynamics of Arora et al. 2019, Theorem 3 (``singular_value_rates``;
+its raw form ``theory.theorem3_rates``).
 
 Examples:
     A two-matrix network from a small decoupled start learns each mode of Sigma_yx along
@@ -28,8 +29,6 @@ from dynlearn.rules.linear.flow import (
     MatrixCompletionLoss,
     QuadraticLoss,
     RegressionLoss,
-    balance_gaps,
-    check_weights,
     end_to_end,
 )
 from dynlearn.rules.linear.init import (
@@ -54,7 +53,6 @@ from dynlearn.rules.linear.theory import (
     t_half_collapsed,
     t_half_deep,
     t_half_shallow,
-    theorem3_rates,
 )
 
 __all__ = [
@@ -64,8 +62,6 @@ __all__ = [
     "QuadraticLoss",
     "MatrixCompletionLoss",
     "end_to_end",
-    "check_weights",
-    "balance_gaps",
     "decoupled_init",
     "balanced_factors",
     "small_random_init",
@@ -80,7 +76,6 @@ __all__ = [
     "crossover_u0",
     "t_half_deep",
     "t_half_shallow",
-    "theorem3_rates",
     "singular_value_rates",
     "SVDState",
     "svd_state",

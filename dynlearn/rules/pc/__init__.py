@@ -3,7 +3,7 @@ training rule (``rule``), and generative PC with only the data clamped (``genera
 
 from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
 from dynlearn.rules.pc.generative import GenerativePC, GenerativePCRule, Observed
-from dynlearn.rules.pc.inference import RELAX_METHODS, Inference, infer, relax, relax_until
+from dynlearn.rules.pc.inference import Inference, infer, relax, relax_until, residual
 from dynlearn.rules.pc.rule import PredictiveCodingRule
 
 __all__ = [
@@ -17,5 +17,5 @@ __all__ = [
     "relax_until",
     "infer",
     "Inference",
-    "RELAX_METHODS",
+    "residual",
 ]
