@@ -1,7 +1,7 @@
 """Compilation: how much of a run is XLA compiling, before and after "compile once".
 
     python benchmarks/bench_compile.py                 # the micro benchmarks (a few minutes)
-    python benchmarks/bench_compile.py --scenarios [--before REV] [--quick] [NAME ...]
+    python benchmarks/bench_compile.py --scenarios [--before REV] [--quick] [--jobs N] [NAME ...]
 
 Micro benchmarks (one process, side by side):
 
@@ -18,6 +18,8 @@ Micro benchmarks (one process, side by side):
 compile share, for REV's code (a temporary git worktree; default fda35c5, the code before
 issue 19) and for this checkout with a cold and then a warm persistent compilation cache,
 all in one run on one machine; the totals are ``dynlearn run all`` without the CLI's start-up.
+``--jobs N`` then times ``dynlearn run all --jobs N`` itself (wall clock of the command, cold
+and warm cache), beside those sums.
 """
 
 from __future__ import annotations
@@ -76,12 +78,15 @@ def micro() -> None:
         return dynlearn.train(Backprop(net), p0, data, adam(lr)).losses[-1]
 
     for label, fn, xs in (
-        ("8 Euler step sizes", euler_end, jnp.array([0.5, 0.25, 0.2, 0.125, 0.1, 0.05, 0.04, 0.025])),
+        (
+            "8 Euler step sizes",
+            euler_end,
+            jnp.array([0.5, 0.25, 0.2, 0.125, 0.1, 0.05, 0.04, 0.02]),
+        ),
         ("8 Adam learning rates", adam_loss, jnp.logspace(-3, -1, 8)),
     ):
         with dynlearn.count_compilations() as stats:
             jax.block_until_ready(dynlearn.sweep(fn, xs))
-        loop_stats = dynlearn.CompileStats()
         with dynlearn.count_compilations() as loop_stats:
             for v in np.asarray(xs)[:3]:
                 jax.block_until_ready(fn(float(v)))
@@ -126,8 +131,16 @@ def micro() -> None:
 
     def raw():
         return diffrax.diffeqsolve(
-            term, solver, 0.0, 1.0, None, y0, args=k, saveat=diffrax.SaveAt(ts=ts),
-            stepsize_controller=controller, max_steps=100_000,
+            term,
+            solver,
+            0.0,
+            1.0,
+            None,
+            y0,
+            args=k,
+            saveat=diffrax.SaveAt(ts=ts),
+            stepsize_controller=controller,
+            max_steps=100_000,
         ).ys
 
     def ours():
@@ -147,8 +160,16 @@ def micro() -> None:
 
     def loss_raw(kk):
         sol = diffrax.diffeqsolve(
-            term, solver, 0.0, 1.0, None, w0, args=kk, saveat=diffrax.SaveAt(t1=True),
-            stepsize_controller=controller, max_steps=100_000,
+            term,
+            solver,
+            0.0,
+            1.0,
+            None,
+            w0,
+            args=kk,
+            saveat=diffrax.SaveAt(t1=True),
+            stepsize_controller=controller,
+            max_steps=100_000,
         )
         return jnp.sum(sol.ys[-1] ** 2)
 
@@ -170,15 +191,30 @@ def _counts(pythonpath: Path, names, quick: bool, cache: str | None) -> dict:
     return {r["name"]: r for r in json.loads(Path(out).read_text())}
 
 
-def scenarios(before: str, names, quick: bool) -> None:
+def _run_all(quick: bool, jobs: int, cache: str) -> float:
+    """Wall seconds of ``dynlearn run all --jobs N`` with the compilation cache in ``cache``."""
+    out = tempfile.mkdtemp()
+    cmd = [sys.executable, "-m", "dynlearn", "run", "all", "--jobs", str(jobs), "--out", out]
+    cmd += ["--quick"] if quick else []
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DYNLEARN_NO_PROGRESS="1")
+    env["DYNLEARN_CACHE_DIR"] = cache
+    env.pop("DYNLEARN_NO_CACHE", None)
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def scenarios(before: str, names, quick: bool, jobs: int = 0) -> None:
     sys.path.insert(0, str(ROOT))
     from dynlearn.app.scenario import scenario_names
 
+    every = not names  # `run all --jobs N` is timed only for every scenario
     names = names or scenario_names()
     tmp = Path(tempfile.mkdtemp())
     base = tmp / "before"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), before],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), before], check=True
+    )
     try:
         if not (base / "dynlearn" / "compilation.py").exists():  # the counter, for old code
             shutil.copy(ROOT / "dynlearn" / "compilation.py", base / "dynlearn")
@@ -199,7 +235,9 @@ def scenarios(before: str, names, quick: bool) -> None:
         o, c, w = old.get(n), cold[n], warm[n]
         share = lambda r: r["compile_seconds"] / r["wall_seconds"]  # noqa: E731
         left = (
-            f"{o['compilations']:16d} {share(o):6.0%} {o['wall_seconds']:7.1f}" if o else f"{'new':>31s}"
+            f"{o['compilations']:16d} {share(o):6.0%} {o['wall_seconds']:7.1f}"
+            if o
+            else f"{'new':>31s}"
         )
         print(
             f"{n:30s} {left} | {c['compilations']:15d} {share(c):6.0%} {c['wall_seconds']:7.1f}"
@@ -216,6 +254,14 @@ def scenarios(before: str, names, quick: bool) -> None:
         f"after / before: {totals[1] / totals[0]:.2f} (cold), {totals[2] / totals[0]:.2f} "
         f"(warm cache)"
     )
+    if jobs and every:
+        cache = str(tmp / f"cache-jobs{jobs}")
+        cold_s = _run_all(quick, jobs, cache)
+        warm_s = _run_all(quick, jobs, cache)
+        print(
+            f"dynlearn run all --jobs {jobs}: {cold_s:.1f} s cold ({cold_s / totals[0]:.2f} of "
+            f"before), {warm_s:.1f} s warm cache ({warm_s / totals[0]:.2f} of before)"
+        )
 
 
 def main() -> None:
@@ -223,10 +269,11 @@ def main() -> None:
     parser.add_argument("--scenarios", action="store_true")
     parser.add_argument("--before", default="fda35c5")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jobs", type=int, default=0, help="also time `run all --jobs N`")
     parser.add_argument("names", nargs="*")
     ns = parser.parse_args()
     if ns.scenarios:
-        scenarios(ns.before, ns.names, ns.quick)
+        scenarios(ns.before, ns.names, ns.quick, ns.jobs)
     else:
         micro()
 

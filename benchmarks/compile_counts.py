@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import json, sys, time
@@ -56,17 +55,20 @@ def main() -> None:
     rows = []
     print(f"{'scenario':32s} {'compiles':>8s} {'compile s':>9s} {'wall s':>8s} {'share':>6s}")
     for name in names:
-        t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, name, "1" if ns.quick else "0", ns.cache],
-                             capture_output=True, text=True, env=env)
+        child = [sys.executable, "-c", CHILD, name, "1" if ns.quick else "0", ns.cache]
+        out = subprocess.run(child, capture_output=True, text=True, env=env)
         line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
         if not line:
             print(f"{name:32s} FAILED\n{out.stderr[-2000:]}")
             continue
         r = json.loads(line[0][7:])
         rows.append(r)
-        print(f"{name:32s} {r['compilations']:8d} {r['compile_seconds']:9.1f} "
-              f"{r['wall_seconds']:8.1f} {r['compile_seconds'] / r['wall_seconds']:6.0%}", flush=True)
+        share = r["compile_seconds"] / r["wall_seconds"]
+        print(
+            f"{name:32s} {r['compilations']:8d} {r['compile_seconds']:9.1f} "
+            f"{r['wall_seconds']:8.1f} {share:6.0%}",
+            flush=True,
+        )
     if ns.json:
         with open(ns.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -271,9 +271,11 @@ class _Stepper(eqx.Module):
         active = n < self.limit
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, carry)
         loss = jax.tree_util.tree_map(
-            lambda v: jnp.where(active, v, jnp.nan)
-            if jnp.issubdtype(jnp.result_type(v), jnp.floating)
-            else v,
+            lambda v: (
+                jnp.where(active, v, jnp.nan)
+                if jnp.issubdtype(jnp.result_type(v), jnp.floating)
+                else v
+            ),
             loss,
         )
         return new, loss

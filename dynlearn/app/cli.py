@@ -55,6 +55,14 @@ def _parser(epilog: str | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument("name", help="scenario name, or 'all'")
     add_run_flags(run)
+    run.add_argument(
+        "--jobs",
+        "-j",
+        default="1",
+        metavar="N",
+        help="with 'all': run N scenarios at once, each in its own process, the longest first "
+        "('auto': one per core, at most one per 3 GiB of memory; default 1)",
+    )
     return parser
 
 
@@ -96,7 +104,8 @@ def _main(argv=None) -> int:
         names = scenario_names() if ns.name == "all" else [ns.name]
         scenarios = [load_scenario(n) for n in names]
         assignments = parse_assignments(ns.set, ns.seed)
-        plans = []
+        jobs = _jobs(ns.jobs, len(scenarios))
+        plans, texts = [], []
         for sc in scenarios:
             keys = sc.field_types()
             # With `run all`, a key applies to the scenarios that have it.
@@ -104,6 +113,7 @@ def _main(argv=None) -> int:
             overrides = sc.validate_overrides(mine)
             sc.make_config(ns.quick, overrides, ns.seed)
             plans.append((sc, overrides))
+            texts.append(mine)
         if ns.name == "all":
             known = set().union(*(sc.field_types() for sc in scenarios))
             unknown = sorted(set(assignments) - known)
@@ -112,8 +122,29 @@ def _main(argv=None) -> int:
         out_dir = prepare_out_dir(ns.out)
     except ConfigError as err:
         parser.error(str(err))
+    if jobs > 1 and len(plans) > 1:
+        from dynlearn.app.parallel import run_parallel
+
+        return run_parallel([(*p, t) for p, t in zip(plans, texts, strict=True)], out_dir, ns, jobs)
     run_plans = sys.modules[__name__].run_plans  # at call time: tests replace it
     return run_plans(plans, out_dir, ns)
+
+
+def _jobs(text: str, num_plans: int) -> int:
+    """``--jobs``: a positive integer or 'auto'; ConfigError otherwise."""
+    from dynlearn.app.errors import ConfigError
+
+    if text == "auto":
+        from dynlearn.app.parallel import auto_jobs
+
+        return auto_jobs(num_plans)
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be a positive integer or 'auto', got {text!r}")
+    return jobs
 
 
 if __name__ == "__main__":

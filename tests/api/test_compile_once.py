@@ -148,24 +148,41 @@ def test_auto_strategy_vmaps_fixed_step_loops_and_maps_adaptive_ones():
 
     assert choose(lambda k: k * jnp.exp(-k)) == "vmap"  # a closed form
     assert choose(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k).ys) == "map"
-    assert choose(
-        lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, method="euler", dt=0.1).ys
-    ) == "vmap"
-    assert choose(
-        lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, method="heun", dt=0.1).ys
-    ) == "vmap"
+    assert (
+        choose(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, method="euler", dt=0.1).ys)
+        == "vmap"
+    )
+    assert (
+        choose(lambda k: dynlearn.solve(decay, jnp.ones(2), 1.0, args=k, method="heun", dt=0.1).ys)
+        == "vmap"
+    )
     until = dynlearn.steady_state(1e-3)
-    assert choose(
-        lambda k: dynlearn.solve(
-            decay, jnp.ones(2), 50.0, args=k, method="euler", dt=0.1, until=until
-        ).ys
-    ) == "map"  # a stopping condition: members stop at different steps
-    assert choose(
-        lambda k: dynlearn.solve_sde(
-            lambda t, y, a: -a * y, lambda t, y, a: 0.1 * jnp.ones((2, 1)), jnp.ones(2), 1.0,
-            dt=0.1, key=jax.random.key(0), args=k,
-        ).ys
-    ) == "vmap"
+    assert (
+        choose(
+            lambda k: (
+                dynlearn.solve(
+                    decay, jnp.ones(2), 50.0, args=k, method="euler", dt=0.1, until=until
+                ).ys
+            )
+        )
+        == "map"
+    )  # a stopping condition: members stop at different steps
+    assert (
+        choose(
+            lambda k: (
+                dynlearn.solve_sde(
+                    lambda t, y, a: -a * y,
+                    lambda t, y, a: 0.1 * jnp.ones((2, 1)),
+                    jnp.ones(2),
+                    1.0,
+                    dt=0.1,
+                    key=jax.random.key(0),
+                    args=k,
+                ).ys
+            )
+        )
+        == "vmap"
+    )
     assert choose(lambda lr: dynlearn.train(RULE, P0, DATA, sgd(lr)).losses) == "vmap"
     assert _resolve_strategy("auto", "gpu", lambda k: k, xs) == "vmap"
 
@@ -177,8 +194,14 @@ def test_float32_euler_grid_and_schedule_accept_the_same_numbers():
     assert sol.ys.shape == (21, 2) and sol.ys.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(sol.ys[:, 0]), 0.95 ** np.arange(21), rtol=1e-5)
     sde = dynlearn.solve_sde(  # float32 saved times on the grid of dt = 0.1
-        decay, lambda t, y, a: 0.1 * jnp.ones((2, 1)), jnp.ones(2), 2.0, dt=0.1,
-        key=jax.random.key(0), args=0.5, saveat=ts,
+        decay,
+        lambda t, y, a: 0.1 * jnp.ones((2, 1)),
+        jnp.ones(2),
+        2.0,
+        dt=0.1,
+        key=jax.random.key(0),
+        args=0.5,
+        saveat=ts,
     )
     assert sde.ys.shape == (21, 2)
     # a float32 schedule's eta (0.10000000149) is the step dt=0.1

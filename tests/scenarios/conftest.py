@@ -15,7 +15,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pytest
 
-from dynlearn.app.scenario import Scenario, load_scenario, to_jsonable
+from dynlearn.app.records import to_jsonable
+from dynlearn.app.scenario import Scenario, load_scenario
 from dynlearn.compilation import CompileStats, count_compilations
 
 
