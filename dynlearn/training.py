@@ -38,6 +38,7 @@ from dynlearn._hyperparameters import is_traced
 from dynlearn.nn.batches import Minibatches
 from dynlearn.nn.optim import SGD, Optimizer
 from dynlearn.progress import chunk_length, progress_callback, shown
+from dynlearn.rules._rule import AbstractRule
 from dynlearn.types import PyTree, State
 
 
@@ -60,7 +61,7 @@ class Trained(eqx.Module):
 
 
 def train(
-    rule: Any,
+    rule: AbstractRule,
     state: State,
     data: Minibatches,
     optimizer: Optimizer | None = None,
@@ -77,11 +78,12 @@ def train(
 ) -> Trained:
     """Train ``rule`` from ``state`` over the schedule ``data``; returns a ``Trained``.
 
-    ``rule``: any rule with ``loss_and_direction(state, x, y, key)`` (every rule of
-    ``dynlearn.rules.credit`` and ``dynlearn.rules.pc``). ``state``: ``rule.init(params)``
-    (the parameters themselves for every rule but Kolen-Pollack). ``optimizer``: an
-    ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at ``data.eta``). ``num_steps``:
-    defaults to the schedule's table length; required for a full-batch schedule.
+    ``rule``: a ``dynlearn.rules.AbstractRule`` (every rule of
+    ``dynlearn.rules.credit`` and ``dynlearn.rules.pc``; subclass it for a rule of your own).
+    ``state``: ``rule.init(params)`` (the parameters themselves for every rule but
+    Kolen-Pollack). ``optimizer``: an ``Optimizer`` of ``dynlearn.nn.optim`` (default: SGD at
+    ``data.eta``). ``num_steps``: defaults to the schedule's table length; required for a
+    full-batch schedule.
     ``opt_state``: continue from a previous run's optimiser state. ``record_opt_state`` and
     ``record_step`` pass more to ``record``: ``record(state, opt_state)`` (a momentum buffer,
     Adam's moments), ``record(state, n)`` with n the steps taken so far (an int32 array), or
@@ -119,10 +121,10 @@ def train(
             f"data must be a dynlearn.nn.batches.Minibatches (data, index table, eta), got "
             f"{type(data).__name__}; build it with minibatches(x, y, batch_size=..., eta=...)"
         )
-    if not hasattr(rule, "loss_and_direction"):
+    if not isinstance(rule, AbstractRule):
         raise TypeError(
-            f"rule must have loss_and_direction(state, x, y, key) (a rule of "
-            f"dynlearn.rules.credit or dynlearn.rules.pc), got {type(rule).__name__}"
+            f"rule must be an AbstractRule (a rule of dynlearn.rules.credit or dynlearn.rules.pc, "
+            f"or your subclass of dynlearn.rules.AbstractRule), got {type(rule).__name__}"
         )
     _check_one_learning_rate(data, optimizer)
     _check_data(rule, data)

@@ -62,6 +62,7 @@ from dynlearn.app.scenario import (
 )
 from dynlearn.data import load_digits_split
 from dynlearn.nn import MLP, Minibatches, adam, minibatches, xavier_normal
+from dynlearn.rules import AbstractParamsRule
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def linear_init(config: Config, key: jax.Array) -> jax.Array:
     )
 
 
-class AutoencoderMSE(eqx.Module):
+class AutoencoderMSE(AbstractParamsRule):
     """The training rule of this composed autoencoder, for ``dynlearn.training.train``: the
     direction is the exact gradient of the minibatch MSE, by reverse-mode autodiff (jax.grad)
     through encoder, extra linear layers and decoder. The state is the parameter dict itself;
@@ -161,15 +162,13 @@ class AutoencoderMSE(eqx.Module):
     encoder: MLP = eqx.field(static=True)
     decoder: MLP = eqx.field(static=True)
 
-    def init(self, params: dict) -> dict:
-        return params
-
-    def params(self, state: dict) -> dict:
-        return state
-
     def loss_and_direction(self, state: dict, x: jax.Array, y: jax.Array, key: jax.Array):
         """(MSE on the batch x, its gradient)."""
         return jax.value_and_grad(mse)(state, x, self.encoder, self.decoder)
+
+    def direction(self, state: dict, x: jax.Array, y: jax.Array, key: jax.Array) -> dict:
+        """The gradient of the MSE on the batch x."""
+        return jax.grad(mse)(state, x, self.encoder, self.decoder)
 
 
 @jax.jit(static_argnums=(0, 1, 5))

@@ -38,10 +38,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn.rules._rule import AbstractRule
 from dynlearn.types import Params
 
 
@@ -93,7 +93,7 @@ class ProbedStep(NamedTuple):
     alignment: jax.Array
 
 
-class TargetAlignmentProbe(eqx.Module):
+class TargetAlignmentProbe(AbstractRule):
     """Measures the target alignment of every update a training rule takes under
     ``dynlearn.train`` with plain SGD at ``eta`` (the schedule's learning rate).
 
@@ -102,8 +102,9 @@ class TargetAlignmentProbe(eqx.Module):
     cos(ŷ' - ŷ, y_n - ŷ) per row of the minibatch, with ŷ = rule.mlp.predict before and ŷ'
     after the step. The direction is passed on unchanged, so training is the same as with
     the rule itself; ``train(...).losses`` becomes a ``ProbedStep`` with a leading step axis.
-    The probe is a measurement, not a rule with a flow: it has no ``vector_field``, and it
-    assumes the loop's optimiser is SGD at ``eta`` (train's default).
+    The probe is a measurement for ``train``, not a flow to solve (its ``vector_field``, from
+    ``AbstractRule``, is the wrapped rule's only for a deterministic rule), and it assumes the
+    loop's optimiser is SGD at ``eta`` (train's default).
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -119,7 +120,7 @@ class TargetAlignmentProbe(eqx.Module):
         ((8, 1), True)
     """
 
-    rule: Any
+    rule: AbstractRule
     eta: jax.Array
 
     def init(self, params: Params):

@@ -31,16 +31,40 @@ from dynlearn.nn import losses as _losses
 from dynlearn.types import Params
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, repr=False)
 class MLP:
     """Architecture of an MLP: widths ``sizes = (n_1, ..., n_{L+1})``, one activation per
-    layer and a loss. Hashable, so it can be a static argument of jitted functions."""
+    layer and a loss, ``MLP(sizes, activations, loss="mse")``. Hashable, so it can be a static
+    argument of jitted functions.
+
+    ``loss_name`` is the loss given as ``loss=`` ("mse", "bce", "softmax_cross_entropy");
+    ``mlp.loss(params, x, y)`` is its value on a batch.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> mlp = MLP((2, 3, 1), ("tanh", "identity"), loss="mse")
+        >>> params = mlp.init(jax.random.key(0))
+        >>> x, y = jnp.ones((4, 2)), jnp.zeros((4, 1))
+        >>> mlp.predict(params, x).shape, mlp.loss_name
+        ((4, 1), 'mse')
+        >>> bool(mlp.loss(params, x, y) == 0.5 * jnp.mean(jnp.sum(mlp.predict(params, x)**2, 1)))
+        True
+    """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
-    loss: str = "mse"
+    loss_name: str
 
-    def __post_init__(self):
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str] | str, loss: str = "mse"):
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "activations", activations)
+        object.__setattr__(self, "loss_name", loss)
+        self._check()
+
+    def __repr__(self) -> str:
+        return f"MLP(sizes={self.sizes}, activations={self.activations}, loss={self.loss_name!r})"
+
+    def _check(self):
         bad = [
             n
             for n in self.sizes
@@ -65,25 +89,32 @@ class MLP:
             )
         for name in self.activations:
             _act.get(name)
-        loss = _losses.get(self.loss)
+        loss = _losses.get(self.loss_name)
         if loss.output_activation is not None and self.activations[-1] != loss.output_activation:
             raise ValueError(
-                f"loss {self.loss!r} needs a {loss.output_activation!r} output layer, "
+                f"loss {self.loss_name!r} needs a {loss.output_activation!r} output layer, "
                 f"got {self.activations[-1]!r}"
             )
         if "softmax" in self.activations[:-1]:
             raise ValueError("softmax is only allowed as the output activation")
-        if self.activations[-1] == "softmax" and self.loss != "softmax_cross_entropy":
+        if self.activations[-1] == "softmax" and self.loss_name != "softmax_cross_entropy":
             raise ValueError(
                 f"a softmax output needs loss 'softmax_cross_entropy' (softmax has no "
-                f"elementwise derivative), got loss {self.loss!r}"
+                f"elementwise derivative), got loss {self.loss_name!r}"
             )
 
     @property
     def num_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def init(self, key, init: str = "he_normal") -> Params:
+    def init(self, key: jax.Array, init: str = "he_normal") -> Params:
+        """Random parameters [{"W": W_l, "b": b_l}, ...], W_l of shape (n_{l+1}, n_l), b_l = 0.
+
+        ``init`` names the scheme of ``dynlearn.nn.init`` (docs/references.md §2): "he_normal"
+        W_l ~ N(0, 2 / n_l) (He et al. 2015, for ReLU), "xavier_normal" N(0, 2 / (n_l +
+        n_{l+1})) (Glorot & Bengio 2010), or their uniform versions "he_uniform",
+        "xavier_uniform" of the same variance.
+        """
         return _init.init_mlp(key, self.sizes, init)
 
     def forward(self, params: Params, x: jax.Array) -> list[jax.Array]:
@@ -95,15 +126,24 @@ class MLP:
         return zs
 
     def predict(self, params: Params, x: jax.Array) -> jax.Array:
+        """y_hat = z_{L+1}, with z_1 = x and z_{l+1} = f_l(W_l z_l + b_l): rows of x in, rows of
+        y_hat (B, n_{L+1}) out."""
         return self.forward(params, x)[-1]
 
+    def loss(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+        """L(params; x, y) = (1/B) sum_i loss(y_hat_i, y_i) over the B rows, with y_hat =
+        ``predict(params, x)`` and the loss ``loss_name`` (``dynlearn.nn.losses``: "mse"
+        1/2 ||y_hat - y||^2, "bce", "softmax_cross_entropy" -sum_k y_k log y_hat_k)."""
+        return _losses.get(self.loss_name).value(self.predict(params, x), y)
+
     def loss_value(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
-        return _losses.get(self.loss).value(self.predict(params, x), y)
+        """L(params; x, y) = (1/B) sum_i loss(y_hat_i, y_i), the same as ``loss``."""
+        return self.loss(params, x, y)
 
     def output_delta(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         """delta_L = dLoss/da_L for the batch (includes the 1/B of the batch mean)."""
         df = _act.get(self.activations[-1]).df
-        return _losses.get(self.loss).delta(y_hat, y, df)
+        return _losses.get(self.loss_name).delta(y_hat, y, df)
 
     def backward(
         self,
@@ -132,7 +172,7 @@ class MLP:
         """Loss and its gradient by the hand-written backward pass (backprop)."""
         zs = self.forward(params, x)
         grads, _ = self.backward(params, zs, self.output_delta(zs[-1], y))
-        return _losses.get(self.loss).value(zs[-1], y), grads
+        return _losses.get(self.loss_name).value(zs[-1], y), grads
 
     def grad(self, params: Params, x: jax.Array, y: jax.Array) -> Params:
         return self.loss_and_grad(params, x, y)[1]

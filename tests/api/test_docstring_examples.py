@@ -13,6 +13,7 @@ MODULES = [
     "dynlearn.core.events",
     "dynlearn.core.sweep",
     "dynlearn.nn.batches",
+    "dynlearn.nn.mlp",
     "dynlearn.training",
     "dynlearn.rules.credit.backprop",
     "dynlearn.rules.credit.feedback_alignment",

@@ -37,9 +37,9 @@ def data(mlp, seed=1, n=9):
     """Random inputs and targets fitting the loss (numpy: eager jax.random compiles per op)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, mlp.sizes[0]))
-    if mlp.loss == "softmax_cross_entropy":
+    if mlp.loss_name == "softmax_cross_entropy":
         y = np.eye(mlp.sizes[-1])[rng.integers(0, mlp.sizes[-1], n)]
-    elif mlp.loss == "bce":
+    elif mlp.loss_name == "bce":
         y = (rng.random((n, mlp.sizes[-1])) < 0.5).astype(float)
     else:
         y = rng.standard_normal((n, mlp.sizes[-1]))
@@ -71,13 +71,14 @@ def straight_through_loss(mlp, params, B, x, y):
         if l > 0:
             a = a + z @ B[l - 1] - sg(z @ B[l - 1])
         z = act.get(name).f(a)
-    return losses.get(mlp.loss).value(z, y)
+    return losses.get(mlp.loss_name).value(z, y)
 
 
 def dfa_reference(mlp, params, B, x, y):
     zs = mlp.forward(params, x)
     a_L = zs[-2] @ params[-1]["W"].T + params[-1]["b"]
-    e = jax.grad(lambda a: losses.get(mlp.loss).value(act.get(mlp.activations[-1]).f(a), y))(a_L)
+    f_out = act.get(mlp.activations[-1]).f
+    e = jax.grad(lambda a: losses.get(mlp.loss_name).value(f_out(a), y))(a_L)
     deltas = []
     for l in range(mlp.num_layers - 1):
         a_l = zs[l] @ params[l]["W"].T + params[l]["b"]

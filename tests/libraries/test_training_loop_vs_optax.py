@@ -108,7 +108,7 @@ def test_full_batch_schedule_needs_num_steps():
     "call, error, match",
     [
         (lambda r, p, d: train(r, p, {"x": d.x}), TypeError, "Minibatches"),
-        (lambda r, p, d: train(object(), p, d), TypeError, "loss_and_direction"),
+        (lambda r, p, d: train(object(), p, d), TypeError, "must be an AbstractRule.*got object"),
         (lambda r, p, d: train(r, p, Minibatches(d.x, d.y, d.index)), ValueError, "no eta"),
         (lambda r, p, d: train(r, p, Minibatches(d.x, d.y, eta=0.1)), ValueError, "num_steps"),
         (lambda r, p, d: train(r, p, d, record_every=7), ValueError, "dividing the number"),

@@ -1,7 +1,7 @@
 """Credit assignment: backprop and the rules that approximate it without weight transport
 (feedback alignment and its relatives) or without a backward pass at all (perturbation,
 forward gradients). Every rule has ``init``, ``params``, ``direction``,
-``loss_and_direction`` and ``vector_field`` (see ``AbstractCreditRule``).
+``loss_and_direction`` and ``vector_field`` (see ``dynlearn.rules.AbstractRule``).
 
 A rule is built by its class (``Backprop(mlp)``, ``WeightPerturbation(mlp, sigma=...)``); the
 feedback rules' functions (``feedback_alignment(mlp, key)``) draw random feedback, their
@@ -9,7 +9,8 @@ classes take a feedback B you chose. The one-draw estimators (``weight_perturbat
 ...) and FA's backward pass (``backward_with_feedback``) are the rules' building blocks, for
 measuring an estimator's bias and variance directly."""
 
-from dynlearn.rules.credit._base import AbstractCreditRule, AbstractParamsRule, random_feedback
+from dynlearn.rules._rule import AbstractParamsRule
+from dynlearn.rules.credit._base import AbstractCreditRule, random_feedback
 from dynlearn.rules.credit.backprop import Backprop
 from dynlearn.rules.credit.direct_feedback_alignment import (
     DirectFeedbackAlignment,

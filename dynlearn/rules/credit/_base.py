@@ -35,28 +35,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn._hyperparameters import check_number, hyperparameter
+from dynlearn._hyperparameters import check_number
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
-from dynlearn.rules._rule import AbstractRule
+from dynlearn.rules._rule import AbstractMLPRule, AbstractParamsRule
 from dynlearn.types import Params, State
 
 
-class AbstractCreditRule(AbstractRule):
-    """Base of the rules on an ``MLP``: ``direction`` is the rule, the rest is shared.
-
-    ``weight_decay`` is lambda in d = g_hat + lambda W (weights only). Numeric hyperparameters
-    are traced leaves (``dynlearn._hyperparameters``): a sweep over them reuses one compiled
-    program.
-    """
-
-    mlp: eqx.AbstractVar[MLP]
-    weight_decay: eqx.AbstractVar[jax.Array]
-
-    def __check_init__(self):
-        if not isinstance(self.mlp, MLP):
-            raise ValueError(f"mlp must be a dynlearn.nn.mlp.MLP, got {type(self.mlp).__name__}")
-        check_number("weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
+class AbstractCreditRule(AbstractMLPRule):
+    """A rule that estimates grad L on an ``MLP`` apart from the loss: ``direction`` is the
+    rule, and ``loss_and_direction`` adds the loss at the parameters by a forward pass of its
+    own (backprop and predictive coding, which get the loss from the pass that gives d, are
+    ``AbstractMLPRule``s that implement ``loss_and_direction`` themselves)."""
 
     def loss_and_direction(
         self, state: State, x: jax.Array, y: jax.Array, key: jax.Array
@@ -66,17 +56,7 @@ class AbstractCreditRule(AbstractRule):
         return loss, self.direction(state, x, y, key)
 
 
-class AbstractParamsRule(AbstractCreditRule):
-    """A rule whose whole state is the forward parameters (all rules but Kolen-Pollack)."""
-
-    def init(self, params: Params) -> Params:
-        return params
-
-    def params(self, state: Params) -> Params:
-        return state
-
-
-class AbstractSampledRule(AbstractParamsRule):
+class AbstractSampledRule(AbstractCreditRule, AbstractParamsRule):
     """A stochastic estimator averaged over ``num_samples`` noise draws (WP, NP, forward
     gradient): d = (1/S) sum_s g_hat(key_s) + lambda W. Subclasses supply one draw, ``sample``."""
 
@@ -94,17 +74,14 @@ class AbstractSampledRule(AbstractParamsRule):
 
 
 class AbstractPerturbationRule(AbstractSampledRule):
-    """The fields every perturbation estimator shares (weight and node perturbation): the
-    perturbation size sigma (traced), the number of draws averaged, the noise ("gaussian" or
-    "rademacher") and the finite difference ("one_sided" or "central"); subclasses supply
-    ``sample``."""
+    """The hyperparameters every perturbation estimator has (weight and node perturbation),
+    declared by each final rule: the perturbation size ``sigma`` (traced), the number of draws
+    averaged, the ``noise`` ("gaussian" or "rademacher") and the finite ``difference``
+    ("one_sided" or "central"); subclasses supply ``sample``."""
 
-    mlp: MLP = eqx.field(static=True)
-    sigma: jax.Array = hyperparameter(default=1e-3)
-    num_samples: int = eqx.field(static=True, default=1)
-    noise: str = eqx.field(static=True, default="gaussian")
-    difference: str = eqx.field(static=True, default="one_sided")
-    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
+    sigma: eqx.AbstractVar[jax.Array]
+    noise: eqx.AbstractVar[str]
+    difference: eqx.AbstractVar[str]
 
     def __check_init__(self):
         check_perturbation(self.sigma, self.num_samples, self.noise, self.difference)

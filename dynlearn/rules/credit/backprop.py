@@ -28,11 +28,11 @@ import jax
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
-from dynlearn.rules.credit._base import AbstractParamsRule
+from dynlearn.rules._rule import AbstractMLPRule, AbstractParamsRule
 from dynlearn.types import Params
 
 
-class Backprop(AbstractParamsRule):
+class Backprop(AbstractMLPRule, AbstractParamsRule):
     """The backprop gradient flow d theta/dt = -grad L_n(theta) - lambda W of an ``MLP``.
 
     ``weight_decay`` is lambda (weights only), a traced hyperparameter: a new value does not

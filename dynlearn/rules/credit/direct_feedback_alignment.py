@@ -20,8 +20,9 @@ from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules._rule import AbstractParamsRule
 from dynlearn.rules.credit._base import (
-    AbstractParamsRule,
+    AbstractCreditRule,
     check_feedback,
     random_feedback,
 )
@@ -33,7 +34,7 @@ def direct_feedback_shapes(mlp: MLP) -> list[tuple[int, int]]:
     return [(mlp.sizes[l + 1], mlp.sizes[-1]) for l in range(mlp.num_layers - 1)]
 
 
-class DirectFeedbackAlignment(AbstractParamsRule):
+class DirectFeedbackAlignment(AbstractCreditRule, AbstractParamsRule):
     """DFA with fixed feedback ``B = [B_1, ..., B_{L-1}]``, B_l of shape (n_{l+1}, n_out)."""
 
     mlp: MLP = eqx.field(static=True)

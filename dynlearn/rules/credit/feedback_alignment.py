@@ -20,8 +20,9 @@ import jax
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
+from dynlearn.rules._rule import AbstractParamsRule
 from dynlearn.rules.credit._base import (
-    AbstractParamsRule,
+    AbstractCreditRule,
     check_feedback,
     random_feedback,
 )
@@ -43,7 +44,7 @@ def backward_with_feedback(
     return grads
 
 
-class FeedbackAlignment(AbstractParamsRule):
+class FeedbackAlignment(AbstractCreditRule, AbstractParamsRule):
     """Feedback alignment with fixed feedback ``B = [B_2, ..., B_L]``, B_{l+1} ~ W_{l+1}^T."""
 
     mlp: MLP = eqx.field(static=True)

@@ -21,9 +21,11 @@ with delta = dL/da over all units and examples, the (P + 1) law with P = N.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn import losses as _losses
 from dynlearn.nn.mlp import MLP
@@ -37,7 +39,7 @@ from dynlearn.types import Params
 
 def per_example_loss(mlp: MLP, y_hat: jax.Array, y: jax.Array) -> jax.Array:
     """l_i, the loss of each row alone (the batch loss is their mean), shape (B,)."""
-    value = _losses.get(mlp.loss).value
+    value = _losses.get(mlp.loss_name).value
     return jax.vmap(lambda yh, yy: value(yh[None], yy[None]))(y_hat, y)
 
 
@@ -113,6 +115,13 @@ def node_perturbation_sample(
 
 class NodePerturbation(AbstractPerturbationRule):
     """Node perturbation: g_hat averaged over ``num_samples`` noise draws, plus lambda W."""
+
+    mlp: MLP = eqx.field(static=True)
+    sigma: jax.Array = hyperparameter(default=1e-3)
+    num_samples: int = eqx.field(static=True, default=1)
+    noise: str = eqx.field(static=True, default="gaussian")
+    difference: str = eqx.field(static=True, default="one_sided")
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         return node_perturbation_sample(

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
-from dynlearn.rules.credit._base import AbstractParamsRule
+from dynlearn.rules._rule import AbstractParamsRule
+from dynlearn.rules.credit._base import AbstractCreditRule
 from dynlearn.rules.credit.feedback_alignment import backward_with_feedback
 from dynlearn.types import Params
 
@@ -37,7 +38,7 @@ def sign_feedback(params: Params, rescale: bool = True) -> list[jax.Array]:
     return B
 
 
-class SignSymmetry(AbstractParamsRule):
+class SignSymmetry(AbstractCreditRule, AbstractParamsRule):
     """Sign-symmetric feedback B = c sign(W)^T, recomputed from the current W at every step."""
 
     mlp: MLP = eqx.field(static=True)

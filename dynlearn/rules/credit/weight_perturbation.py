@@ -21,8 +21,10 @@ times too small): here the step is (Delta L / sigma) u with u of unit variance.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 
+from dynlearn._hyperparameters import hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.credit._base import (
     AbstractPerturbationRule,
@@ -69,6 +71,13 @@ def weight_perturbation_sample(
 
 class WeightPerturbation(AbstractPerturbationRule):
     """Weight perturbation: g_hat = mean over samples of (Delta L / sigma) u, plus lambda W."""
+
+    mlp: MLP = eqx.field(static=True)
+    sigma: jax.Array = hyperparameter(default=1e-3)
+    num_samples: int = eqx.field(static=True, default=1)
+    noise: str = eqx.field(static=True, default="gaussian")
+    difference: str = eqx.field(static=True, default="one_sided")
+    weight_decay: jax.Array = hyperparameter(default=0.0, kw_only=True)
 
     def sample(self, params: Params, x: jax.Array, y: jax.Array, key: jax.Array) -> Params:
         return weight_perturbation_sample(

@@ -16,10 +16,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from dynlearn.rules._rule import AbstractRule
+from dynlearn.rules._rule import AbstractParamsRule
 
 
-class QuadraticBowl(AbstractRule):
+class QuadraticBowl(AbstractParamsRule):
     """L = mean over the batch rows a_i of 1/2 (theta - a_i)^T H (theta - a_i).
 
     Examples:
@@ -34,12 +34,6 @@ class QuadraticBowl(AbstractRule):
     """
 
     H: jax.Array = eqx.field(converter=jnp.asarray)
-
-    def init(self, theta: jax.Array) -> jax.Array:
-        return theta
-
-    def params(self, state: jax.Array) -> jax.Array:
-        return state
 
     def direction(self, theta: jax.Array, x: jax.Array, y: jax.Array, key: jax.Array):
         """grad L on the batch: H (theta - mean of the centres x)."""

@@ -100,7 +100,7 @@ def output_error(mlp: MLP, mu_out: jax.Array, y: jax.Array, beta) -> jax.Array:
 def output_energy(mlp: MLP, mu_out: jax.Array, y: jax.Array, beta) -> jax.Array:
     """beta * sum over rows of the loss of f_L(mu_{L+1}) against y (MLP loss is a batch mean)."""
     y_hat = _act.get(mlp.activations[-1]).f(mu_out)
-    return beta * mu_out.shape[0] * _losses.get(mlp.loss).value(y_hat, y)
+    return beta * mu_out.shape[0] * _losses.get(mlp.loss_name).value(y_hat, y)
 
 
 def state_forces(

@@ -22,7 +22,7 @@ so at a steady state lambda x_l = -eps_{l-1} + f'(x_l) * (W_l^T eps_l). Learning
 relaxation is the same descent on F as in discriminative PC, Delta W_l = eta eps_l f(x_l)^T
 (the decay does not involve the weights). The generated data are f_L(mu_{L+1}).
 
-The data term is the MLP's MSE loss (``mlp.loss`` must be "mse"), so the output activation may
+The data term is the MLP's MSE loss (``mlp.loss_name`` must be "mse"), so the output activation may
 be the identity (a Gaussian generative model) or e.g. a sigmoid for pixels in [0, 1].
 
 ``GenerativePCRule`` is the learning step in the interface of the training loop
@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn import activations as _act
 from dynlearn.nn.mlp import MLP
-from dynlearn.rules._rule import AbstractRule
+from dynlearn.rules._rule import AbstractParamsRule
 from dynlearn.rules.pc.energy import (
     Params,
     check_params,
@@ -75,10 +75,10 @@ class GenerativePC(eqx.Module):
 
     def __check_init__(self):
         check_params(self.mlp, self.params)
-        if self.mlp.loss != "mse":
+        if self.mlp.loss_name != "mse":
             raise ValueError(
                 f"generative PC uses the Gaussian (MSE) data term: build the MLP with "
-                f"loss='mse', got {self.mlp.loss!r}"
+                f"loss='mse', got {self.mlp.loss_name!r}"
             )
         check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
 
@@ -127,7 +127,7 @@ class GenerativePC(eqx.Module):
         return y_hat if args.mask is None else jnp.where(args.mask > 0, args.y, y_hat)
 
 
-class GenerativePCRule(AbstractRule):
+class GenerativePCRule(AbstractParamsRule):
     """Generative PC as a training rule: T Euler relaxation steps at rate gamma from the zero
     states with the minibatch y clamped at the bottom, then d = dF/dtheta / B.
 
@@ -147,12 +147,6 @@ class GenerativePCRule(AbstractRule):
             raise ValueError(f"T (relaxation steps) must be an integer >= 0, got {self.T!r}")
         check_number("gamma (relaxation rate)", self.gamma, "a number > 0", lambda v: v > 0)
         check_number("decay (lambda)", self.decay, ">= 0", lambda v: v >= 0)
-
-    def init(self, params: Params) -> Params:
-        return params
-
-    def params(self, state: Params) -> Params:
-        return state
 
     def loss_and_direction(
         self, state: Params, x: jax.Array, y: jax.Array, key: jax.Array

@@ -5,8 +5,8 @@ dx/dt = -dF/dx (``PredictiveCoding`` / ``GenerativePC`` ``.vector_field``). ``in
 
 * ``method="euler"``: T steps at rate gamma, x <- x + gamma dx/dt. This is the usual
   discrete rule, and exactly ``dynlearn.solve(field, x0, T*gamma, method="euler", dt=gamma)``.
-  With ``tol`` set, the loop stops at the first iterate whose residual is below tol (a
-  compiled while loop, the same iterates as ``solve``'s Euler; tests check this).
+  With ``tol`` set, it stops at the first iterate whose residual is below tol:
+  ``solve(..., method="euler", dt=gamma, until=steady_state(tol))``.
 * ``method="adaptive"``: ``dynlearn.solve(field, x0, t_max, method=solver, until=
   steady_state(tol))``, an adaptive diffrax solve (PID step control, rtol/atol, diffrax's
   initial step) that stops at a steady state: the first step after which the residual
@@ -34,8 +34,9 @@ step n times and test the n-th iterate (each step's evaluation at x_n is also it
 test). Newton needs n + 1 evaluations for n steps, plus n Jacobians of (sum of free widths)
 JVPs each (``njvp``).
 
-``relax`` is the Euler loop as a traceable function (``jax.lax.fori_loop``), to be used
-inside jitted training steps; tests check it against ``dynlearn.solve(method="euler")``.
+``relax`` and ``relax_until`` are the two Euler routes as traceable functions (``solve`` is
+a JAX function), to be used inside jitted training steps. ``infer`` dispatches to one function
+per route.
 """
 
 from __future__ import annotations
@@ -75,24 +76,56 @@ def residual(field, xs, args) -> jax.Array:
     return rms(field.vector_field(0.0, xs, args))
 
 
-_residual_jit = eqx.filter_jit(residual)
+_residual_jit = eqx.filter_jit(residual)  # one program, not one per eager op
+
+
+@eqx.filter_jit
+def _last(ys):
+    """The last saved state of ``Solution.ys`` (one program, not one per leaf)."""
+    return jax.tree.map(lambda y: y[-1], ys)
 
 
 def relax(field, xs0, args, gamma, T: int):
-    """T Euler steps x <- x + gamma * field.vector_field(n*gamma, x, args) (traceable)."""
-
-    def body(n, xs):
-        t = n * gamma
-        return jax.tree.map(lambda x, d: x + gamma * d, xs, field.vector_field(t, xs, args))
-
-    return jax.lax.fori_loop(0, T, body, xs0)
+    """T Euler steps x <- x + gamma * field.vector_field(n*gamma, x, args): the last state of
+    ``solve(field, xs0, T * gamma, method="euler", dt=gamma, args=args)`` (traceable: jit,
+    vmap and grad, gamma may be traced). A step that makes the state non-finite ends the loop
+    and the result is inf (``solve``'s unsaved entries), as a NaN it would be without the stop.
+    """
+    if T == 0 or not jax.tree.leaves(xs0):
+        return xs0
+    sol = solve(field, xs0, T * gamma, method="euler", dt=gamma, args=args, max_steps=T,
+                throw=False)  # fmt: skip
+    return _last(sol.ys)
 
 
 def relax_until(field, xs0, args, gamma, tol, T: int):
     """Euler steps at rate gamma until the residual rms(dx/dt) < tol or T steps (traceable):
     returns (xs, steps taken, final residual). Equilibrium relaxation, as opposed to ``relax``'s
-    fixed T steps."""
-    return _iterate_until(field, xs0, args, tol, T, gamma)
+    fixed T steps; ``solve(..., method="euler", dt=gamma, until=steady_state(tol))``."""
+    xs, n, r, _ = _euler_until(field, xs0, args, gamma, tol, T)
+    return xs, n, r
+
+
+def _euler_until(field, xs0, args, gamma, tol, T: int):
+    """(x_n, n, rms(f(x_n)), nfev) for the first n <= T with rms(f(x_n)) < tol (n = T if
+    none): ``solve``'s Euler loop with the stopping condition ``steady_state(tol)``, which
+    evaluates f(x_n) once for both the test and the step (nfev = n + 1)."""
+    if T == 0:
+        return xs0, jnp.asarray(0), _residual_jit(field, xs0, args), jnp.asarray(1)
+    dtype = jax.tree.leaves(xs0)[0].dtype
+    sol = solve(
+        field,
+        xs0,
+        T * gamma,
+        method="euler",
+        dt=gamma,
+        args=args,
+        max_steps=T,
+        until=steady_state(jnp.asarray(tol, dtype)),
+        throw=False,
+    )
+    xs = _last(sol.ys)
+    return xs, sol.stats["num_steps"], _residual_jit(field, xs, args), sol.stats["nfev"]
 
 
 def _rows(tree) -> int:
@@ -123,10 +156,9 @@ def _newton_step(field, xs, args, dx):
 
 
 @eqx.filter_jit
-def _iterate_until(field, xs0, args, tol, limit, gamma):
-    """x_{n+1} = x_n + gamma f(x_n) (Euler, f at t = n gamma), or a Newton step when gamma is
-    None, until rms(f(x_n)) < tol or n = limit; returns (x_n, n, rms(f(x_n))). The evaluation
-    f(x_n) serves both the test and the step."""
+def _newton_until(field, xs0, args, tol, limit):
+    """x_{n+1} = x_n - J(x_n)^{-1} f(x_n) until rms(f(x_n)) < tol or n = limit; returns
+    (x_n, n, rms(f(x_n))). The evaluation f(x_n) serves both the test and the step."""
 
     def cond(carry):
         _, n, dx = carry
@@ -134,27 +166,12 @@ def _iterate_until(field, xs0, args, tol, limit, gamma):
 
     def body(carry):
         xs, n, dx = carry
-        if gamma is None:
-            xs = _newton_step(field, xs, args, dx)
-            return xs, n + 1, field.vector_field(0.0, xs, args)
-        xs = jax.tree.map(lambda x, d: x + gamma * d, xs, dx)
-        return xs, n + 1, field.vector_field((n + 1) * gamma, xs, args)
+        xs = _newton_step(field, xs, args, dx)
+        return xs, n + 1, field.vector_field(0.0, xs, args)
 
     dx0 = field.vector_field(0.0, xs0, args)
     xs, n, dx = jax.lax.while_loop(cond, body, (xs0, jnp.asarray(0), dx0))
     return xs, n, rms(dx)
-
-
-def _iterate(field, xs0, args, tol, limit, gamma, failure):
-    """``_iterate_until`` with concrete (x_n, n, r); ``SolveError(failure(n, r))`` unless
-    r < tol."""
-    dtype = jax.tree.leaves(xs0)[0].dtype
-    gamma = None if gamma is None else jnp.asarray(gamma, dtype)
-    xs, n, r = _iterate_until(field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit), gamma)
-    n, r = int(n), float(r)
-    if not r < tol:
-        raise SolveError(failure(n, r))
-    return xs, n, r
 
 
 def _check_positive(name, value):
@@ -208,75 +225,90 @@ def infer(
         raise ValueError(f"T (number of Euler steps) must be a positive integer, got {T!r}")
     if tol is not None:
         _check_positive("tol", tol)
-
+    if method in ("adaptive", "newton") and tol is None:
+        raise ValueError(f"method={method!r} stops at residual < tol: give tol (e.g. 1e-6)")
+    if method == "euler" and tol is None:
+        return _infer_euler(field, xs0, args, gamma, T, max_steps)
     if method == "euler":
-        if tol is None:
-            sol = solve(
-                field,
-                xs0,
-                T * gamma,
-                method="euler",
-                dt=gamma,
-                args=args,
-                max_steps=max(max_steps, T),
-            )
-            xs = jax.tree.map(lambda y: y[-1], sol.ys)
-            return Inference(
-                xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args))
-            )
-        xs, n, r = _iterate(
-            field, xs0, args, tol, T, gamma,
-            lambda n, r: f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
-            f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
-            f"(Euler is stable for gamma < 2 / largest curvature of F)",
-        )  # fmt: skip
-        return Inference(xs, n * gamma, n, n + 1, r)
-
+        return _infer_euler_until(field, xs0, args, gamma, T, tol)
     if method == "newton":
-        if tol is None:
-            raise ValueError("method='newton' stops at residual < tol: give tol (e.g. 1e-6)")
-        width = sum(math.prod(jnp.shape(x)[1:]) for x in jax.tree.leaves(xs0))
-        _rows((xs0, args))
-        xs, n, r = _iterate(
-            field, xs0, args, tol, min(max_steps, NEWTON_MAX_STEPS), None,
-            lambda n, r: f"Newton inference did not reach residual < {tol:g} in {n} steps "
-            f"(residual {r:.3g}): Newton converges only near a minimum of F; start from the "
-            f"feedforward pass, or use method='euler' (or 'adaptive')",
-        )  # fmt: skip
-        return Inference(xs, math.inf, n, n + 1, r, n * width)
-
+        return _infer_newton(field, xs0, args, tol, max_steps)
     if method == "adaptive":
-        if tol is None:
-            raise ValueError("method='adaptive' stops at residual < tol: give tol (e.g. 1e-6)")
-        if solver not in ADAPTIVE_SOLVERS:
-            raise ValueError(
-                f"unknown adaptive solver {solver!r}; valid: {', '.join(ADAPTIVE_SOLVERS)}"
-            )
-        _check_positive("t_max", t_max)
-        sol = solve(
-            field,
-            xs0,
-            t_max,
-            method=solver,
-            args=args,
-            rtol=tol / 10 if rtol is None else rtol,
-            atol=tol / 10 if atol is None else atol,
-            max_steps=max_steps,
-            until=steady_state(tol),
-            throw=False,
-        )
-        num_steps = int(sol.stats["num_steps"])
-        if not bool(sol.stats["event"]):
-            raise SolveError(
-                f"adaptive inference found no steady state (residual < {tol:g}) before "
-                f"t_max={t_max:g} in {num_steps} steps ({RESULTS[sol.result]}): "
-                f"raise t_max or max_steps, or loosen tol"
-            )
-        xs = jax.tree.map(lambda y: y[-1], sol.ys)
-        t = float(sol.stats["t_final"])
-        nfev = int(sol.stats["nfev"])
-        return Inference(xs, t, num_steps, nfev, float(_residual_jit(field, xs, args)))
+        return _infer_adaptive(field, xs0, args, tol, solver, rtol, atol, t_max, max_steps)
+    return _infer_scipy(field, xs0, args, method, gamma, T, rtol, atol, max_steps)
 
+
+def _infer_euler(field, xs0, args, gamma, T, max_steps) -> Inference:
+    """T Euler steps at rate gamma: ``solve(..., method="euler", dt=gamma)`` to T * gamma."""
+    sol = solve(field, xs0, T * gamma, method="euler", dt=gamma, args=args,
+                max_steps=max(max_steps, T))  # fmt: skip
+    xs = _last(sol.ys)
+    return Inference(xs, T * gamma, T, sol.stats["nfev"], float(_residual_jit(field, xs, args)))
+
+
+def _infer_euler_until(field, xs0, args, gamma, T, tol) -> Inference:
+    """Euler steps at rate gamma to the first iterate with residual < tol (at most T)."""
+    xs, n, r, nfev = _euler_until(field, xs0, args, gamma, tol, T)
+    n, r = int(n), float(r)
+    if not r < tol:
+        raise SolveError(
+            f"Euler inference did not reach residual < {tol:g} in T={T} steps of "
+            f"gamma={gamma} (residual {r:.3g}): raise T, or lower gamma if it diverges "
+            f"(Euler is stable for gamma < 2 / largest curvature of F)"
+        )
+    return Inference(xs, n * gamma, n, int(nfev), r)
+
+
+def _infer_newton(field, xs0, args, tol, max_steps) -> Inference:
+    """Newton's method on the field with per-row Jacobian blocks, to residual < tol."""
+    width = sum(math.prod(jnp.shape(x)[1:]) for x in jax.tree.leaves(xs0))
+    _rows((xs0, args))
+    dtype = jax.tree.leaves(xs0)[0].dtype
+    limit = min(max_steps, NEWTON_MAX_STEPS)
+    xs, n, r = _newton_until(field, xs0, args, jnp.asarray(tol, dtype), jnp.asarray(limit))
+    n, r = int(n), float(r)
+    if not r < tol:
+        raise SolveError(
+            f"Newton inference did not reach residual < {tol:g} in {n} steps "
+            f"(residual {r:.3g}): Newton converges only near a minimum of F; start from the "
+            f"feedforward pass, or use method='euler' (or 'adaptive')"
+        )
+    return Inference(xs, math.inf, n, n + 1, r, n * width)
+
+
+def _infer_adaptive(field, xs0, args, tol, solver, rtol, atol, t_max, max_steps) -> Inference:
+    """An adaptive diffrax solve that stops at the steady state residual < tol."""
+    if solver not in ADAPTIVE_SOLVERS:
+        raise ValueError(
+            f"unknown adaptive solver {solver!r}; valid: {', '.join(ADAPTIVE_SOLVERS)}"
+        )
+    _check_positive("t_max", t_max)
+    sol = solve(
+        field,
+        xs0,
+        t_max,
+        method=solver,
+        args=args,
+        rtol=tol / 10 if rtol is None else rtol,
+        atol=tol / 10 if atol is None else atol,
+        max_steps=max_steps,
+        until=steady_state(tol),
+        throw=False,
+    )
+    num_steps = int(sol.stats["num_steps"])
+    if not bool(sol.stats["event"]):
+        raise SolveError(
+            f"adaptive inference found no steady state (residual < {tol:g}) before "
+            f"t_max={t_max:g} in {num_steps} steps ({RESULTS[sol.result]}): "
+            f"raise t_max or max_steps, or loosen tol"
+        )
+    xs = _last(sol.ys)
+    t, nfev = float(sol.stats["t_final"]), int(sol.stats["nfev"])
+    return Inference(xs, t, num_steps, nfev, float(_residual_jit(field, xs, args)))
+
+
+def _infer_scipy(field, xs0, args, method, gamma, T, rtol, atol, max_steps) -> Inference:
+    """A scipy solve over the relaxation time T * gamma (cross-checks)."""
     sol = solve(
         field,
         xs0,
@@ -287,7 +319,7 @@ def infer(
         rtol=1e-8 if rtol is None else rtol,
         atol=1e-10 if atol is None else atol,
     )
-    xs = jax.tree.map(lambda y: y[-1], sol.ys)
+    xs = _last(sol.ys)
     return Inference(
         xs,
         T * gamma,

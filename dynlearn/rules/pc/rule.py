@@ -1,5 +1,5 @@
 """Predictive coding as a credit-assignment rule (Whittington & Bogacz 2017, Neural
-Computation 29:1229; docs/references.md §9), in the interface of ``dynlearn.rules.credit._base``.
+Computation 29:1229; docs/references.md §9), an ``AbstractMLPRule`` (``dynlearn.rules._rule``).
 
 Per minibatch (x, y): clamp x_1 = x and the output to y, start the free states at the
 feedforward pass (x_{l+1} = mu_{l+1}, every hidden eps_l = 0), and relax them with T Euler
@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from dynlearn._hyperparameters import check_number, hyperparameter
 from dynlearn.nn.mlp import MLP
 from dynlearn.nn.optim import add_weight_decay
-from dynlearn.rules.credit._base import AbstractParamsRule
+from dynlearn.rules._rule import AbstractMLPRule, AbstractParamsRule
 from dynlearn.rules.pc.energy import INITS, Clamped, PredictiveCoding
 from dynlearn.rules.pc.inference import relax, relax_until
 from dynlearn.types import Params
@@ -57,7 +57,7 @@ class Relaxation(NamedTuple):
     steps: jax.Array
 
 
-class PredictiveCodingRule(AbstractParamsRule):
+class PredictiveCodingRule(AbstractMLPRule, AbstractParamsRule):
     """Discriminative PC: relax the free states with Euler steps at rate gamma, then
     d = (dF/dtheta) / (beta B) + lambda W.
 
