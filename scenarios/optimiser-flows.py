@@ -239,13 +239,12 @@ def _adam_small_eps(config: Config, rule, theta0, args, tol) -> list[float]:
 class _Problem(NamedTuple):
     """The network problem every optimiser is run on: one start, full batch."""
 
-    net: MLP
     rule: Backprop
-    theta0: dict
-    flat0: np.ndarray
+    theta0: list  # the MLP's parameters, one dict per layer
+    flat0: np.ndarray  # theta0 flattened
     args: Minibatches
-    tol: dict
-    zeros: dict
+    tol: dict  # the adaptive solves' tolerances
+    zeros: list  # zeros like theta0
 
 
 def _problem(config: Config) -> tuple[_Problem, Callable, Callable]:
@@ -260,7 +259,7 @@ def _problem(config: Config) -> tuple[_Problem, Callable, Callable]:
     rule = Backprop(net)
     tol = {"rtol": config.rtol, "atol": config.atol, "max_steps": 1_000_000}
     zeros = jax.tree.map(np.zeros_like, theta0)
-    problem = _Problem(net, rule, theta0, flat0, args, tol, zeros)
+    problem = _Problem(rule, theta0, flat0, args, tol, zeros)
 
     # one program each for the losses and the gradients of many flat parameter vectors
     batched_loss = jax.jit(jax.vmap(lambda f: net.loss_value(unravel(f), x, y)))
