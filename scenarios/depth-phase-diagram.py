@@ -264,44 +264,42 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict, config):
-    from matplotlib.colors import ListedColormap, LogNorm
-    from matplotlib.patches import Patch
-
-    from dynlearn.plotting import figure
-
-    m = results["metrics"]
-    s, u0 = results["s"], results["u0"]
-    t_half, rel_error = results["t_half"], results["rel_error"]
+def _plot_collapse(ax, results: dict, config) -> None:
+    """(a) t_half s^(2-2/N) against u0/s: every simulated grid point on F_N."""
+    s, u0, t_half = results["s"], results["u0"], results["t_half"]
     depths = list(config.depths)
     colors = [f"C{k}" for k in range(len(depths))]
-    fig, axes = figure(2, 2, width=5.2, height=4.0)
-    (ax_col, ax_map), (ax_cut, ax_err) = axes
-
-    # (a) the collapse: t_half s^{2-2/N} against u0/s, every simulated grid point on F_N
     S, U0 = np.meshgrid(s, u0, indexing="ij")
     ratio = U0 / S
     r = np.geomspace(ratio.min(), ratio.max(), 300)
     for k, N in enumerate(depths):
         scaled = t_half[k] * S ** (2.0 - 2.0 / N)
-        ax_col.plot(r, t_half_collapsed(r, N, config.tau), "-", lw=0.8, color="k", zorder=1)
-        ax_col.plot(
+        ax.plot(r, t_half_collapsed(r, N, config.tau), "-", lw=0.8, color="k", zorder=1)
+        ax.plot(
             ratio.ravel(), scaled.ravel(), "o", ms=3, mew=0, color=colors[k], alpha=0.6, zorder=2
         )
-        ax_col.plot([], [], "o", ms=4, color=colors[k], label=f"N = {N}, simulated")
-    ax_col.plot([], [], "k-", lw=0.8, label="closed form $F_N$")
-    ax_col.set(
+        ax.plot([], [], "o", ms=4, color=colors[k], label=f"N = {N}, simulated")
+    ax.plot([], [], "k-", lw=0.8, label="closed form $F_N$")
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="initial strength / singular value  $u_0/s$",
         ylabel=r"$t_{1/2}\, s^{2-2/N}$  (time units $\tau$)",
         title=f"(a) {t_half[0].size} (s, u0) points per depth fall on one curve $F_N(u_0/s)$",
     )
-    ax_col.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper right", fontsize=7)
 
-    # (b) the phase diagram: the fastest depth per grid point, and the boundaries N vs N = 1
+
+def _plot_phase_map(ax, results: dict, config) -> None:
+    """(b) the fastest depth per grid point, and the boundaries N vs N = 1."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    m, s, u0, t_half = results["metrics"], results["s"], results["u0"], results["t_half"]
+    depths = list(config.depths)
+    colors = [f"C{k}" for k in range(len(depths))]
     fastest = np.argmin(t_half, axis=0)
-    ax_map.pcolormesh(
+    ax.pcolormesh(
         u0,
         s,
         fastest,
@@ -322,12 +320,12 @@ def plot(results: dict, config):
             if N == 1:
                 continue
             exact = crossover_u0(s_fine, N)
-            (line,) = ax_map.plot(exact, s_fine, "-", lw=1.5, color=colors[k])
+            (line,) = ax.plot(exact, s_fine, "-", lw=1.5, color=colors[k])
             sim = np.array([np.nan if b is None else b for b in m["boundary_u0"][str(N)]])
-            ax_map.plot(sim, s, "o", ms=2.5, mfc="none", color=colors[k])
+            ax.plot(sim, s, "o", ms=2.5, mfc="none", color=colors[k])
             handles.append(line)
             line.set_label(f"$t_{{1/2}}$(N = {N}) = $t_{{1/2}}$(N = 1): closed form, o simulated")
-    ax_map.set(
+    ax.set(
         xscale="log",
         yscale="log",
         xlim=(u0.min(), u0.max()),
@@ -336,41 +334,62 @@ def plot(results: dict, config):
         ylabel="singular value $s$",
         title="(b) deeper is faster only right of its line: large $u_0$ and $s$",
     )
-    ax_map.grid(False)
-    ax_map.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.8, frameon=True)
+    ax.grid(False)
+    ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.8, frameon=True)
 
-    # (c) rows of the grid: where the depths cross
+
+def _plot_rows(ax, results: dict, config) -> None:
+    """(c) rows of the grid: where the depths cross."""
+    s, u0, t_half = results["s"], results["u0"], results["t_half"]
+    depths = list(config.depths)
+    colors = [f"C{k}" for k in range(len(depths))]
     rows = sorted({0, len(s) // 2, len(s) - 1})
     styles = ["--", "-.", "-"]
     for row, ls in zip(rows, styles[-len(rows) :], strict=True):
         for k in range(len(depths)):
-            ax_cut.plot(u0, t_half[k, row], ls, color=colors[k], lw=1.2)
-        ax_cut.plot([], [], ls, color="0.3", label=f"s = {s[row]:.3g}")
+            ax.plot(u0, t_half[k, row], ls, color=colors[k], lw=1.2)
+        ax.plot([], [], ls, color="0.3", label=f"s = {s[row]:.3g}")
     for k, N in enumerate(depths):
-        ax_cut.plot([], [], "-", color=colors[k], lw=3, label=f"N = {N}")
-    ax_cut.set(
+        ax.plot([], [], "-", color=colors[k], lw=3, label=f"N = {N}")
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="end-to-end initial strength $u_0$",
         ylabel=r"half-way time $t_{1/2}$ (units of $\tau$)",
         title="(c) along rows of (b): depth costs at small $u_0$ and small $s$",
     )
-    ax_cut.legend(ncol=2, fontsize=7, loc="upper right")
+    ax.legend(ncol=2, fontsize=7, loc="upper right")
 
-    # (d) the simulation against the closed forms
-    worst = np.max(rel_error, axis=0)
-    mesh = ax_err.pcolormesh(
+
+def _plot_errors(ax, results: dict) -> None:
+    """(d) the simulation against the closed forms: the largest relative error over N."""
+    from matplotlib.colors import LogNorm
+
+    m, s, u0 = results["metrics"], results["s"], results["u0"]
+    worst = np.max(results["rel_error"], axis=0)
+    mesh = ax.pcolormesh(
         u0, s, np.maximum(worst, 1e-17), norm=LogNorm(), cmap="magma", shading="nearest"
     )
-    ax_err.set(
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="end-to-end initial strength $u_0$",
         ylabel="singular value $s$",
         title=f"(d) event-located solves vs closed form: max {m['max_rel_error_vs_theory']:.1e}",
     )
-    ax_err.grid(False)
-    fig.colorbar(mesh, ax=ax_err, label="relative error of $t_{1/2}$ (max over N)")
+    ax.grid(False)
+    ax.figure.colorbar(mesh, ax=ax, label="relative error of $t_{1/2}$ (max over N)")
+
+
+def plot(results: dict, config):
+    from dynlearn.plotting import figure
+
+    fig, axes = figure(2, 2, width=5.2, height=4.0)
+    (ax_col, ax_map), (ax_cut, ax_err) = axes
+    _plot_collapse(ax_col, results, config)
+    _plot_phase_map(ax_map, results, config)
+    _plot_rows(ax_cut, results, config)
+    _plot_errors(ax_err, results)
     fig.suptitle(
         "Half-way time of one mode, $\\tau\\,du/dt = N u^{2-2/N}(s-u)$, same end-to-end $u_0$: "
         "depth N beats N = 1 only above a start $u_0^*(s)$, never for small s",

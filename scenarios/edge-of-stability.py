@@ -112,28 +112,14 @@ def quadratic_threshold(eigenvalues, steps: int, seed: int) -> tuple[float, floa
     return eta_star, 2.0 / lam_max
 
 
-def run(config: Config) -> dict:
-    _check(config)
-    x, y = make_spiral(config.seed, config.n_per_class, num_classes=4, noise=config.noise)
-    net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
-    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+def _gd_sweep(config: Config, net: MLP, x, y, theta0) -> tuple:
+    """GD from ``theta0`` at every learning rate in one compiled sweep, on the host: per eta
+    whether it diverged, the loss at every step, and every ``sharpness_every`` steps the
+    sharpness, its Hessian-vector products and whether Lanczos converged."""
     args = Minibatches(x, y)  # full batch: GD is Euler at dt = eta
     num_params = sum(np.size(a) for a in jax.tree.leaves(theta0))
     v0 = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (num_params,))
     k = config.sharpness_every
-
-    runs, metrics = (
-        [],
-        {
-            "sharpness_final": {},
-            "ratio_to_2_over_eta": {},
-            "ratio_last_quarter_mean": {},
-            "sharpness_initial": {},
-            "diverged": {},
-            "loss_final": {},
-            "sharpness_converged": {},
-        },
-    )
     steps = np.arange(config.steps + 1)
 
     def member(m):
@@ -170,9 +156,25 @@ def run(config: Config) -> dict:
         "theta0": jax.tree.map(lambda a: np.stack([a] * len(config.etas)), theta0),
     }
     # the results on the host once: what follows is NumPy (no eager device ops)
-    diverged, all_losses, all_lams, all_iters, all_converged = jax.tree.map(
-        np.asarray, dynlearn.sweep(member, members)
-    )
+    return jax.tree.map(np.asarray, dynlearn.sweep(member, members))
+
+
+def _per_eta(config: Config, swept: tuple) -> tuple[list, dict]:
+    """The figure's curves and the sharpness metrics of every learning rate that did not
+    diverge (a diverged one is reported and left out of the figure)."""
+    diverged, all_losses, all_lams, all_iters, all_converged = swept
+    k = config.sharpness_every
+    steps = np.arange(config.steps + 1)
+    runs = []
+    metrics = {
+        "sharpness_final": {},
+        "ratio_to_2_over_eta": {},
+        "ratio_last_quarter_mean": {},
+        "sharpness_initial": {},
+        "diverged": {},
+        "loss_final": {},
+        "sharpness_converged": {},
+    }
     for i, eta in enumerate(config.etas):
         key = f"{eta:g}"
         if bool(diverged[i]):
@@ -197,6 +199,15 @@ def run(config: Config) -> dict:
                 "hvps": np.asarray(all_iters[i]),
             }
         )
+    return runs, metrics
+
+
+def run(config: Config) -> dict:
+    _check(config)
+    x, y = make_spiral(config.seed, config.n_per_class, num_classes=4, noise=config.noise)
+    net = MLP((2, config.hidden, config.hidden, 4), ("tanh", "tanh", "identity"), "mse")
+    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+    runs, metrics = _per_eta(config, _gd_sweep(config, net, x, y, theta0))
 
     eta_star, two_over_lam = quadratic_threshold(
         config.quad_eigenvalues, config.quad_steps, config.seed

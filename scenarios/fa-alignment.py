@@ -26,6 +26,7 @@ all with lambda = ``weight_decay_kp``) and ``final_loss_without_weight_decay`` (
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -86,52 +87,47 @@ def make_task(cfg: Config):
     return jnp.asarray(x), jnp.asarray(x @ T.T)
 
 
-def run(cfg: Config) -> dict:
-    mlp = MLP((cfg.n_in, cfg.hidden, cfg.n_out), (cfg.activation, "identity"), "mse")
-    x, y = make_task(cfg)
-    steps_per_epoch = cfg.num_examples // cfg.batch_size
-    num_steps = cfg.epochs * steps_per_epoch
-    if num_steps % cfg.record_every:
-        raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
-    batches = np.stack(
-        [
-            minibatch_indices(cfg.seed + s, cfg.num_examples, cfg.batch_size, cfg.epochs)
-            for s in range(cfg.num_seeds)
-        ]
-    )
+def _make_rule(mlp: MLP, name: str, key, decay):
+    """The rule named ``name`` (bp*, fa*, kp) with feedback drawn from ``key``."""
+    if name.startswith("bp"):
+        return Backprop(mlp, weight_decay=decay)
+    if name.startswith("fa"):
+        return feedback_alignment(mlp, key, weight_decay=decay)
+    return kolen_pollack(mlp, key, weight_decay=decay)
 
-    def make_rule(name, key, decay):
-        if name.startswith("bp"):
-            return Backprop(mlp, weight_decay=decay)
-        if name.startswith("fa"):
-            return feedback_alignment(mlp, key, weight_decay=decay)
-        return kolen_pollack(mlp, key, weight_decay=decay)
 
-    def one_seed(name, key, batches, decay):
-        k_init, k_B = jax.random.split(key)
-        params0 = jax.tree_util.tree_map(lambda a: cfg.init_scale * a, mlp.init(k_init))
-        rule = make_rule(name, k_B, decay)
-        fixed_B = rule.B if name.startswith("fa") else None
+def _one_seed(cfg: Config, mlp: MLP, x, y, name: str, key, batches, decay) -> dict:
+    """One seed of rule ``name`` (init and feedback from ``key``, minibatch order ``batches``)
+    trained with weight decay ``decay``: the loss, and for FA and KP the hidden update's angle
+    with backprop's, the angle of B with W^T and ||B - W^T||, every ``record_every`` steps."""
+    k_init, k_B = jax.random.split(key)
+    params0 = jax.tree_util.tree_map(lambda a: cfg.init_scale * a, mlp.init(k_init))
+    rule = _make_rule(mlp, name, k_B, decay)
+    fixed_B = rule.B if name.startswith("fa") else None
 
-        def record(state):
-            params = rule.params(state)
-            B = state["B"] if name == "kp" else fixed_B
-            out = {"loss": mlp.loss_value(params, x, y)}
-            if B is not None:
-                g = mlp.grad(params, x, y)
-                d = backward_with_feedback(mlp, params, B, x, y)
-                out["update_angle"] = angle_deg(d[0]["W"], g[0]["W"])
-                out["weight_angle"] = feedback_angle_deg(B, params)
-                out["offset_norm"] = jnp.linalg.norm(B[0] - params[1]["W"].T)
-            return out
+    def record(state):
+        params = rule.params(state)
+        B = state["B"] if name == "kp" else fixed_B
+        out = {"loss": mlp.loss_value(params, x, y)}
+        if B is not None:
+            g = mlp.grad(params, x, y)
+            d = backward_with_feedback(mlp, params, B, x, y)
+            out["update_angle"] = angle_deg(d[0]["W"], g[0]["W"])
+            out["weight_angle"] = feedback_angle_deg(B, params)
+            out["offset_norm"] = jnp.linalg.norm(B[0] - params[1]["W"].T)
+        return out
 
-        data = Minibatches(x, y, batches, eta=cfg.eta)
-        return train(
-            rule, rule.init(params0), data, record=record, record_every=cfg.record_every
-        ).records
+    data = Minibatches(x, y, batches, eta=cfg.eta)
+    return train(
+        rule, rule.init(params0), data, record=record, record_every=cfg.record_every
+    ).records
 
-    # the seeds (init, feedback matrix, minibatch order) of each rule, with and without weight
-    # decay (a traced number: one structure), as one compiled sweep per rule family
+
+def _train_all(cfg: Config, mlp: MLP, x, y, batches) -> dict:
+    """The records of every rule in RULES, each (seed, record): the seeds (init, feedback
+    matrix, minibatch order) of each rule, with and without weight decay (a traced number: one
+    structure), as one compiled sweep per rule family."""
+    one_seed = functools.partial(_one_seed, cfg, mlp, x, y)
     members = {
         "key": np.asarray(
             jax.random.key_data(jax.random.split(jax.random.key(cfg.seed), cfg.num_seeds))
@@ -153,17 +149,17 @@ def run(cfg: Config) -> dict:
         recs = sweep(variants, members)  # (seed, variant, record)
         for i, name in enumerate(names):
             records[name] = {k: np.asarray(r)[:, i] for k, r in recs.items()}
-    steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
-    for name in RULES:  # (records, seeds): the first record where any seed is non-finite
-        loss = records[name]["loss"].T
-        require_finite_run(loss, f"the training loss of {name}", "eta", index=steps)
+    return records
 
+
+def _metrics(cfg: Config, records: dict, steps: np.ndarray) -> dict:
+    """The angles and losses averaged over seeds, and KP's offset against its closed form."""
     # Kolen-Pollack closed form: ||B - W^T|| after n steps = (1 - eta lambda)^n ||B0 - W0^T||
     off = records["kp"]["offset_norm"]
     predicted = off[:, :1] * (1.0 - cfg.eta * cfg.weight_decay_kp) ** steps[None, :]
     kp_err = float(np.max(np.abs(off / predicted - 1.0)))
 
-    metrics = {
+    return {
         "initial_update_angle_deg": {
             r: float(records[r]["update_angle"][:, 0].mean()) for r in ("fa", "kp")
         },
@@ -189,6 +185,27 @@ def run(cfg: Config) -> dict:
         "initial_loss": float(records["bp"]["loss"][:, 0].mean()),
         "kp_offset_closed_form_max_rel_error": kp_err,
     }
+
+
+def run(cfg: Config) -> dict:
+    mlp = MLP((cfg.n_in, cfg.hidden, cfg.n_out), (cfg.activation, "identity"), "mse")
+    x, y = make_task(cfg)
+    steps_per_epoch = cfg.num_examples // cfg.batch_size
+    num_steps = cfg.epochs * steps_per_epoch
+    if num_steps % cfg.record_every:
+        raise ValueError(f"record_every={cfg.record_every} must divide {num_steps} steps")
+    batches = np.stack(
+        [
+            minibatch_indices(cfg.seed + s, cfg.num_examples, cfg.batch_size, cfg.epochs)
+            for s in range(cfg.num_seeds)
+        ]
+    )
+    records = _train_all(cfg, mlp, x, y, batches)
+    steps = np.arange(num_steps // cfg.record_every + 1) * cfg.record_every
+    for name in RULES:  # (records, seeds): the first record where any seed is non-finite
+        loss = records[name]["loss"].T
+        require_finite_run(loss, f"the training loss of {name}", "eta", index=steps)
+    metrics = _metrics(cfg, records, steps)
     return {"metrics": metrics, "steps": steps, "records": records}
 
 

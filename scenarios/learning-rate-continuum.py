@@ -105,24 +105,15 @@ def memory(config: Config) -> dict[str, float]:
     }
 
 
-def run(config: Config) -> dict:
-    _check(config)
-    x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
-    net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
-    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
-    args = Minibatches(x, y)  # full batch: GD below is Euler at dt = eta
-    rule = Backprop(net)
+def _flat(tree):
+    """ravel_pytree of every entry along the leading axis, on the host (NumPy)."""
+    return np.concatenate([a.reshape(len(a), -1) for a in jax.tree.leaves(tree)], axis=1)
+
+
+def _sweep(config: Config, rule: Backprop, theta0, args) -> tuple:
+    """GD, the gradient flow and the modified flow at every learning rate in one compiled
+    sweep, on the host: their states on that GD's grid, the flows' nfev, and the grids."""
     tol = {"rtol": config.rtol, "atol": config.atol}
-
-    def flat(tree):
-        """ravel_pytree of every entry along the leading axis, on the host (NumPy)."""
-        return np.concatenate([a.reshape(len(a), -1) for a in jax.tree.leaves(tree)], axis=1)
-
-    losses = jax.jit(jax.vmap(lambda p: net.loss_value(p, x, y)))  # one program for all
-
-    grad_fn = Partial(net.grad, x=x, y=y)
-    sharpness0 = float(lambda_max(grad_fn, theta0, key=jax.random.PRNGKey(1)).eigenvalue)
-
     # One member per learning rate: GD, the gradient flow and the modified flow, saved on that
     # GD's grid. The modified flows are stacked into one batch of rules (their eta traced);
     # the common start rides along per member (solve's eager finiteness check of a constant
@@ -146,13 +137,19 @@ def run(config: Config) -> dict:
         return gd.ys, flow.ys, mod.ys, flow.stats["nfev"], mod.stats["nfev"]
 
     # the sweep's results on the host once; what follows is NumPy (no eager device ops)
-    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = jax.tree.map(
-        np.asarray, dynlearn.sweep(member, members)
-    )
+    return jax.tree.map(np.asarray, dynlearn.sweep(member, members)), members["ts"]
+
+
+def _runs(config: Config, net: MLP, x, y, swept: tuple, ts: np.ndarray) -> tuple:
+    """Per learning rate, the figure's curves (losses, distances of GD from both flows, GD's
+    sharpness) and the distances at t1."""
+    gd_ys, flow_ys, mod_ys, nfev_flow, nfev_mod = swept
+    losses = jax.jit(jax.vmap(lambda p: net.loss_value(p, x, y)))  # one program for all
+    grad_fn = Partial(net.grad, x=x, y=y)
     runs, errors_flow, errors_mod = [], [], []
     for i, eta in enumerate(config.etas):
         gd, flow, mod = (jax.tree.map(lambda a, i=i: a[i], ys) for ys in (gd_ys, flow_ys, mod_ys))
-        th_gd, th_flow, th_mod = flat(gd), flat(flow), flat(mod)
+        th_gd, th_flow, th_mod = _flat(gd), _flat(flow), _flat(mod)
         dist_flow = np.linalg.norm(th_gd - th_flow, axis=1)
         dist_mod = np.linalg.norm(th_gd - th_mod, axis=1)
         errors_flow.append(float(dist_flow[-1]))
@@ -160,7 +157,7 @@ def run(config: Config) -> dict:
         runs.append(
             {
                 "eta": eta,
-                "ts": members["ts"][i],
+                "ts": ts[i],
                 "loss_gd": np.asarray(losses(gd)),
                 "loss_flow": np.asarray(losses(flow)),
                 "loss_mod": np.asarray(losses(mod)),
@@ -173,10 +170,14 @@ def run(config: Config) -> dict:
                 ),
             }
         )
+    return runs, errors_flow, errors_mod
 
+
+def _metrics(config: Config, runs: list, errors_flow: list, errors_mod: list, sharpness0):
+    """The fitted orders of GD against both flows, and the sharpness behind them."""
     etas = np.asarray(config.etas, dtype=float)
     eta_sharpness = [float(r["eta"] * r["sharpness_gd"].max()) for r in runs]
-    metrics = {
+    return {
         "slope_gd_vs_flow": fit_order(etas, errors_flow)[0],
         "slope_gd_vs_modified_flow": fit_order(etas, errors_mod)[0],
         "errors_gd_vs_flow": errors_flow,
@@ -188,6 +189,20 @@ def run(config: Config) -> dict:
         "nfev_flow": [r["nfev_flow"] for r in runs],
         "nfev_modified_flow": [r["nfev_mod"] for r in runs],
     }
+
+
+def run(config: Config) -> dict:
+    _check(config)
+    x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
+    net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
+    theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
+    args = Minibatches(x, y)  # full batch: GD below is Euler at dt = eta
+    rule = Backprop(net)
+    grad_fn = Partial(net.grad, x=x, y=y)
+    sharpness0 = float(lambda_max(grad_fn, theta0, key=jax.random.PRNGKey(1)).eigenvalue)
+    swept, ts = _sweep(config, rule, theta0, args)
+    runs, errors_flow, errors_mod = _runs(config, net, x, y, swept, ts)
+    metrics = _metrics(config, runs, errors_flow, errors_mod, sharpness0)
     return {"metrics": metrics, "runs": runs}
 
 

@@ -35,8 +35,9 @@ step-for-step identities (relative differences per step, at rounding level).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -235,7 +236,20 @@ def _adam_small_eps(config: Config, rule, theta0, args, tol) -> list[float]:
     return errors
 
 
-def run(config: Config) -> dict:
+class _Problem(NamedTuple):
+    """The network problem every optimiser is run on: one start, full batch."""
+
+    rule: Backprop
+    theta0: list  # the MLP's parameters, one dict per layer
+    flat0: np.ndarray  # theta0 flattened
+    args: Minibatches
+    tol: dict  # the adaptive solves' tolerances
+    zeros: list  # zeros like theta0
+
+
+def _problem(config: Config) -> tuple[_Problem, Callable, Callable]:
+    """The spiral, the 2-hidden-2 MLP and its start, and one program each for the losses and
+    the gradients of many flat parameter vectors."""
     x, y = make_spiral(config.seed, config.n_per_class, num_classes=2, noise=config.noise)
     net = MLP((2, config.hidden, 2), ("tanh", "softmax"), "softmax_cross_entropy")
     theta0 = net.init(jax.random.PRNGKey(config.seed), "xavier_normal")
@@ -245,41 +259,110 @@ def run(config: Config) -> dict:
     rule = Backprop(net)
     tol = {"rtol": config.rtol, "atol": config.atol, "max_steps": 1_000_000}
     zeros = jax.tree.map(np.zeros_like, theta0)
+    problem = _Problem(rule, theta0, flat0, args, tol, zeros)
 
     # one program each for the losses and the gradients of many flat parameter vectors
     batched_loss = jax.jit(jax.vmap(lambda f: net.loss_value(unravel(f), x, y)))
     batched_grad = jax.jit(jax.vmap(lambda f: ravel_pytree(net.grad(unravel(f), x, y))[0]))
+    return problem, batched_loss, batched_grad
 
-    a, b = config.a, config.b
-    etas = np.asarray(config.etas, dtype=float)
-    hs = np.sqrt(etas)
-    n_ms = [round(config.t1_momentum / float(h)) for h in hs]  # heavy-ball steps per eta
-    ns = [round(config.t1 / float(eta)) for eta in etas]  # Adam / fixed-beta steps per eta
-    # one compiled training loop per optimiser, long enough for every learning rate
-    max_steps = max(n_ms + ns)
 
-    # the flows (one each; Adam's and the rescaled flow on the finest grid for the figure)
+def _flows(config: Config, p: _Problem) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The damped, Adam and rescaled flows (tsit5), saved on 101 times each: the momentum
+    times, the others' times, and the flat parameters along each flow."""
     fine_m = np.linspace(0.0, config.t1_momentum, 101)
     momentum_flow = dynlearn.solve(
-        MomentumFlow(rule, a), (theta0, zeros), config.t1_momentum, saveat=fine_m, args=args, **tol
+        MomentumFlow(p.rule, config.a),
+        (p.theta0, p.zeros),
+        config.t1_momentum,
+        saveat=fine_m,
+        args=p.args,
+        **p.tol,
     )
     fine = np.linspace(0.0, config.t1, 101)
     adam_flow = dynlearn.solve(
-        AdamFlow(rule, a, b, config.eps),
-        (theta0, (zeros, zeros)),
+        AdamFlow(p.rule, config.a, config.b, config.eps),
+        (p.theta0, (p.zeros, p.zeros)),
         config.t1,
         saveat=fine,
-        args=args,
-        **tol,
+        args=p.args,
+        **p.tol,
     )
     rescaled = dynlearn.solve(
-        RescaledGradientFlow(rule, config.beta), theta0, config.t1, saveat=fine, args=args, **tol
+        RescaledGradientFlow(p.rule, config.beta),
+        p.theta0,
+        config.t1,
+        saveat=fine,
+        args=p.args,
+        **p.tol,
     )
     curve_thetas = {
         "momentum": _flat(momentum_flow.ys[0]),
         "adam": _flat(adam_flow.ys[0]),
         "rescaled": _flat(rescaled.ys),
     }
+    return fine_m, fine, curve_thetas
+
+
+def _heavy_ball(config: Config, p: _Problem, h: float, n_m: int, n_scheme: int, max_steps: int):
+    """Heavy ball at beta = 1 - a h for ``n_m`` steps (flat parameters per step) and its
+    largest relative difference per step from the semi-implicit Euler scheme of the damped
+    flow with dt = h (parameters and velocity v = -h m)."""
+    eta_m, beta_m = heavy_ball_hyperparameters(h, config.a)
+    hb, hb_states = _trajectory(
+        p.rule, sgd(eta_m, momentum=beta_m), p.theta0, p.args, n_m, max_steps
+    )
+    # the scheme runs n_scheme = max(n_ms) steps for every h (one program: the saved times have
+    # one shape); its first n_m steps are the ones compared
+    scheme = dynlearn.solve(
+        MomentumFlow(p.rule, config.a),
+        (p.theta0, p.zeros),
+        n_scheme * h,
+        method="semi-implicit-euler",
+        dt=h,
+        saveat=h * np.arange(1, n_scheme + 1),
+        args=p.args,
+    )
+    rel = max(
+        _max_rel(_flat(scheme.ys[0])[:n_m], hb),
+        _max_rel(_flat(scheme.ys[1])[:n_m], _flat(velocity_from_momentum(hb_states.m, h))),
+    )
+    return hb, rel
+
+
+def _adam(config: Config, p: _Problem, eta: float, n: int, max_steps: int, batched_grad):
+    """Adam with beta1 = 1 - a eta, beta2 = 1 - b eta for ``n`` steps (flat parameters per
+    step), and the largest relative differences per step of its moments m, v from Euler
+    steps of dm/dt = a(g - m), dv/dt = b(g^2 - v)."""
+    a, b = config.a, config.b
+    b1, b2 = adam_hyperparameters(eta, a, b)
+    ad, ad_states = _trajectory(
+        p.rule, adam(eta, b1, b2, config.eps), p.theta0, p.args, n, max_steps
+    )
+    m_n, v_n = _flat(ad_states.m), _flat(ad_states.v)
+    thetas_prev = np.concatenate([p.flat0[None], ad[:-1]])
+    m_prev = np.concatenate([np.zeros_like(p.flat0)[None], m_n[:-1]])
+    v_prev = np.concatenate([np.zeros_like(p.flat0)[None], v_n[:-1]])
+    # the gradients in one program for every eta, padded to max_steps rows (one fused
+    # program rounds like the training loop's, op-by-op JAX an ulp apart: the maximum
+    # below is rounding either way, its last digits depend on how g is evaluated)
+    padded = np.concatenate([thetas_prev, np.repeat(thetas_prev[-1:], max_steps - n, 0)])
+    g = np.asarray(batched_grad(padded))[:n]
+    rel_m = _max_rel(m_prev + eta * a * (g - m_prev), m_n)
+    rel_v = _max_rel(v_prev + eta * b * (g * g - v_prev), v_n)
+    return ad, rel_m, rel_v
+
+
+def _learning_rates(config: Config, p: _Problem, curve_thetas: dict, batched_grad):
+    """Heavy ball (beta = 1 - a h), fixed-beta heavy ball and Adam for every eta in ``etas``:
+    the figure's time axes per eta (``runs``), the parameters at those times, the errors at
+    the flows' end points and the per-step identities."""
+    etas = np.asarray(config.etas, dtype=float)
+    hs = np.sqrt(etas)
+    n_ms = [round(config.t1_momentum / float(h)) for h in hs]  # heavy-ball steps per eta
+    ns = [round(config.t1 / float(eta)) for eta in etas]  # Adam / fixed-beta steps per eta
+    # one compiled training loop per optimiser, long enough for every learning rate
+    max_steps = max(n_ms + ns)
     th_m1 = curve_thetas["momentum"][-1]
     th_a1 = curve_thetas["adam"][-1]
     th_r1 = curve_thetas["rescaled"][-1]
@@ -291,48 +374,20 @@ def run(config: Config) -> dict:
     ):
         eta, h = float(eta), float(h)
         # heavy ball at beta = 1 - a h, and the semi-implicit Euler scheme of the damped flow
-        eta_m, beta_m = heavy_ball_hyperparameters(h, a)
-        hb, hb_states = _trajectory(rule, sgd(eta_m, momentum=beta_m), theta0, args, n_m, max_steps)
-        # the scheme runs max(n_ms) steps for every h (one program: the saved times have one
-        # shape); its first n_m steps are the ones compared
-        n_scheme = max(n_ms)
-        scheme = dynlearn.solve(
-            MomentumFlow(rule, a),
-            (theta0, zeros),
-            n_scheme * h,
-            method="semi-implicit-euler",
-            dt=h,
-            saveat=h * np.arange(1, n_scheme + 1),
-            args=args,
-        )
-        rel_hb.append(
-            max(
-                _max_rel(_flat(scheme.ys[0])[:n_m], hb),
-                _max_rel(_flat(scheme.ys[1])[:n_m], _flat(velocity_from_momentum(hb_states.m, h))),
-            )
-        )
+        hb, rel = _heavy_ball(config, p, h, n_m, max(n_ms), max_steps)
+        rel_hb.append(rel)
         err_mom.append(float(np.linalg.norm(hb[-1] - th_m1)))
 
         # heavy ball at fixed beta against the rescaled flow
-        hb_fixed, _ = _trajectory(rule, sgd(eta, momentum=config.beta), theta0, args, n, max_steps)
+        opt = sgd(eta, momentum=config.beta)
+        hb_fixed, _ = _trajectory(p.rule, opt, p.theta0, p.args, n, max_steps)
         err_fixed.append(float(np.linalg.norm(hb_fixed[-1] - th_r1)))
 
         # Adam with beta1 = 1 - a eta, beta2 = 1 - b eta against the Adam flow
-        b1, b2 = adam_hyperparameters(eta, a, b)
-        ad, ad_states = _trajectory(rule, adam(eta, b1, b2, config.eps), theta0, args, n, max_steps)
+        ad, rm, rv = _adam(config, p, eta, n, max_steps, batched_grad)
         err_adam.append(float(np.linalg.norm(ad[-1] - th_a1)))
-        # its moment updates against Euler steps of dm/dt = a(g - m), dv/dt = b(g^2 - v)
-        m_n, v_n = _flat(ad_states.m), _flat(ad_states.v)
-        thetas_prev = np.concatenate([flat0[None], ad[:-1]])
-        m_prev = np.concatenate([np.zeros_like(flat0)[None], m_n[:-1]])
-        v_prev = np.concatenate([np.zeros_like(flat0)[None], v_n[:-1]])
-        # the gradients in one program for every eta, padded to max_steps rows (one fused
-        # program rounds like the training loop's, op-by-op JAX an ulp apart: the maximum
-        # below is rounding either way, its last digits depend on how g is evaluated)
-        padded = np.concatenate([thetas_prev, np.repeat(thetas_prev[-1:], max_steps - n, 0)])
-        g = np.asarray(batched_grad(padded))[:n]
-        rel_m.append(_max_rel(m_prev + eta * a * (g - m_prev), m_n))
-        rel_v.append(_max_rel(v_prev + eta * b * (g * g - v_prev), v_n))
+        rel_m.append(rm)
+        rel_v.append(rv)
 
         every_m = max(1, n_m // 25)
         every = max(1, n // 25)
@@ -351,11 +406,17 @@ def run(config: Config) -> dict:
                 "loss_hb_fixed": hb_fixed[every - 1 :: every],
             }
         )
+    errors = {"momentum": err_mom, "fixed": err_fixed, "adam": err_adam}
+    rels = {"heavy ball vs scheme": rel_hb, "Adam m": rel_m, "Adam v": rel_v}
+    return runs, run_thetas, errors, rels
 
-    # fixed-beta Adam against the sign-like flow (the documented comparison), on the quadratic
-    # L = theta^T H theta / 2 from theta0 = (1, 1): g = H theta keeps its signs (+, +) for
-    # t < 1, so the sign-like flow is theta0 - t (1, 1) there. (On the network some g_i cross
-    # zero and the sign-like flow slides along g_i = 0: discontinuous, stiff for tsit5.)
+
+def _adam_sign_flow(config: Config, tol: dict) -> tuple[float, list[float]]:
+    """Fixed-beta Adam against the sign-like flow (the documented comparison) on the quadratic
+    L = theta^T H theta / 2 from theta0 = (1, 1): g = H theta keeps its signs (+, +) for
+    t < 1, so the sign-like flow is theta0 - t (1, 1) there. (On the network some g_i cross
+    zero and the sign-like flow slides along g_i = 0: discontinuous, stiff for tsit5.)
+    Returns the flow's error against that closed form and Adam's error per eta."""
     H = jnp.array([[1.0, 0.3], [0.3, 0.2]])
     th_sign0 = jnp.ones(2)
     th_s1 = np.asarray(th_sign0) - config.t1_sign
@@ -370,12 +431,12 @@ def run(config: Config) -> dict:
         opt = adam(eta, config.fixed_beta1, config.fixed_beta2, config.eps_sign)
         th = train(bowl, th_sign0, centre, opt, num_steps=n_sign, max_steps=max(n_signs)).state
         err_sign.append(float(np.linalg.norm(np.asarray(th) - th_s1)))
+    return sign_flow_error, err_sign
 
-    err_small = _adam_small_eps(config, rule, theta0, args, tol)
-    etas_small = np.asarray(config.etas_small_eps, dtype=float)
-    local_small = np.diff(np.log(err_small)) / np.diff(np.log(etas_small))
 
-    # every loss of the figure in one batched evaluation
+def _losses(batched_loss, curve_thetas: dict, runs: list, run_thetas: list) -> list:
+    """Every loss of the figure in one batched evaluation: the three flows' curves (returned)
+    and each run's points (written into ``runs``)."""
     pieces = [curve_thetas["momentum"], curve_thetas["adam"], curve_thetas["rescaled"]]
     pieces += [t for r in run_thetas for t in r.values()]
     all_losses = np.split(
@@ -385,12 +446,22 @@ def run(config: Config) -> dict:
     for k, (r, thetas) in enumerate(zip(runs, run_thetas, strict=True)):
         for j, key in enumerate(thetas):
             r[key] = per_run[3 * k + j]
+    return [loss_m, loss_a, loss_r]
 
-    s_mom, se_mom = fit_order(hs, err_mom)
-    s_fix, se_fix = fit_order(etas, err_fixed)
-    s_adam, se_adam = fit_order(etas, err_adam)
+
+def _metrics(config: Config, errors: dict, rels: dict, sign: tuple, err_small: list) -> dict:
+    """The fitted orders, the identities' largest rounding, and the errors behind them."""
+    a, b = config.a, config.b
+    etas = np.asarray(config.etas, dtype=float)
+    hs = np.sqrt(etas)
+    sign_flow_error, err_sign = sign
+    etas_small = np.asarray(config.etas_small_eps, dtype=float)
+    local_small = np.diff(np.log(err_small)) / np.diff(np.log(etas_small))
+    s_mom, se_mom = fit_order(hs, errors["momentum"])
+    s_fix, se_fix = fit_order(etas, errors["fixed"])
+    s_adam, se_adam = fit_order(etas, errors["adam"])
     s_sign, se_sign = fit_order(config.etas_sign, err_sign)
-    metrics = {
+    return {
         "slope_momentum_vs_flow": s_mom,
         "slope_momentum_vs_flow_stderr": se_mom,
         "slope_momentum_fixed_beta_vs_rescaled_flow": s_fix,
@@ -400,13 +471,13 @@ def run(config: Config) -> dict:
         "slope_adam_fixed_beta_vs_sign_flow": s_sign,
         "slope_adam_fixed_beta_vs_sign_flow_stderr": se_sign,
         "sign_flow_vs_closed_form": sign_flow_error,
-        "momentum_euler_max_rel_error": max(rel_hb),
-        "adam_moments_euler_max_rel_error": max(max(rel_m), max(rel_v)),
+        "momentum_euler_max_rel_error": max(rels["heavy ball vs scheme"]),
+        "adam_moments_euler_max_rel_error": max(max(rels["Adam m"]), max(rels["Adam v"])),
         "etas": list(config.etas),
         "hs": hs.tolist(),
-        "errors_momentum_vs_flow": err_mom,
-        "errors_momentum_fixed_beta_vs_rescaled_flow": err_fixed,
-        "errors_adam_vs_flow": err_adam,
+        "errors_momentum_vs_flow": errors["momentum"],
+        "errors_momentum_fixed_beta_vs_rescaled_flow": errors["fixed"],
+        "errors_adam_vs_flow": errors["adam"],
         "etas_sign": list(config.etas_sign),
         "errors_adam_fixed_beta_vs_sign_flow": err_sign,
         "momentum_betas": [1.0 - a * h for h in hs],
@@ -416,30 +487,38 @@ def run(config: Config) -> dict:
         "errors_adam_small_eps_vs_flow": err_small,
         "local_slopes_adam_small_eps": local_small.tolist(),
     }
+
+
+def run(config: Config) -> dict:
+    p, batched_loss, batched_grad = _problem(config)
+    # the flows (one each; Adam's and the rescaled flow on the finest grid for the figure)
+    fine_m, fine, curve_thetas = _flows(config, p)
+    runs, run_thetas, errors, rels = _learning_rates(config, p, curve_thetas, batched_grad)
+    sign = _adam_sign_flow(config, p.tol)
+    err_small = _adam_small_eps(config, p.rule, p.theta0, p.args, p.tol)
+    loss_m, loss_a, loss_r = _losses(batched_loss, curve_thetas, runs, run_thetas)
     curves = {
         "t_momentum": fine_m,
         "loss_momentum_flow": loss_m,
         "t": fine,
         "loss_adam_flow": loss_a,
         "loss_rescaled_flow": loss_r,
-        "per_step_rel": {"heavy ball vs scheme": rel_hb, "Adam m": rel_m, "Adam v": rel_v},
+        "per_step_rel": rels,
     }
-    return {"metrics": metrics, "runs": runs, "curves": curves}
+    return {
+        "metrics": _metrics(config, errors, rels, sign, err_small),
+        "runs": runs,
+        "curves": curves,
+    }
 
 
-def plot(results: dict, config: Config):
-    from dynlearn.plotting import figure
-
-    m, runs, c = results["metrics"], results["runs"], results["curves"]
-    fig, axes = figure(2, 2, width=5.0, height=3.7)
-    (ax_hb, ax_adam), (ax_err, ax_id) = axes
-    colors = [f"C{i}" for i in range(len(runs))]
-
-    ax_hb.plot(
+def _plot_heavy_ball(ax, c: dict, runs: list, colors: list, config: Config) -> None:
+    """(a) heavy ball (dots, t = n h) over the damped flow."""
+    ax.plot(
         c["t_momentum"], c["loss_momentum_flow"], "k-", lw=2, label=f"damped flow, a = {config.a:g}"
     )
     for r, col in zip(runs, colors, strict=True):
-        ax_hb.plot(
+        ax.plot(
             r["t_hb"],
             r["loss_hb"],
             "o",
@@ -447,21 +526,24 @@ def plot(results: dict, config: Config):
             color=col,
             label=f"heavy ball h={r['h']:.3g} (beta={1 - config.a * r['h']:.3g})",
         )
-    ax_hb.set(
+    ax.set(
         xlabel="flow time t = n h  (h = sqrt(eta))",
         ylabel="training loss L",
         title="(a) heavy ball = semi-implicit Euler of θ'' + aθ' = -∇L",
     )
-    ax_hb.legend()
+    ax.legend()
 
-    ax_adam.plot(
+
+def _plot_adam(ax, c: dict, runs: list, colors: list, config: Config) -> None:
+    """(b) Adam and fixed-beta heavy ball (dots, crosses, t = n eta) over their flows."""
+    ax.plot(
         c["t"],
         c["loss_adam_flow"],
         "k-",
         lw=2,
         label=f"Adam flow, a = {config.a:g}, b = {config.b:g}",
     )
-    ax_adam.plot(
+    ax.plot(
         c["t"],
         c["loss_rescaled_flow"],
         "k:",
@@ -469,18 +551,19 @@ def plot(results: dict, config: Config):
         label=f"rescaled flow -∇L/(1-β), β = {config.beta:g}",
     )
     for r, col in zip(runs, colors, strict=True):
-        ax_adam.plot(
-            r["t_adam"], r["loss_adam"], "o", ms=3, color=col, label=f"Adam eta={r['eta']:g}"
-        )
-        ax_adam.plot(r["t_adam"], r["loss_hb_fixed"], "x", ms=3, color=col)
-    ax_adam.plot([], [], "kx", ms=3, label="heavy ball at fixed β (per eta)")
-    ax_adam.set(
+        ax.plot(r["t_adam"], r["loss_adam"], "o", ms=3, color=col, label=f"Adam eta={r['eta']:g}")
+        ax.plot(r["t_adam"], r["loss_hb_fixed"], "x", ms=3, color=col)
+    ax.plot([], [], "kx", ms=3, label="heavy ball at fixed β (per eta)")
+    ax.set(
         xlabel="flow time t = n eta",
         ylabel="training loss L",
         title="(b) Adam (β = 1 - rate·eta) and fixed-β heavy ball",
     )
-    ax_adam.legend()
+    ax.legend()
 
+
+def _plot_errors(ax, m: dict, config: Config) -> None:
+    """(c) the errors at fixed flow time against the step, with fitted slopes."""
     series = (
         (
             m["hs"],
@@ -513,16 +596,14 @@ def plot(results: dict, config: Config):
     )
     for steps, errs, slope, mark, name in series:
         steps, errs = np.asarray(steps), np.asarray(errs)
-        line = ax_err.loglog(steps, errs, mark, ms=6, label=f"{name}: slope {slope:.3f}")[0]
+        line = ax.loglog(steps, errs, mark, ms=6, label=f"{name}: slope {slope:.3f}")[0]
         coef = np.polyfit(np.log(steps), np.log(errs), 1)
         grid = np.geomspace(steps.min(), steps.max(), 20)
-        ax_err.loglog(
-            grid, np.exp(np.polyval(coef, np.log(grid))), "-", lw=1, color=line.get_color()
-        )
+        ax.loglog(grid, np.exp(np.polyval(coef, np.log(grid))), "-", lw=1, color=line.get_color())
     eps_small = f"{config.eps_small:g}".replace("e-0", "e-")
     steps, errs = np.asarray(m["etas_small_eps"]), np.asarray(m["errors_adam_small_eps_vs_flow"])
     local = m["local_slopes_adam_small_eps"]
-    ax_err.loglog(
+    ax.loglog(
         steps,
         errs,
         "s--",
@@ -532,32 +613,48 @@ def plot(results: dict, config: Config):
         color="C2",
         label=f"Adam vs Adam flow, ε = {eps_small}: local slope {local[0]:.2f} → {local[-1]:.2f}",
     )
-    ax_err.loglog(  # slope 1 through the smallest learning rate
+    ax.loglog(  # slope 1 through the smallest learning rate
         steps, errs[-1] * steps / steps[-1], ":", lw=1, color="0.4", label="slope 1"
     )
     top = max(max(np.max(e) for _, e, _, _, _ in series), float(errs.max()))
-    ax_err.set_ylim(top=100 * top)  # room for the legend above the data
-    ax_err.set(
+    ax.set_ylim(top=100 * top)  # room for the legend above the data
+    ax.set(
         xlabel="step (h or eta)",
         ylabel=r"$\|\theta_n - \theta(t_1)\|$",
         title=f"(c) global error at fixed flow time: first order (ε = {eps_small}: "
         "only at small eta)",
     )
-    ax_err.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", fontsize=7)
 
+
+def _plot_identities(ax, c: dict, runs: list) -> None:
+    """(d) the step-for-step identities: relative differences per step, at rounding level."""
     x = np.arange(len(runs))
     width = 0.27
     floor = 1e-17  # exact zeros drawn at the floor
     for k, (name, vals) in enumerate(c["per_step_rel"].items()):
-        ax_id.bar(x + (k - 1) * width, np.maximum(vals, floor), width, label=name)
-    ax_id.axhline(np.finfo(float).eps, color="k", lw=0.8, ls="--", label="float64 eps")
-    ax_id.set_yscale("log")
-    ax_id.set_xticks(x, [f"eta={r['eta']:g}" for r in runs])
-    ax_id.set(
+        ax.bar(x + (k - 1) * width, np.maximum(vals, floor), width, label=name)
+    ax.axhline(np.finfo(float).eps, color="k", lw=0.8, ls="--", label="float64 eps")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"eta={r['eta']:g}" for r in runs])
+    ax.set(
         ylabel="max relative difference over all steps",
         title="(d) the discrete rules are the schemes, to rounding",
     )
-    ax_id.legend(loc="upper left")
+    ax.legend(loc="upper left")
+
+
+def plot(results: dict, config: Config):
+    from dynlearn.plotting import figure
+
+    m, runs, c = results["metrics"], results["runs"], results["curves"]
+    fig, axes = figure(2, 2, width=5.0, height=3.7)
+    (ax_hb, ax_adam), (ax_err, ax_id) = axes
+    colors = [f"C{i}" for i in range(len(runs))]
+    _plot_heavy_ball(ax_hb, c, runs, colors, config)
+    _plot_adam(ax_adam, c, runs, colors, config)
+    _plot_errors(ax_err, m, config)
+    _plot_identities(ax_id, c, runs)
     return fig
 
 

@@ -189,18 +189,23 @@ def _euler_path(rule, xs0, args, bp, gamma, t_max):
     return sol.ts, *_along(rule, sol.ys, args, bp)
 
 
-def run(config: Config) -> dict:
+def _problem(config: Config):
+    """One minibatch of the digits, the MLP, its weights, backprop's gradient and the
+    feedforward states."""
     split = load_digits_split(config.seed)
     x = np.asarray(split.x_train)[: config.batch_size]
     y = np.asarray(split.y_train)[: config.batch_size]
-    args = Clamped(x, y)
     sizes = (x.shape[1], *config.hidden, y.shape[1])
     L = len(sizes) - 1
     mlp = MLP(sizes, (config.activation,) * (L - 1) + ("softmax",), "softmax_cross_entropy")
     params, bp, xs0 = _setup(mlp, config.seed, x, y)
+    return x, Clamped(x, y), mlp, params, bp, xs0
 
-    strict = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta))
-    fpa = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta), fixed_prediction=True)
+
+def _relaxation_paths(config: Config, strict, fpa, x, args, bp, xs0):
+    """The cosines and residuals along Euler relaxation per gamma (strict PC and FPA from the
+    feedforward pass; strict PC from zero and with beta = 1 at the usual gamma),
+    and the Euler evaluations to residual < tol per gamma at which strict PC is stable."""
 
     def path(rule, gamma, xs_start):
         t, cosine, res = _euler_path(rule, xs_start, args, bp, gamma, config.t_max)
@@ -224,13 +229,16 @@ def run(config: Config) -> dict:
     if config.extra_paths:  # the zero start, and beta = 1, at the usual gamma
         zeros = _initial_states(strict, x, "zeros")
         curves["strict_zeros"] = path(strict, config.euler_gamma, zeros)
-        strong = PredictiveCoding(mlp, params, beta=jnp.asarray(1.0))
+        strong = PredictiveCoding(strict.mlp, strict.params, beta=jnp.asarray(1.0))
         curves["strict_beta_1"] = path(strong, config.euler_gamma, xs0)
+    return curves, nfev_euler_by_gamma, unstable
 
-    # strict PC at its equilibrium (Euler at the usual rate until residual < tol) per beta:
-    # the rules for every beta as one batch, relaxed in one sweep; the common start
-    # rides along per member (solve's eager finiteness check of a constant y0 fails inside a
-    # traced sweep)
+
+def _equilibrium_cosines(config: Config, mlp, params, args, bp, xs0) -> list:
+    """Per beta, the cosines with the BP gradient of strict PC at its equilibrium (Euler at
+    the usual rate until residual < tol): the rules for every beta as one batch, relaxed in
+    one sweep; the common start rides along per member (solve's eager finiteness check of a
+    constant y0 fails inside a traced sweep)."""
     leaves, treedef = jax.tree.flatten(params)
     flat_params = np.concatenate([np.ravel(np.asarray(a)) for a in leaves])
 
@@ -270,7 +278,12 @@ def run(config: Config) -> dict:
             f"no steady state (residual < {config.tol:g}) within {EULER_MAX_STEPS} Euler steps "
             f"for beta = {np.asarray(config.betas)[~np.asarray(reached)]}"
         )
-    eq_cos = list(np.asarray(eq_cos))
+    return list(np.asarray(eq_cos))
+
+
+def _adaptive_and_euler(config: Config, strict, args, xs0):
+    """Strict PC's steady state by the adaptive solve and by Euler at the usual gamma, and the
+    (nfev, residual) path of the adaptive solve: solves to looser tolerances, for the figure."""
     adaptive = infer(strict, xs0, args, method="adaptive", tol=config.tol)
     euler_ref = infer(
         strict,
@@ -281,18 +294,31 @@ def run(config: Config) -> dict:
         T=EULER_MAX_STEPS,
         tol=config.tol,
     )
-    # the residual along the adaptive solve, for the figure: solves to looser tolerances
     adaptive_path = []
     for tol in np.geomspace(1e-2, config.tol, config.adaptive_path_points)[:-1]:
         a = infer(strict, xs0, args, method="adaptive", tol=float(tol))
         adaptive_path.append((a.nfev, a.residual))
     adaptive_path.append((adaptive.nfev, adaptive.residual))
+    return adaptive, euler_ref, adaptive_path
 
+
+def run(config: Config) -> dict:
+    x, args, mlp, params, bp, xs0 = _problem(config)
+    L = len(mlp.sizes) - 1
+    strict = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta))
+    fpa = PredictiveCoding(mlp, params, beta=jnp.asarray(config.beta), fixed_prediction=True)
+    curves, nfev_euler_by_gamma, unstable = _relaxation_paths(config, strict, fpa, x, args, bp, xs0)
+    eq_cos = _equilibrium_cosines(config, mlp, params, args, bp, xs0)
+    adaptive, euler_ref, adaptive_path = _adaptive_and_euler(config, strict, args, xs0)
     fpa_exact = infer(fpa, xs0, args, method="euler", gamma=1.0, T=L - 1)
 
     cos_strict, cos_fpa, fpa_error, lambda_min = _final(
         strict, fpa, adaptive.xs, fpa_exact.xs, args, bp
     )
+    distance = [
+        np.ravel(np.asarray(a) - np.asarray(b))
+        for a, b in zip(adaptive.xs, euler_ref.xs, strict=True)
+    ]
     metrics = {
         "cosine_final_strict": np.asarray(cos_strict).tolist(),
         "cosine_final_fixed_prediction": np.asarray(cos_fpa).tolist(),
@@ -303,19 +329,7 @@ def run(config: Config) -> dict:
         "euler_unstable_gammas": unstable,
         "residual_adaptive": adaptive.residual,
         "residual_euler": euler_ref.residual,
-        "equilibrium_distance_rms": float(
-            np.sqrt(
-                np.mean(
-                    np.concatenate(
-                        [
-                            np.ravel(np.asarray(a) - np.asarray(b))
-                            for a, b in zip(adaptive.xs, euler_ref.xs, strict=True)
-                        ]
-                    )
-                    ** 2
-                )
-            )
-        ),
+        "equilibrium_distance_rms": float(np.sqrt(np.mean(np.concatenate(distance) ** 2))),
         "cosine_equilibrium_by_beta": {
             str(b): c.tolist() for b, c in zip(config.betas, eq_cos, strict=True)
         },
@@ -330,14 +344,8 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict, config: Config):
-    from dynlearn.plotting import figure
-
-    m = results["metrics"]
-    L = m["num_layers"]
-    fig, axes = figure(2, L, width=3.4, height=3.0)
-    c = results["curves"]
-    beta, g0 = config.beta, config.euler_gamma
+def _path_lines(c: dict, g0: float) -> list:
+    """The top row's curves: (curve, line style, label) for each relaxation path."""
     lines = [
         (c["strict"][g], dict(color=f"C{i}", lw=1.5), f"strict, ff start, gamma={g}")
         for i, g in enumerate(c["strict"])
@@ -353,6 +361,15 @@ def plot(results: dict, config: Config):
     ):
         if g in c["fixed_prediction"]:
             lines.append((c["fixed_prediction"][g], style, f"FPA, gamma={g}"))
+    return lines
+
+
+def _plot_paths(fig, axes, results: dict, config: Config) -> None:
+    """Top row: per layer, cosine(PC update, BP gradient) against relaxation time."""
+    m, c = results["metrics"], results["curves"]
+    L = m["num_layers"]
+    beta, g0 = config.beta, config.euler_gamma
+    lines = _path_lines(c, g0)
     # one y-range for every layer, wide enough for the lowest cosine (the zero start's dip
     # below 0): nothing is clipped
     lowest = min(float(np.nanmin(curve["cosine"][1:])) for curve, _, _ in lines)
@@ -376,7 +393,10 @@ def plot(results: dict, config: Config):
         "assumption gives it exactly"
     )
 
-    ax = axes[1, 0]
+
+def _plot_betas(ax, results: dict, config: Config) -> None:
+    """Strict PC's cosine at the equilibrium against beta, per layer."""
+    L = results["metrics"]["num_layers"]
     for layer in range(L):
         ax.plot(config.betas, results["eq_cos"][:, layer], "o-", label=f"layer {layer + 1}")
     ax.set(
@@ -388,7 +408,10 @@ def plot(results: dict, config: Config):
     ax.invert_xaxis()
     ax.legend()
 
-    ax = axes[1, 1]
+
+def _plot_cost(ax, results: dict, config: Config) -> None:
+    """The residual against vector-field evaluations: Euler per gamma and the adaptive solve."""
+    c = results["curves"]
     for i, g in enumerate(c["strict"]):
         r = c["strict"][g]["residual"]
         ax.plot(np.arange(1, len(r) + 1), r, color=f"C{i}", label=f"Euler gamma={g}")
@@ -404,6 +427,12 @@ def plot(results: dict, config: Config):
     )
     ax.legend(fontsize=6)
 
+
+def _plot_legend_and_numbers(axes, results: dict, config: Config) -> None:
+    """The top row's legend, and (with four or more layers) the evaluations and cosines."""
+    m = results["metrics"]
+    L = m["num_layers"]
+    beta = config.beta
     handles, labels = axes[0, 0].get_legend_handles_labels()
     axes[1, 2].legend(handles, labels, loc="upper left", fontsize=7, title="top row")
     axes[1, 2].axis("off")
@@ -432,6 +461,17 @@ def plot(results: dict, config: Config):
             fontsize=7,
             transform=ax.transAxes,
         )
+
+
+def plot(results: dict, config: Config):
+    from dynlearn.plotting import figure
+
+    L = results["metrics"]["num_layers"]
+    fig, axes = figure(2, L, width=3.4, height=3.0)
+    _plot_paths(fig, axes, results, config)
+    _plot_betas(axes[1, 0], results, config)
+    _plot_cost(axes[1, 1], results, config)
+    _plot_legend_and_numbers(axes, results, config)
     return fig
 
 

@@ -266,13 +266,9 @@ def run(cfg: Config) -> dict:
     return {"metrics": metrics, "sigmas": sig, "errs": errs, "mean_bias": mean_bias, "var": var}
 
 
-def plot(results: dict, cfg: Config):
-    from dynlearn.plotting import figure
-
-    sig, errs, var = results["sigmas"], results["errs"], results["var"]
-    m = results["metrics"]
-    fig, axes = figure(1, 3, width=4.1, height=3.5)
-    ax = axes[0, 0]
+def _plot_finite_differences(ax, results: dict) -> None:
+    """(a) the finite-difference error and the exact mean bias against sigma."""
+    sig, errs, m = results["sigmas"], results["errs"], results["metrics"]
     styles = {"wp": ("tab:blue", "o"), "np": ("tab:green", "s")}
     for name, (c, mk) in styles.items():
         for diff, ls in (("one_sided", "-"), ("central", "--")):
@@ -314,7 +310,10 @@ def plot(results: dict, cfg: Config):
     ax.legend(fontsize=6, loc="upper left")
     ax.set_ylim(top=ax.get_ylim()[1] * 3e2)  # room for the legend above the curves
 
-    ax = axes[0, 1]
+
+def _plot_variance_wp(ax, results: dict) -> None:
+    """(b) WP's and the forward gradient's variance against the perturbed parameters P."""
+    var, m = results["var"], results["metrics"]
     P = var["P"]
     ax.loglog(P, P + 1, "k-", lw=1, label="theory P + 1")
     for name, c, mk in (("wp", "tab:blue", "o"), ("forward_gradient", "tab:orange", "x")):
@@ -334,7 +333,12 @@ def plot(results: dict, cfg: Config):
     ax.set_title("(b) WP and forward gradient: variance vs P")
     ax.legend(loc="upper left")
 
-    ax = axes[0, 2]
+
+def _plot_variance_np(ax, results: dict) -> None:
+    """(c) NP's variance against the perturbed units per example N."""
+    from matplotlib.ticker import NullFormatter
+
+    var, m = results["var"], results["metrics"]
     N = var["N"]
     ax.loglog(N, N + 1, "k-", lw=1, label="theory N + 1")
     ax.errorbar(
@@ -350,13 +354,20 @@ def plot(results: dict, cfg: Config):
     ax.set_xlabel("perturbed units per example N")
     ax.set_ylabel(r"$E\|\hat\delta - \delta\|^2 / \|\delta\|^2$ (node space)")
     ax.set_title("(c) NP: variance vs N")
-    from matplotlib.ticker import NullFormatter
-
     ax.set_xticks(N, [str(n) for n in N])
     yt = [t for t in (2, 5, 10, 20, 50, 100) if t <= 1.2 * (N[-1] + 1)]
     ax.set_yticks(yt, [str(t) for t in yt])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot(results: dict, cfg: Config):
+    from dynlearn.plotting import figure
+
+    fig, axes = figure(1, 3, width=4.1, height=3.5)
+    _plot_finite_differences(axes[0, 0], results)
+    _plot_variance_wp(axes[0, 1], results)
+    _plot_variance_np(axes[0, 2], results)
     fig.suptitle(
         "Perturbation estimators: finite-difference error and exact mean bias against σ, "
         "variance against the number of perturbed coordinates (Gaussian noise; error bars "

@@ -472,18 +472,13 @@ def _eta_ticks(ax, etas):
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot(results: dict, config: Config):
-    from dynlearn.plotting import figure
-
-    m, ls = results["metrics"], results["least_squares"]
-    fig, axes = figure(2, 2, width=5.0, height=3.8)
-    (ax_curve, ax_exact), (ax_net, ax_stat) = axes
-
+def _plot_least_squares_curves(ax, ls: dict) -> None:
+    """(a) least squares: SGD's exact expected loss over its order-2 SME, per eta."""
     ref = ls["curves"][-1]
-    ax_curve.plot(ref["ts"], ref["flow"] - ls["loss_min"], "k-", lw=2, label="gradient flow")
+    ax.plot(ref["ts"], ref["flow"] - ls["loss_min"], "k-", lw=2, label="gradient flow")
     for i, c in enumerate(ls["curves"]):
         every = max(1, len(c["ts"]) // 20)
-        ax_curve.plot(
+        ax.plot(
             c["ts"][::every],
             c["sgd"][::every] - ls["loss_min"],
             "o",
@@ -491,16 +486,19 @@ def plot(results: dict, config: Config):
             color=f"C{i}",
             label=f"SGD eta={c['eta']:g} (exact E)",
         )
-        ax_curve.plot(c["ts"], c["sme2"] - ls["loss_min"], "--", color=f"C{i}", lw=1)
-    ax_curve.plot([], [], "k--", lw=1, label="order-2 SME (per eta)")
-    ax_curve.set_yscale("log")
-    ax_curve.set(
+        ax.plot(c["ts"], c["sme2"] - ls["loss_min"], "--", color=f"C{i}", lw=1)
+    ax.plot([], [], "k--", lw=1, label="order-2 SME (per eta)")
+    ax.set_yscale("log")
+    ax.set(
         xlabel="time t = n eta",
         ylabel="E L - min L",
         title="(a) least squares: SGD's exact expected loss on its SME",
     )
-    ax_curve.legend()
+    ax.legend()
 
+
+def _plot_least_squares_errors(ax, m: dict, config: Config) -> None:
+    """(b) least squares: the exact weak errors against eta, with fitted slopes."""
     etas = np.asarray(m["etas"])
     grid = np.geomspace(etas.min(), etas.max(), 20)
     for key, mark, name in (
@@ -514,19 +512,22 @@ def plot(results: dict, config: Config):
                 f"{name}, {'L' if not suffix else '|θ-θ*|²'}: slope "
                 f"{m[f'weak_slope_vs_{key}{suffix}']:.3f}"
             )
-            line = ax_exact.loglog(etas, errs, mark, ms=6, mfc=fill, label=label)[0]
+            line = ax.loglog(etas, errs, mark, ms=6, mfc=fill, label=label)[0]
             coef = np.polyfit(np.log(etas), np.log(errs), 1)
-            ax_exact.loglog(
+            ax.loglog(
                 grid, np.exp(np.polyval(coef, np.log(grid))), "-", lw=0.8, color=line.get_color()
             )
-    _eta_ticks(ax_exact, etas)
-    ax_exact.set(
+    _eta_ticks(ax, etas)
+    ax.set(
         xlabel="learning rate eta",
         ylabel=f"|E φ(θ_n) - E φ(Θ(t1))|, t1 = {config.t1:g}",
         title="(b) least squares, exact weak errors: O(eta) and O(eta²)",
     )
-    ax_exact.legend(fontsize=7)
+    ax.legend(fontsize=7)
 
+
+def _plot_network_errors(ax, m: dict, config: Config) -> None:
+    """(c) tanh net: the Monte Carlo weak errors against eta (unresolved ones as bounds)."""
     etas = np.asarray(m["net_etas"])
     for key, mark, name in (("flow", "o", "vs gradient flow"), ("sme2", "s", "vs order-2 SME")):
         for suffix, fill in (("", None), ("_dist2", "none")):
@@ -537,7 +538,7 @@ def plot(results: dict, config: Config):
             slope_se = m[f"weak_slope_vs_{key}_network{suffix}_stderr"]
             note = "" if ok.all() else f" (from {int(ok.sum())} resolved η)"
             fitted = f"{slope:.2f} ± {slope_se:.2f}{note}" if slope is not None else "unresolved"
-            bars = ax_net.errorbar(
+            bars = ax.errorbar(
                 etas[ok],
                 errs[ok],
                 yerr=2 * ses[ok],
@@ -548,7 +549,7 @@ def plot(results: dict, config: Config):
                 label=f"{name}, {'L' if not suffix else '|θ-θ*|²'}: slope {fitted}",
             )
             if not ok.all():  # within 2 s.e. of zero: drawn at their upper bar, not fitted
-                ax_net.plot(
+                ax.plot(
                     etas[~ok],
                     errs[~ok] + 2 * ses[~ok],
                     "v",
@@ -557,7 +558,7 @@ def plot(results: dict, config: Config):
                     color=bars[0].get_color(),
                 )
     if not all(all(m[k]) for k in m if k.startswith("weak_resolved_vs_")):
-        ax_net.plot(
+        ax.plot(
             [],
             [],
             "v",
@@ -566,17 +567,19 @@ def plot(results: dict, config: Config):
             color="0.4",
             label="unresolved: |diff| < 2 s.e., upper bound, not fitted",
         )
-    ax_net.set_xscale("log")
-    ax_net.set_yscale("log")
-    _eta_ticks(ax_net, etas)
-    ax_net.set(
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _eta_ticks(ax, etas)
+    ax.set(
         xlabel="learning rate eta",
         ylabel="|E φ(SGD) - E φ(.)| (bars: 2 s.e.)",
         title=f"(c) tanh net, Monte Carlo, t1 = {config.net_t1:g} (SME: EM + Richardson)",
     )
-    ax_net.legend(fontsize=7)
+    ax.legend(fontsize=7)
 
-    # (d) stationary variances along H's eigenvectors, relative to SGD's chains
+
+def _plot_stationary(ax, m: dict, config: Config) -> None:
+    """(d) stationary variances along H's eigenvectors, relative to SGD's chains."""
     x = np.asarray(m["stationary_eta_lambdas"])
     se = np.asarray(m["stationary_var_mc_rel_stderr"])
     rel = m["stationary_var_rel_error"]
@@ -595,8 +598,8 @@ def plot(results: dict, config: Config):
     )
     dodge = 0.025 * xs.max() * (np.arange(len(curves)) - (len(curves) - 1) / 2)
     for (key, color, mark, name, line), dx in zip(curves, dodge, strict=True):
-        ax_stat.plot(xs, 100 * line, "-", color=color, lw=1)
-        ax_stat.errorbar(
+        ax.plot(xs, 100 * line, "-", color=color, lw=1)
+        ax.errorbar(
             x + dx,
             100 * np.asarray(rel[key]),
             yerr=200 * se,
@@ -605,15 +608,27 @@ def plot(results: dict, config: Config):
             capsize=3,
             label=name,
         )
-    ax_stat.axhline(0, color="k", lw=0.6)
-    ax_stat.set_xticks(x, [f"{v:g}\n(λ = {v / config.stationary_eta:g})" for v in x])
-    ax_stat.set(
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x, [f"{v:g}\n(λ = {v / config.stationary_eta:g})" for v in x])
+    ax.set(
         xlim=(0, xs.max()),
         xlabel=f"ηλ along an eigenvector of H (η = {config.stationary_eta:g})",
         ylabel="stationary variance vs SGD chains (%)\nlines: exact; bars: 2 s.e. of chains",
         title="(d) stationary variance: the SMEs are O(ηλ) low",
     )
-    ax_stat.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="lower left")
+
+
+def plot(results: dict, config: Config):
+    from dynlearn.plotting import figure
+
+    m, ls = results["metrics"], results["least_squares"]
+    fig, axes = figure(2, 2, width=5.0, height=3.8)
+    (ax_curve, ax_exact), (ax_net, ax_stat) = axes
+    _plot_least_squares_curves(ax_curve, ls)
+    _plot_least_squares_errors(ax_exact, m, config)
+    _plot_network_errors(ax_net, m, config)
+    _plot_stationary(ax_stat, m, config)
     return fig
 
 

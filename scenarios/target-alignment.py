@@ -495,15 +495,9 @@ def _running_mean(a: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(a, np.ones(window) / window, mode="valid")
 
 
-def plot(results: dict, config: Config):
-    import matplotlib.pyplot as plt
-
-    from dynlearn.plotting import figure
-
-    m = results["metrics"]
+def _plot_depths(ax, m: dict, config: Config) -> None:
+    """(a) target alignment against depth, per rule, with the paper's figure read off."""
     depths = np.array(config.depths)
-    fig, axes = figure(2, 2, width=6.0, height=4.4)
-    ax = axes[0, 0]
     clamp = "" if config.clamp == "hard" else f", soft clamp beta={config.beta:g}"
     lines = [
         ("bp", COLORS["bp"], "-", "o", f"BP, lr={config.lr:g}"),
@@ -547,7 +541,12 @@ def plot(results: dict, config: Config):
     )
     ax.legend(loc="lower left", fontsize=7)
 
-    ax = axes[0, 1]
+
+def _plot_relaxation(ax, m: dict, config: Config) -> None:
+    """(b) PC's target alignment against the relaxation steps T before the weight step."""
+    import matplotlib.pyplot as plt
+
+    depths = np.array(config.depths)
     along = m["pc_alignment_along_relaxation"]
     T = np.array(along["T"], float)
     cmap = plt.colormaps["viridis"]
@@ -581,7 +580,10 @@ def plot(results: dict, config: Config):
     )
     ax.legend(loc="lower left", fontsize=7, ncol=2)
 
-    ax = axes[1, 0]
+
+def _plot_training(ax, results: dict, config: Config) -> None:
+    """(c) target alignment of every update while training on the digits."""
+    m = results["metrics"]
     window = max(1, m["training_steps"] // 25)
     for r in RULES:
         a = results["training"][r]["alignment"].mean(0)
@@ -605,7 +607,10 @@ def plot(results: dict, config: Config):
     )
     ax.legend(loc="lower right", fontsize=7)
 
-    ax = axes[1, 1]
+
+def _plot_interference(ax, results: dict, config: Config) -> None:
+    """(d) interference: the outputs of the 1-1-2 net while learning y1 -> 0."""
+    m = results["metrics"]
     steps = np.arange(config.interference_steps + 1)
     for r in RULES:
         out = results["interference"][r]
@@ -633,6 +638,17 @@ def plot(results: dict, config: Config):
         f"{half['fa']:.3f} (FA, median)",
     )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7)
+
+
+def plot(results: dict, config: Config):
+    from dynlearn.plotting import figure
+
+    m = results["metrics"]
+    fig, axes = figure(2, 2, width=6.0, height=4.4)
+    _plot_depths(axes[0, 0], m, config)
+    _plot_relaxation(axes[0, 1], m, config)
+    _plot_training(axes[1, 0], results, config)
+    _plot_interference(axes[1, 1], results, config)
     fig.suptitle(
         f"Target alignment of one update (Song et al. 2024): linear nets of width {config.width}, "
         f"{config.num_seeds} seeds per depth"

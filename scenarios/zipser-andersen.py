@@ -274,23 +274,17 @@ def run(config: Config) -> dict:
     }
 
 
-def plot(results: dict, config: Config):
-    import matplotlib.pyplot as plt
-
-    import dynlearn.plotting  # noqa: F401  (house style)
-
-    m = results["metrics"]
+def _plot_example(top, axes, results: dict) -> None:
+    """The shown test example: the retina, the network's output and the head-centred target
+    map (``axes``: three axes of the subfigure ``top``)."""
     ext, n = results["extent"], results["n_bins"]
-    fig = plt.figure(figsize=(13, 11.5), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 2.1])
-    axes = top.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
     maps = [
         ("retina (input)", results["example_retina"]),
         ("network output", results["example_output"]),
         ("target: head-centred map", results["example_target"]),
     ]
     e, r, h = results["example_eye"], results["example_retinal"], results["example_head"]
-    for ax, (title, v) in zip(axes[:3], maps, strict=True):
+    for ax, (title, v) in zip(axes, maps, strict=True):
         im = ax.imshow(
             v.reshape(n, n),
             origin="lower",
@@ -315,9 +309,12 @@ def plot(results: dict, config: Config):
     axes[1].legend(loc="upper left", fontsize=7, labelcolor="white")
     axes[2].plot(*h, "w+", ms=10, mew=2, label=f"h = r + e = ({h[0]:.1f}, {h[1]:.1f})")
     axes[2].legend(loc="upper left", fontsize=7, labelcolor="white")
-    top.colorbar(im, ax=axes[:3], shrink=0.8, label="activity")
+    top.colorbar(im, ax=axes, shrink=0.8, label="activity")
 
-    ax = axes[3]
+
+def _plot_learning_curve(ax, results: dict) -> None:
+    """Train and test BCE per epoch against the mean-map predictor and the entropy floor."""
+    m = results["metrics"]
     epochs = np.arange(1, len(results["train_curve"]) + 1)
     ax.plot(epochs, results["train_curve"], label="train (epoch mean)")
     ax.plot(results["test_epochs"], results["test_curve"], "o-", ms=2, label="test")
@@ -332,6 +329,12 @@ def plot(results: dict, config: Config):
     )
     ax.legend()
 
+
+def _plot_gain_fields(bottom, results: dict) -> None:
+    """One panel per hidden unit: response against retinal x at five eye positions."""
+    import matplotlib.pyplot as plt
+
+    m = results["metrics"]
     curves, r_x, eye_x = results["gain_curves"], results["r_x"], results["eye_x"]
     units = curves.shape[0]
     cols = 4
@@ -366,6 +369,19 @@ def plot(results: dict, config: Config):
         f"{m['additive_r2_init']:.2f})" + (f"\nsame task, {others}" if others else ""),
         fontsize=10,
     )
+
+
+def plot(results: dict, config: Config):
+    import matplotlib.pyplot as plt
+
+    import dynlearn.plotting  # noqa: F401  (house style)
+
+    fig = plt.figure(figsize=(13, 11.5), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 2.1])
+    axes = top.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
+    _plot_example(top, axes[:3], results)
+    _plot_learning_curve(axes[3], results)
+    _plot_gain_fields(bottom, results)
     fig.suptitle("Zipser–Andersen: retinal + eye position -> head-centred position", fontsize=12)
     return fig
 
