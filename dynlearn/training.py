@@ -215,7 +215,7 @@ def _check_data(rule, data: Minibatches) -> None:
                 f"makes every parameter NaN; clean or drop those rows"
             )
     mlp = getattr(rule, "mlp", None)
-    loss = getattr(mlp, "loss", None)
+    loss = getattr(mlp, "loss_name", None)
     if loss not in ("softmax_cross_entropy", "bce") or "y" not in host:
         return
     y = host["y"]
