@@ -4,7 +4,8 @@
 
 Each scenario runs in a fresh interpreter (so no program is shared between scenarios, as
 when a user runs one), with ``dynlearn.count_compilations`` around run + plot. ``--fast``
-compiles with JAX_DISABLE_MOST_OPTIMIZATIONS=1, as the test suite does; ``--cache DIR`` uses the
+compiles with JAX_DISABLE_MOST_OPTIMIZATIONS=1 and XLA:CPU's loop emitters, as the test suite
+does; ``--cache DIR`` uses the
 CLI's persistent compilation cache in DIR. Set PYTHONPATH to measure another checkout.
 """
 
@@ -52,6 +53,9 @@ def main() -> None:
     env = dict(os.environ, MPLBACKEND="Agg", DYNLEARN_NO_PROGRESS="1")
     if ns.fast:
         env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + " --xla_cpu_use_fusion_emitters=false"
+        ).strip()
     rows = []
     print(f"{'scenario':32s} {'compiles':>8s} {'compile s':>9s} {'wall s':>8s} {'share':>6s}")
     for name in names:
