@@ -135,6 +135,31 @@ def train(
                 "(minibatches(..., eta=0.1)) or pass an optimizer (dynlearn.nn.optim.sgd(0.1))"
             )
         optimizer = SGD(data.eta)
+    total, limit, every = _step_counts(data, num_steps, max_steps, record_every)
+    if progress and callback is not None:
+        raise ValueError("give progress=True or a callback, not both")
+    if progress and shown():  # chunks only where a bar is drawn
+        if record_every is None and record is None:
+            every = chunk_length(total)
+        callback = progress_callback(desc="train", unit="step")
+    if opt_state is None:
+        opt_state = optimizer.init(state)
+    if record is not None:
+        record = _Recorder(record, record_opt_state, record_step)
+    stepper = _Stepper(rule, optimizer, data, limit)
+    try:
+        if callback is None:
+            return _train_compiled(stepper, state, opt_state, total, every, record)
+        return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
+    except TypeError as err:
+        if "carry input and carry output must have equal types" not in str(err):
+            raise
+        raise ValueError(_dtype_mismatch(state, data)) from err
+
+
+def _step_counts(data: Minibatches, num_steps, max_steps, record_every):
+    """(steps in the compiled loop, traced number of acting steps or None, record interval),
+    each checked against the schedule."""
     limit = None
     if max_steps is not None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
@@ -163,25 +188,7 @@ def train(
             f"record_every={record_every!r} must be a positive integer dividing the number of "
             f"steps {total}"
         )
-    if progress and callback is not None:
-        raise ValueError("give progress=True or a callback, not both")
-    if progress and shown():  # chunks only where a bar is drawn
-        if record_every is None and record is None:
-            every = chunk_length(total)
-        callback = progress_callback(desc="train", unit="step")
-    if opt_state is None:
-        opt_state = optimizer.init(state)
-    if record is not None:
-        record = _Recorder(record, record_opt_state, record_step)
-    stepper = _Stepper(rule, optimizer, data, limit)
-    try:
-        if callback is None:
-            return _train_compiled(stepper, state, opt_state, total, every, record)
-        return _train_with_callback(stepper, state, opt_state, total, every, record, callback)
-    except TypeError as err:
-        if "carry input and carry output must have equal types" not in str(err):
-            raise
-        raise ValueError(_dtype_mismatch(state, data)) from err
+    return total, limit, every
 
 
 def _dtype_mismatch(state, data: Minibatches) -> str:

@@ -310,6 +310,8 @@ def _network(config: Config) -> dict:
 
 # --------------------------------------------------------------- 3. stationary covariance
 def _stationary(config: Config) -> dict:
+    """SGD's stationary covariance on a 2-D quadratic bowl against the exact discrete and SME
+    solutions of their Lyapunov equations, and against order-2 SME paths."""
     rng = np.random.default_rng(config.seed + 1)
     eta = config.stationary_eta
     angle = np.deg2rad(30.0)
@@ -319,36 +321,46 @@ def _stationary(config: Config) -> dict:
     a_bar = centres.mean(0)
     Sigma = H @ np.cov(centres.T, bias=True) @ H / config.batch_size
     exact = stationary_covariances(H, Sigma, eta)
+    keys = jax.random.split(jax.random.PRNGKey(config.seed + 2), config.num_paths)
+    samples = _sgd_chains(config, H, centres, keys)  # (paths, samples, 2)
+    C_sme_paths = _sme2_paths_covariance(config, H, Sigma, a_bar, keys)
+    return {
+        "H": H,
+        "Sigma": Sigma,
+        "a_bar": a_bar,
+        "C_emp": _covariance(samples, a_bar),
+        "C_sme2_paths": C_sme_paths,
+        **{f"C_{k}": v for k, v in exact.items()},
+        "cloud": samples[:, -1, :],
+        "metrics": _stationary_metrics(eta, H, a_bar, exact, samples, C_sme_paths),
+    }
 
-    lam_min = min(config.stationary_lambdas)
+
+def _sgd_chains(config: Config, H, centres, keys) -> np.ndarray:
+    """One SGD chain per key on the bowl with centres a_i, sampled every ``thin`` steps after
+    a burn-in of 10 ``thin``: (paths, samples, 2)."""
     thin = stationary_thinning(config)
     burn = 10 * thin
-    Hj, cj = jnp.asarray(H), jnp.asarray(centres)
+    cj, a_bar = jnp.asarray(centres), jnp.asarray(centres.mean(0))
     N, B = config.num_examples, config.batch_size
-
-    bowl, no_targets = QuadraticBowl(Hj), jnp.zeros((N, 1))
+    bowl, no_targets = QuadraticBowl(jnp.asarray(H)), jnp.zeros((N, 1))
 
     def chain(key):
         """theta after burn, burn + thin, ... SGD steps on the bowl with centres a_i."""
         index = _with_replacement(key, burn + thin * config.stationary_samples, N, B)
-        data = Minibatches(cj, no_targets, index, eta=eta)
-        run = train(bowl, jnp.asarray(a_bar), data, record_every=thin, record=_identity)
+        data = Minibatches(cj, no_targets, index, eta=config.stationary_eta)
+        run = train(bowl, a_bar, data, record_every=thin, record=_identity)
         return run.records[burn // thin : -1]  # entry k is theta after k * thin steps
 
-    keys = jax.random.split(jax.random.PRNGKey(config.seed + 2), config.num_paths)
-    samples = np.asarray(jax.jit(jax.vmap(chain))(keys))  # (paths, samples, 2)
-    flat = samples.reshape(-1, 2) - a_bar
-    C_emp = flat.T @ flat / len(flat)  # the mean is a_bar exactly (the noise has mean zero)
-    groups = np.array_split(samples.reshape(len(samples), -1, 2) - a_bar, 10)
-    C_groups = np.array(
-        [np.einsum("psi,psj->ij", g, g) / (g.shape[0] * g.shape[1]) for g in groups]
-    )
-    mc_rel_se = float(np.linalg.norm(C_groups.std(0, ddof=1) / np.sqrt(10)) / np.linalg.norm(C_emp))
+    return np.asarray(jax.jit(jax.vmap(chain))(keys))
 
-    # the order-2 SME's paths by ShARK (additive noise): its empirical stationary covariance
-    H2 = H + 0.5 * eta * H @ H
-    S = np.linalg.cholesky(eta * Sigma)
-    H2j, Sj = jnp.asarray(H2), jnp.asarray(S)
+
+def _sme2_paths_covariance(config: Config, H, Sigma, a_bar, keys) -> np.ndarray:
+    """The empirical stationary covariance of the order-2 SME's paths by ShARK (additive
+    noise), on a tenth of the keys (at least 10)."""
+    eta, lam_min = config.stationary_eta, min(config.stationary_lambdas)
+    H2j = jnp.asarray(H + 0.5 * eta * H @ H)
+    Sj = jnp.asarray(np.linalg.cholesky(eta * Sigma))
     t_burn, t_gap = 10.0 / lam_min, 1.0 / lam_min
     ts = t_burn + t_gap * np.arange(config.stationary_samples)
 
@@ -367,7 +379,22 @@ def _stationary(config: Config) -> dict:
 
     n_sme = max(10, config.num_paths // 10)
     sme_samples = np.asarray(dynlearn.sweep(sme_path, keys[:n_sme])).reshape(-1, 2) - a_bar
-    C_sme_paths = sme_samples.T @ sme_samples / len(sme_samples)
+    return sme_samples.T @ sme_samples / len(sme_samples)
+
+
+def _covariance(samples: np.ndarray, a_bar) -> np.ndarray:
+    """The covariance about a_bar (the chains' exact mean: the noise has mean zero)."""
+    flat = samples.reshape(-1, 2) - a_bar
+    return flat.T @ flat / len(flat)
+
+
+def _stationary_metrics(eta, H, a_bar, exact, samples, C_sme_paths) -> dict:
+    C_emp = _covariance(samples, a_bar)
+    groups = np.array_split(samples.reshape(len(samples), -1, 2) - a_bar, 10)
+    C_groups = np.array(
+        [np.einsum("psi,psj->ij", g, g) / (g.shape[0] * g.shape[1]) for g in groups]
+    )
+    mc_rel_se = float(np.linalg.norm(C_groups.std(0, ddof=1) / np.sqrt(10)) / np.linalg.norm(C_emp))
 
     def rel(A, ref):
         return float(np.linalg.norm(A - ref) / np.linalg.norm(ref))
@@ -383,36 +410,26 @@ def _stationary(config: Config) -> dict:
     v_groups = np.array([variances(C) for C in C_groups])
     models = {"discrete": exact["discrete"], "sme": exact["sme1"], "sme2": exact["sme2"]}
     models |= {"sme2_corrected": exact["sme2_corrected"], "sme2_paths": C_sme_paths}
-
     return {
-        "H": H,
-        "Sigma": Sigma,
-        "a_bar": a_bar,
-        "C_emp": C_emp,
-        "C_sme2_paths": C_sme_paths,
-        **{f"C_{k}": v for k, v in exact.items()},
-        "cloud": samples[:, -1, :],
-        "metrics": {
-            "stationary_cov_rel_error_discrete": rel(exact["discrete"], C_emp),
-            "stationary_cov_rel_error_sme": rel(exact["sme1"], C_emp),
-            "stationary_cov_rel_error_sme2": rel(exact["sme2"], C_emp),
-            "stationary_cov_mc_rel_stderr": mc_rel_se,
-            "stationary_cov_sme_vs_discrete_exact": rel(exact["sme1"], exact["discrete"]),
-            "stationary_cov_sme2_vs_discrete_exact": rel(exact["sme2"], exact["discrete"]),
-            "stationary_cov_sme2_paths_vs_lyapunov": rel(C_sme_paths, exact["sme2"]),
-            "stationary_num_samples": int(len(flat)),
-            "stationary_cov_rel_error_sme2_corrected": rel(exact["sme2_corrected"], C_emp),
-            "stationary_cov_sme2_corrected_vs_discrete_exact": rel(
-                exact["sme2_corrected"], exact["discrete"]
-            ),
-            "stationary_eta_lambdas": (eta * lam).tolist(),
-            "stationary_var_rel_error": {
-                k: (variances(C) / v_emp - 1).tolist() for k, C in models.items()
-            },
-            "stationary_var_mc_rel_stderr": (
-                v_groups.std(0, ddof=1) / np.sqrt(len(v_groups)) / v_emp
-            ).tolist(),
+        "stationary_cov_rel_error_discrete": rel(exact["discrete"], C_emp),
+        "stationary_cov_rel_error_sme": rel(exact["sme1"], C_emp),
+        "stationary_cov_rel_error_sme2": rel(exact["sme2"], C_emp),
+        "stationary_cov_mc_rel_stderr": mc_rel_se,
+        "stationary_cov_sme_vs_discrete_exact": rel(exact["sme1"], exact["discrete"]),
+        "stationary_cov_sme2_vs_discrete_exact": rel(exact["sme2"], exact["discrete"]),
+        "stationary_cov_sme2_paths_vs_lyapunov": rel(C_sme_paths, exact["sme2"]),
+        "stationary_num_samples": int(samples.shape[0] * samples.shape[1]),
+        "stationary_cov_rel_error_sme2_corrected": rel(exact["sme2_corrected"], C_emp),
+        "stationary_cov_sme2_corrected_vs_discrete_exact": rel(
+            exact["sme2_corrected"], exact["discrete"]
+        ),
+        "stationary_eta_lambdas": (eta * lam).tolist(),
+        "stationary_var_rel_error": {
+            k: (variances(C) / v_emp - 1).tolist() for k, C in models.items()
         },
+        "stationary_var_mc_rel_stderr": (
+            v_groups.std(0, ddof=1) / np.sqrt(len(v_groups)) / v_emp
+        ).tolist(),
     }
 
 

@@ -32,6 +32,12 @@ import pytest  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The scenario modules first (stable otherwise): they are the suite's longest, and under
+    ``--dist loadscope`` a long module dealt out last keeps one worker busy alone at the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/scenarios/"))
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
@@ -65,6 +71,8 @@ def _xla_effort(request):
         "lower_s": round(compiled.lower_seconds, 2),
         "compilations": compiled.compilations,
         "optimized": full,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "end": round(time.time(), 2),
     }
     with open(profile, "a") as f:
         f.write(json.dumps(line) + "\n")

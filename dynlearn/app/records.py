@@ -48,19 +48,24 @@ def to_jsonable(value):
 
 
 def versions() -> dict[str, str]:
-    """The versions of python, jax, diffrax, numpy, scipy and dynlearn, for the record."""
-    import diffrax
-    import jax
-    import scipy
+    """The versions of python, jax, diffrax, numpy, scipy and dynlearn, for the record (read
+    from the installed packages' metadata: nothing is imported for it)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import dynlearn
 
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
     return {
         "python": platform.python_version(),
-        "jax": jax.__version__,
-        "diffrax": diffrax.__version__ if hasattr(diffrax, "__version__") else "unknown",
+        "jax": installed("jax"),
+        "diffrax": installed("diffrax"),
         "numpy": np.__version__,
-        "scipy": scipy.__version__,
+        "scipy": installed("scipy"),
         "dynlearn": dynlearn.__version__,
     }
 

@@ -21,9 +21,6 @@ MAX_LINES = 80
 
 # (path from the repository root, qualified name): why it may exceed MAX_LINES for now
 ALLOWED = {
-    ("dynlearn/training.py", "train"): "not yet split (issue 20)",
-    # in the part of sgd-sde.py the lead is editing
-    ("scenarios/sgd-sde.py", "_stationary"): "not yet split (issue 20)",
 }
 
 
