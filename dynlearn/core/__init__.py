@@ -1,5 +1,6 @@
 """Integration core: one ``solve`` over diffrax and scipy, and Euler as the discrete rule."""
 
+from dynlearn.core._euler import euler_steps
 from dynlearn.core.counting import EvaluationCounter
 from dynlearn.core.events import SteadyState, steady_state
 from dynlearn.core.methods import DIFFRAX_SOLVERS, METHODS, SCIPY_METHODS
@@ -11,6 +12,7 @@ from dynlearn.core.solve import solve
 __all__ = [
     "solve",
     "solve_sde",
+    "euler_steps",
     "brownian_path",
     "SDE_SOLVERS",
     "step_index",
