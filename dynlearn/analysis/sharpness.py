@@ -226,14 +226,21 @@ def lambda_max(
     are traced) and repeated calls reuse one compilation; a fresh lambda recompiles.
     """
     matvec = flat_hvp(grad_fn, params)
+    v0 = _start_vector(params, v0, key, "lambda_max")
+    return lanczos_top(matvec, v0, krylov_dim=krylov_dim, tol=tol, max_iters=max_iters)
+
+
+def _start_vector(params: PyTree, v0, key, caller: str) -> jax.Array:
+    """Lanczos's start: ``v0`` checked against the flattened ``params``, or a normal vector
+    drawn with ``key``."""
     flat, _ = ravel_pytree(params)
     if v0 is None:
         if key is None:
-            raise ValueError("lambda_max needs a start vector v0 or a PRNG key to draw one")
-        v0 = jax.random.normal(key, flat.shape, flat.dtype)
-    elif jnp.shape(v0) != flat.shape:
+            raise ValueError(f"{caller} needs a start vector v0 or a PRNG key to draw one")
+        return jax.random.normal(key, flat.shape, flat.dtype)
+    if jnp.shape(v0) != flat.shape:
         raise ValueError(f"v0 must be a flat vector of shape {flat.shape}, got {jnp.shape(v0)}")
-    return lanczos_top(matvec, v0, krylov_dim=krylov_dim, tol=tol, max_iters=max_iters)
+    return v0
 
 
 @eqx.filter_jit
@@ -256,11 +263,7 @@ def sharpness_along(
     ``lambda_max`` does. Returns an ``EigResult`` whose fields carry the leading axis n.
     """
     theta_0 = jax.tree_util.tree_map(lambda a: a[0], thetas)
-    if v0 is None:
-        if key is None:
-            raise ValueError("sharpness_along needs a start vector v0 or a PRNG key to draw one")
-        flat, _ = ravel_pytree(theta_0)
-        v0 = jax.random.normal(key, flat.shape, flat.dtype)
+    v0 = _start_vector(theta_0, v0, key, "sharpness_along")
 
     def body(v, theta):
         r = lambda_max(grad_fn, theta, v0=v, tol=tol, max_iters=max_iters, krylov_dim=krylov_dim)
