@@ -36,9 +36,10 @@ from dynlearn.core.solution import RESULTS, Solution
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
 
-def euler_step(f, t, y, args, dt):
-    """One Euler step, y + dt * f(t, y, args)."""
-    return jax.tree.map(lambda yy, d: yy + dt * d, y, call_field(f, t, y, args))
+def euler_step(f, t, y, args, dt, dy=None):
+    """One Euler step, y + dt * f(t, y, args) (``dy``: f(t, y, args) if already evaluated)."""
+    dy = call_field(f, t, y, args) if dy is None else dy
+    return jax.tree.map(lambda yy, d: yy + dt * d, y, dy)
 
 
 def euler_steps(f, y0, args, t0, dt, num_steps: int):
@@ -95,10 +96,8 @@ def euler_loop(
         n, y, fy, buf, j, _, _, meter_state = carry
         if step is not None:
             y = step(f, time(n), y, args, dt)
-        elif until is None:
-            y = euler_step(f, time(n), y, args, dt)
-        else:  # f(t_n, y_n) was evaluated for the stopping test: reuse it
-            y = jax.tree.map(lambda yy, d: yy + dt * d, y, fy)
+        else:  # with until, f(t_n, y_n) was evaluated for the stopping test: reuse it
+            y = euler_step(f, time(n), y, args, dt, fy)
         n = n + 1
         bad = ~all_finite(y)
         fired = jnp.array(False)

@@ -34,9 +34,10 @@ step n times and test the n-th iterate (each step's evaluation at x_n is also it
 test). Newton needs n + 1 evaluations for n steps, plus n Jacobians of (sum of free widths)
 JVPs each (``njvp``).
 
-``relax`` and ``relax_until`` are the two Euler routes as traceable functions (``solve`` is
-a JAX function), to be used inside jitted training steps. ``infer`` dispatches to one function
-per route.
+``relax`` and ``relax_until`` are the two Euler routes as traceable functions, to be used
+inside jitted training steps: ``relax`` is core's plain ``euler_steps`` (the same iterates as
+``solve``'s Euler without its saves and per-step finiteness test), ``relax_until`` is ``solve``
+with ``until=steady_state(tol)``. ``infer`` dispatches to one function per route.
 """
 
 from __future__ import annotations
