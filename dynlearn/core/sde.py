@@ -11,8 +11,10 @@ step size, so step-size refinements are compared on one path (``brownian_path`` 
 
 Methods (fixed steps ``dt``; docs/references.md §13):
 
-* ``"euler"`` — Euler–Maruyama, Y_{n+1} = Y_n + drift dt + diffusion dW_n (diffrax.Euler):
-  converges to the Itô solution for any noise, strong order 1/2, weak order 1.
+* ``"euler"`` — Euler–Maruyama, Y_{n+1} = Y_n + drift dt + diffusion dW_n: converges to the
+  Itô solution for any noise, strong order 1/2, weak order 1. Its own loop
+  (``euler_maruyama``), which reads W from the tree once per grid time (``diffrax.Euler``
+  descends the tree twice per step); the same iterates as diffrax.Euler on the same path.
 * ``"ito_milstein"`` — Milstein's method, Itô version (diffrax.ItoMilstein): strong order 1
   for *commutative* noise (scalar or diagonal noise; not checked). For non-commutative noise,
   such as SGD's minibatch noise on a network, it has no advantage over Euler–Maruyama.
@@ -35,6 +37,7 @@ from typing import Any
 
 import diffrax
 import equinox as eqx
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,11 +119,56 @@ def _sde_solve(
         return jnp.concatenate([leaf.reshape(-1, noise_dim) for leaf in leaves], axis=0)
 
     bm = brownian_path(key, t0, t1, dt, noise_dim, method)
-    terms = diffrax.MultiTerm(diffrax.ODETerm(drift_flat), diffrax.ControlTerm(diffusion_flat, bm))
     # fixed steps: a sweep vmaps the paths; times checked eagerly: no callbacks (cacheable)
-    with jax.named_scope(FIXED_STEPS_SCOPE), checked_eagerly(checked):
-        sol = _diffeqsolve(terms, method, t0, t1, dt, flat0, args, ts, max_steps)
+    with jax.named_scope(FIXED_STEPS_SCOPE):
+        if method == "euler":
+            save_idx = jnp.rint((ts - t0) / dt).astype(jnp.int32)
+            num_steps = jnp.rint((t1 - t0) / dt).astype(jnp.int32)
+            ys = euler_maruyama(
+                drift_flat, diffusion_flat, bm, flat0, args, t0, t1, dt, num_steps, save_idx,
+                max_steps,
+            )  # fmt: skip
+            return ts, jax.vmap(unravel)(ys)
+        terms = diffrax.MultiTerm(
+            diffrax.ODETerm(drift_flat), diffrax.ControlTerm(diffusion_flat, bm)
+        )
+        with checked_eagerly(checked):
+            sol = _diffeqsolve(terms, method, t0, t1, dt, flat0, args, ts, max_steps)
     return sol.ts, jax.vmap(unravel)(sol.ys)
+
+
+def euler_maruyama(
+    drift, diffusion, bm, y0, args, t0, t1, dt, num_steps, save_idx, max_steps: int
+):
+    """Euler–Maruyama on a flat state, the iterates at the step numbers ``save_idx``:
+
+        y_{n+1} = y_n + drift(t_n, y_n, args) dt + diffusion(t_n, y_n, args) (W(t_{n+1}) - W(t_n)),
+
+    t_n = t0 + n dt (at most t1), n < ``num_steps`` (at most ``max_steps``). W(t_n) is read from the Brownian
+    tree ``bm`` once per grid time and carried to the next step: ``diffrax.Euler`` asks the tree
+    for W(t_{n+1}) - W(t_n) at every step, two descents of the tree where one suffices, and
+    the descents are most of a path's cost. The same path, so the same iterates as
+    ``diffrax.diffeqsolve(..., diffrax.Euler())`` to rounding
+    (tests/closed_form/test_solve_sde.py)."""
+    n_save = save_idx.shape[0]
+    buf0 = jnp.where((save_idx == 0)[:, None], y0, jnp.zeros((n_save,) + y0.shape, y0.dtype))
+
+    def cond(carry):
+        return carry[0] < num_steps
+
+    def body(carry):
+        n, y, w, buf = carry
+        t = t0 + n.astype(dt.dtype) * dt
+        # at most t1: the last step's end, and vmapped members past their last step
+        w_next = bm.evaluate(jnp.minimum(t0 + (n + 1).astype(dt.dtype) * dt, t1))
+        y = y + drift(t, y, args) * dt + diffusion(t, y, args) @ (w_next - w)
+        n = n + 1
+        buf = jnp.where((save_idx == n)[:, None], y, buf)
+        return n, y, w_next, buf
+
+    init = (jnp.zeros((), jnp.int32), y0, bm.evaluate(t0), buf0)
+    carry = eqxi.while_loop(cond, body, init, max_steps=max_steps, kind="checkpointed")
+    return carry[3]
 
 
 def _diffeqsolve(terms, method, t0, t1, dt, flat0, args, ts, max_steps):
