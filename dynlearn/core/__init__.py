@@ -1,6 +1,6 @@
 """Integration core: one ``solve`` over diffrax and scipy, and Euler as the discrete rule."""
 
-from dynlearn.core._euler import euler_steps
+from dynlearn.core._euler import euler_steps, euler_steps_until
 from dynlearn.core.counting import EvaluationCounter
 from dynlearn.core.events import SteadyState, steady_state
 from dynlearn.core.methods import DIFFRAX_SOLVERS, METHODS, SCIPY_METHODS
@@ -13,6 +13,7 @@ __all__ = [
     "solve",
     "solve_sde",
     "euler_steps",
+    "euler_steps_until",
     "brownian_path",
     "SDE_SOLVERS",
     "step_index",

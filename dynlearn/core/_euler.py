@@ -52,6 +52,28 @@ def euler_steps(f, y0, args, t0, dt, num_steps: int):
     return jax.lax.fori_loop(0, num_steps, lambda n, y: euler_step(f, t0 + n * dt, y, args, dt), y0)
 
 
+def euler_steps_until(f, y0, args, t0, dt, reached, num_steps: int):
+    """Euler steps from y0 until ``reached(f(t_n, y_n, args))`` holds or ``num_steps`` steps,
+    as a plain ``while_loop``: (y_n, n, f(t_n, y_n, args)). The field evaluated for the test
+    is the one the next step uses (n steps cost n + 1 evaluations). The form of ``euler_steps``
+    for a relaxation to a tolerance inside a compiled training step; equal to ``solve(f, y0,
+    t0 + num_steps * dt, t0=t0, method="euler", dt=dt, until=...)`` while finite (no stop at
+    a non-finite state: a diverging run takes all ``num_steps`` and ends in NaN)."""
+
+    def cond(carry):
+        n, _, fy = carry
+        return (n < num_steps) & ~reached(fy)
+
+    def body(carry):
+        n, y, fy = carry
+        y = euler_step(f, t0 + n * dt, y, args, dt, fy)
+        n = n + 1
+        return n, y, call_field(f, t0 + n * dt, y, args)
+
+    n0 = jnp.zeros((), jnp.int32)
+    return jax.lax.while_loop(cond, body, (n0, y0, call_field(f, t0, y0, args)))
+
+
 def euler_loop(
     f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None, step=None, meter=None
 ):

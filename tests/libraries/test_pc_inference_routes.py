@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import SolveError
+from dynlearn.core import SolveError, solve, steady_state
 from dynlearn.nn.mlp import MLP
 from dynlearn.rules.pc.energy import Clamped, PredictiveCoding
 from dynlearn.rules.pc.inference import infer, residual
@@ -72,6 +72,10 @@ def test_euler_with_tolerance_stops_at_the_first_step_below_it(problem):
     res = infer(pc, xs0, args, method="euler", gamma=0.1, T=2000, tol=tol)
     n = res.num_steps
     assert res.nfev == n + 1 and res.residual < tol
+    # the plain loop (core's euler_steps_until) stops where solve's checked loop stops
+    ref = solve(pc, xs0, 200.0, method="euler", dt=0.1, args=args, until=steady_state(tol))
+    assert int(ref.stats["num_steps"]) == n
+    assert _rms_distance(jax.tree.map(lambda y: y[-1], ref.ys), res.xs) < 1e-14
     same = infer(pc, xs0, args, method="euler", gamma=0.1, T=n)  # dynlearn.solve's Euler
     assert _rms_distance(same.xs, res.xs) < 1e-14
     before = infer(pc, xs0, args, method="euler", gamma=0.1, T=n - 1)

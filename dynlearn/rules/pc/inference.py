@@ -36,8 +36,8 @@ JVPs each (``njvp``).
 
 ``relax`` and ``relax_until`` are the two Euler routes as traceable functions, to be used
 inside jitted training steps: ``relax`` is core's plain ``euler_steps`` (the same iterates as
-``solve``'s Euler without its saves and per-step finiteness test), ``relax_until`` is ``solve``
-with ``until=steady_state(tol)``. ``infer`` dispatches to one function per route.
+``solve``'s Euler without its saves and per-step finiteness test), ``relax_until`` core's
+plain ``euler_steps_until`` (the iterates of ``solve`` with ``until=steady_state(tol)``). ``infer`` dispatches to one function per route.
 """
 
 from __future__ import annotations
@@ -51,7 +51,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynlearn.core import RESULTS, SCIPY_METHODS, SolveError, euler_steps, solve, steady_state
+from dynlearn.core import (
+    RESULTS,
+    SCIPY_METHODS,
+    SolveError,
+    euler_steps,
+    euler_steps_until,
+    solve,
+    steady_state,
+)
 from dynlearn.core.counting import rms
 
 NEWTON_MAX_STEPS = 50  # Newton converges in a few steps or not at all
@@ -100,31 +108,27 @@ def relax(field, xs0, args, gamma, T: int):
 def relax_until(field, xs0, args, gamma, tol, T: int):
     """Euler steps at rate gamma until the residual rms(dx/dt) < tol or T steps (traceable):
     returns (xs, steps taken, final residual). Equilibrium relaxation, as opposed to ``relax``'s
-    fixed T steps; ``solve(..., method="euler", dt=gamma, until=steady_state(tol))``."""
+    fixed T steps; the iterates of ``solve(..., method="euler", dt=gamma,
+    until=steady_state(tol))`` while finite."""
     xs, n, r, _ = _euler_until(field, xs0, args, gamma, tol, T)
     return xs, n, r
 
 
 def _euler_until(field, xs0, args, gamma, tol, T: int):
     """(x_n, n, rms(f(x_n)), nfev) for the first n <= T with rms(f(x_n)) < tol (n = T if
-    none): ``solve``'s Euler loop with the stopping condition ``steady_state(tol)``, which
-    evaluates f(x_n) once for both the test and the step (nfev = n + 1)."""
+    none): core's ``euler_steps_until`` with the test of ``steady_state(tol)``, the iterates of
+    ``solve(..., method="euler", dt=gamma, until=steady_state(tol))`` while finite (8-9 % less
+    time per pc-train epoch than solve's checked loop), f(x_n) evaluated once for the test
+    and the step (nfev = n + 1)."""
     if T == 0:
         return xs0, jnp.asarray(0), _residual_jit(field, xs0, args), jnp.asarray(1)
     dtype = jax.tree.leaves(xs0)[0].dtype
-    sol = solve(
-        field,
-        xs0,
-        T * gamma,
-        method="euler",
-        dt=gamma,
-        args=args,
-        max_steps=T,
-        until=steady_state(jnp.asarray(tol, dtype)),
-        throw=False,
-    )
-    xs = _last(sol.ys)
-    return xs, sol.stats["num_steps"], _residual_jit(field, xs, args), sol.stats["nfev"]
+    until = steady_state(jnp.asarray(tol, dtype))
+    n, xs, fx = euler_steps_until(field, xs0, args, 0 * gamma, gamma, until.reached, T)
+    return xs, n, until.residual(fx), n + 1
+
+
+_euler_until_jit = eqx.filter_jit(_euler_until)
 
 
 def _rows(tree) -> int:
@@ -247,7 +251,8 @@ def _infer_euler(field, xs0, args, gamma, T, max_steps) -> Inference:
 
 def _infer_euler_until(field, xs0, args, gamma, T, tol) -> Inference:
     """Euler steps at rate gamma to the first iterate with residual < tol (at most T)."""
-    xs, n, r, nfev = _euler_until(field, xs0, args, gamma, tol, T)
+    # gamma and tol traced: one program per structure and T, not per number
+    xs, n, r, nfev = _euler_until_jit(field, xs0, args, jnp.asarray(gamma), jnp.asarray(tol), T)
     n, r = int(n), float(r)
     if not r < tol:
         raise SolveError(
