@@ -47,10 +47,10 @@ the digits net, P = 6570). Every rule draws its noise from its own key (the rule
 into the seed's noise key), so WP and the forward gradient are independent experiments; with
 shared keys their directions, and at sigma = 1e-3 nearly their steps, would coincide.
 
-Budget: full mode about 4 minutes on an idle 2-core CPU (estimated from 2.4 minutes before the
-grid grew from 6 to 8 values and the tenth rule was added; the committed run took 16 minutes on
-a shared, heavily loaded machine): 20 training programs, each 9 learning rates x 3 seeds, in
-float64; PC, with 20 relaxation steps per minibatch, is the costliest;
+Budget: full mode 2.6 minutes on an idle 2-core CPU (153 s, of which 64 s compiling 61
+programs: the JSON's ``wall_time_s``, ``compile_seconds``): 20 training programs, each 9
+learning rates x 3 seeds, in float64; PC, with 20 relaxation steps per minibatch and per
+measurement, is the costliest;
 quick mode (spiral only; every rule; 25 epochs; two learning rates, two seeds) about a minute,
 mostly compilation. Adding a rule is one entry in RULES: a function
 (mlp, key, cfg) -> a credit rule with ``init``/``params``/``direction``

@@ -32,7 +32,7 @@ backprop's gradient in ``credit-assignment-comparison``); every PC accuracy quot
 scenario is that rule's. Equilibrium PC ("pc_eq") relaxes each minibatch with Euler steps at
 ``eq_gamma`` until the residual rms(dx/dt) < ``eq_tol`` (at most ``eq_max_steps`` steps;
 ``pc_eq_relaxation_steps_mean`` and ``pc_eq_unconverged_fraction``, the share of relaxations
-that hit the cap) and hands the same dF/dtheta / (beta B) to the same Adam. It costs 20-35
+that hit the cap) and hands the same dF/dtheta / (beta B) to the same Adam. It costs 18-28
 times as much per epoch as the truncated rule (``seconds_per_epoch_pc_eq`` against
 ``seconds_per_epoch_pc``), so it runs for the first ``eq_seeds`` seeds on ``eq_datasets``. At
 beta = 0.1 the equilibrium update is not backprop's gradient either (that needs beta -> 0;
@@ -108,7 +108,7 @@ class Config(ScenarioConfig):
     eq_tol: Annotated[float, positive()] = 1e-5
     # ... or this many Euler steps (counted if reached) ...
     eq_max_steps: Annotated[int, positive(max=1_000_000)] = 2000
-    # ... at this rate; equilibrium PC costs 20-35x truncated PC, so
+    # ... at this rate; equilibrium PC costs 18-28x truncated PC, so
     eq_gamma: Annotated[float, positive()] = 0.1
     # it runs for the first eq_seeds seeds only
     eq_seeds: Annotated[int, nonnegative(max=1000)] = 1

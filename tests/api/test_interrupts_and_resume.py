@@ -284,6 +284,17 @@ def test_a_signal_in_the_first_seconds_of_run_all_is_one_line(tmp_path, signum, 
     assert "\r" not in stderr and "\x1b" not in stderr
 
 
+def _writers_report(procs, released) -> str:
+    """Why the writers stopped coming: each one's state and, if it ended, its stderr."""
+    lines = [f"no writer reached the commit in 120 s (released: {released})"]
+    for seed, (proc, pause) in procs.items():
+        code = proc.poll()
+        err = "" if code is None else proc.communicate()[1][-2000:]
+        state = "running" if code is None else f"exited {code}"
+        lines.append(f"writer {seed}: {state}, paused={(pause / 'paused').exists()} {err}")
+    return "\n".join(lines)
+
+
 def test_writers_of_one_pair_commit_one_at_a_time(scenarios, tmp_path):
     """Three runs of one scenario into one --out, each stopped at the commit (between the PNG's
     and the JSON's rename): only one may be there at a time (the pair lock), so whatever the
@@ -303,7 +314,7 @@ def test_writers_of_one_pair_commit_one_at_a_time(scenarios, tmp_path):
             if s not in released and (pause / "paused").exists()
         ]
         if not paused:
-            assert time.monotonic() < deadline, "no writer reached the commit"
+            assert time.monotonic() < deadline, _writers_report(procs, released)
             time.sleep(0.05)
             continue
         time.sleep(0.5)  # time for another writer to reach the commit, if the lock let it
