@@ -16,6 +16,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import json, sys, time
@@ -25,8 +29,10 @@ if cache:
     enable_compilation_cache(cache)
 import dynlearn
 from dynlearn.app.scenario import load_scenario
+from dynlearn.compilation import count_compilations  # the module, present in old checkouts too
+assert dynlearn.__file__.startswith(sys.argv[4]), (dynlearn.__file__, sys.argv[4])
 start = time.perf_counter()
-with dynlearn.count_compilations() as stats:
+with count_compilations() as stats:
     scenario = load_scenario(name)
     config = scenario.make_config(quick=quick)
     results = scenario.run(config)
@@ -51,6 +57,12 @@ def main() -> None:
 
     names = ns.names or scenario_names()
     env = dict(os.environ, MPLBACKEND="Agg", DYNLEARN_NO_PROGRESS="1")
+    # the checkout measured: the first PYTHONPATH entry (another revision's worktree) or this
+    # one; the children run in an empty folder, so a dynlearn/ in the current folder cannot
+    # shadow it (``python -c`` puts the current folder first on sys.path)
+    checkout = str(Path(env.get("PYTHONPATH", "").split(os.pathsep)[0] or ROOT).resolve())
+    env["PYTHONPATH"] = os.pathsep.join([checkout, *env.get("PYTHONPATH", "").split(os.pathsep)[1:]])
+    cwd = tempfile.mkdtemp()
     if ns.fast:
         env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
         env["XLA_FLAGS"] = (
@@ -59,8 +71,8 @@ def main() -> None:
     rows = []
     print(f"{'scenario':32s} {'compiles':>8s} {'compile s':>9s} {'wall s':>8s} {'share':>6s}")
     for name in names:
-        child = [sys.executable, "-c", CHILD, name, "1" if ns.quick else "0", ns.cache]
-        out = subprocess.run(child, capture_output=True, text=True, env=env)
+        child = [sys.executable, "-c", CHILD, name, "1" if ns.quick else "0", ns.cache, checkout]
+        out = subprocess.run(child, capture_output=True, text=True, env=env, cwd=cwd)
         line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
         if not line:
             print(f"{name:32s} FAILED\n{out.stderr[-2000:]}")
