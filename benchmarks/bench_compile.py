@@ -129,19 +129,23 @@ def micro() -> None:
     controller = diffrax.PIDController(rtol=1e-6, atol=1e-8)
     ts = jnp.array([0.0, 1.0])
 
-    def raw():
+    def diffeqsolve(y, args, saveat):
+        """diffrax called directly, with the settings of solve's defaults here."""
         return diffrax.diffeqsolve(
             term,
             solver,
             0.0,
             1.0,
             None,
-            y0,
-            args=k,
-            saveat=diffrax.SaveAt(ts=ts),
+            y,
+            args=args,
+            saveat=saveat,
             stepsize_controller=controller,
             max_steps=100_000,
-        ).ys
+        )
+
+    def raw():
+        return diffeqsolve(y0, k, diffrax.SaveAt(ts=ts)).ys
 
     def ours():
         return dynlearn.solve(decay, y0, 1.0, args=k).ys
@@ -159,19 +163,7 @@ def micro() -> None:
         return jnp.sum(dynlearn.solve(decay, w0, 1.0, args=kk).ys[-1] ** 2)
 
     def loss_raw(kk):
-        sol = diffrax.diffeqsolve(
-            term,
-            solver,
-            0.0,
-            1.0,
-            None,
-            w0,
-            args=kk,
-            saveat=diffrax.SaveAt(t1=True),
-            stepsize_controller=controller,
-            max_steps=100_000,
-        )
-        return jnp.sum(sol.ys[-1] ** 2)
+        return jnp.sum(diffeqsolve(w0, kk, diffrax.SaveAt(t1=True)).ys[-1] ** 2)
 
     for label, fn in (("dynlearn.solve", loss_ours), ("diffeqsolve", loss_raw)):
         for wrap, name in ((jax.grad, "grad"), (lambda f: jax.jit(jax.grad(f)), "jit(grad)")):

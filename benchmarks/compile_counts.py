@@ -60,8 +60,9 @@ def main() -> None:
     # the checkout measured: the first PYTHONPATH entry (another revision's worktree) or this
     # one; the children run in an empty folder, so a dynlearn/ in the current folder cannot
     # shadow it (``python -c`` puts the current folder first on sys.path)
-    checkout = str(Path(env.get("PYTHONPATH", "").split(os.pathsep)[0] or ROOT).resolve())
-    env["PYTHONPATH"] = os.pathsep.join([checkout, *env.get("PYTHONPATH", "").split(os.pathsep)[1:]])
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    checkout = str(Path(paths[0] if paths else ROOT).resolve())
+    env["PYTHONPATH"] = os.pathsep.join([checkout, *paths[1:]])
     cwd = tempfile.mkdtemp()
     if ns.fast:
         env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"

@@ -74,6 +74,25 @@ def euler_steps_until(f, y0, args, t0, dt, reached, num_steps: int):
     return jax.lax.while_loop(cond, body, (n0, y0, call_field(f, t0, y0, args)))
 
 
+def empty_saves(y0, save_idx):
+    """The buffer of a loop's saved iterates: one entry per step number in ``save_idx``,
+    leaves shaped like y0's with a leading save axis, inf until written."""
+    n_save = save_idx.shape[0]
+    return jax.tree.map(lambda x: jnp.full((n_save,) + x.shape, jnp.inf, x.dtype), y0)
+
+
+def save_if_due(buf, j, n, y, save_idx):
+    """Write y_n into entry j of ``buf`` if step n is the next one to save (``save_idx``
+    increasing); returns the buffer and the next entry. A buffer write at one index, not a
+    pass over the whole buffer, so a loop's step stays O(state) however many points it saves
+    (inside ``eqxi.while_loop`` with ``buffers=``)."""
+    n_save = save_idx.shape[0]
+    k = jnp.minimum(j, n_save - 1)
+    due = (j < n_save) & (save_idx[k] == n)
+    buf = jax.tree.map(lambda x, b: eqxi.buffer_at_set(b, k, x, pred=due), y, buf)
+    return buf, j + due.astype(j.dtype)
+
+
 def euler_loop(
     f, y0, args, t0, dt, num_steps, save_idx, max_steps: int, until=None, step=None, meter=None
 ):
@@ -90,20 +109,12 @@ def euler_loop(
 
     Returns (ys, y_final, n_final, nonfinite, fired, nfev).
     """
-    n_save = save_idx.shape[0]
-    buf0 = jax.tree.map(lambda x: jnp.full((n_save,) + x.shape, jnp.inf, x.dtype), y0)
 
     def time(n):
         return t0 + n.astype(dt.dtype) * dt
 
-    def save_if_due(buf, j, n, y):
-        due = (j < n_save) & (save_idx[jnp.minimum(j, n_save - 1)] == n)
-        k = jnp.minimum(j, n_save - 1)
-        buf = jax.tree.map(lambda x, b: eqxi.buffer_at_set(b, k, x, pred=due), y, buf)
-        return buf, j + due.astype(j.dtype)
-
     n0 = jnp.zeros((), jnp.int32)
-    buf0, j0 = save_if_due(buf0, n0, n0, y0)
+    buf0, j0 = save_if_due(empty_saves(y0, save_idx), n0, n0, y0, save_idx)
     if until is None:
         fy0, fired0 = None, jnp.array(False)
     else:
@@ -127,7 +138,7 @@ def euler_loop(
             fy = call_field(f, time(n), y, args)
             bad = bad | ~all_finite(fy)
             fired = jnp.asarray(call_with_field(until, f, time(n), y, args, fy)) & ~bad
-        buf, j = save_if_due(buf, j, n, y)
+        buf, j = save_if_due(buf, j, n, y, save_idx)
         if meter is not None:
             meter_state = meter.step(meter_state, n / num_steps)
         return n, y, fy, buf, j, bad, fired, meter_state

@@ -45,6 +45,7 @@ from jax.flatten_util import ravel_pytree
 
 from dynlearn.core._checks import check_times, check_tree, euler_grid, prepare_args, traced
 from dynlearn.core._diffrax import checked_eagerly
+from dynlearn.core._euler import empty_saves, save_if_due
 from dynlearn.core.solution import RESULTS, Solution
 from dynlearn.core.sweep import FIXED_STEPS_SCOPE
 
@@ -137,37 +138,38 @@ def _sde_solve(
     return sol.ts, jax.vmap(unravel)(sol.ys)
 
 
-def euler_maruyama(
-    drift, diffusion, bm, y0, args, t0, t1, dt, num_steps, save_idx, max_steps: int
-):
+def euler_maruyama(drift, diffusion, bm, y0, args, t0, t1, dt, num_steps, save_idx, max_steps: int):
     """Euler–Maruyama on a flat state, the iterates at the step numbers ``save_idx``:
 
         y_{n+1} = y_n + drift(t_n, y_n, args) dt + diffusion(t_n, y_n, args) (W(t_{n+1}) - W(t_n)),
 
-    t_n = t0 + n dt (at most t1), n < ``num_steps`` (at most ``max_steps``). W(t_n) is read from the Brownian
-    tree ``bm`` once per grid time and carried to the next step: ``diffrax.Euler`` asks the tree
-    for W(t_{n+1}) - W(t_n) at every step, two descents of the tree where one suffices, and
-    the descents are most of a path's cost. The same path, so the same iterates as
+    t_n = t0 + n dt (at most t1), n < ``num_steps`` (at most ``max_steps``). W(t_n) is read
+    from the Brownian tree ``bm`` once per grid time and carried to the next step:
+    ``diffrax.Euler`` asks the tree for W(t_{n+1}) - W(t_n) at every step, two descents of
+    the tree where one suffices, and the descents are most of a path's cost. Saved iterates
+    go through core's ``save_if_due`` (as in the Euler loop). The same path, so the same iterates as
     ``diffrax.diffeqsolve(..., diffrax.Euler())`` to rounding
     (tests/closed_form/test_solve_sde.py)."""
-    n_save = save_idx.shape[0]
-    buf0 = jnp.where((save_idx == 0)[:, None], y0, jnp.zeros((n_save,) + y0.shape, y0.dtype))
 
     def cond(carry):
         return carry[0] < num_steps
 
     def body(carry):
-        n, y, w, buf = carry
+        n, y, w, buf, j = carry
         t = t0 + n.astype(dt.dtype) * dt
         # at most t1: the last step's end, and vmapped members past their last step
         w_next = bm.evaluate(jnp.minimum(t0 + (n + 1).astype(dt.dtype) * dt, t1))
         y = y + drift(t, y, args) * dt + diffusion(t, y, args) @ (w_next - w)
         n = n + 1
-        buf = jnp.where((save_idx == n)[:, None], y, buf)
-        return n, y, w_next, buf
+        buf, j = save_if_due(buf, j, n, y, save_idx)
+        return n, y, w_next, buf, j
 
-    init = (jnp.zeros((), jnp.int32), y0, bm.evaluate(t0), buf0)
-    carry = eqxi.while_loop(cond, body, init, max_steps=max_steps, kind="checkpointed")
+    n0 = jnp.zeros((), jnp.int32)
+    buf0, j0 = save_if_due(empty_saves(y0, save_idx), n0, n0, y0, save_idx)
+    init = (n0, y0, bm.evaluate(t0), buf0, j0)
+    carry = eqxi.while_loop(
+        cond, body, init, max_steps=max_steps, buffers=lambda c: c[3], kind="checkpointed"
+    )
     return carry[3]
 
 

@@ -37,7 +37,8 @@ JVPs each (``njvp``).
 ``relax`` and ``relax_until`` are the two Euler routes as traceable functions, to be used
 inside jitted training steps: ``relax`` is core's plain ``euler_steps`` (the same iterates as
 ``solve``'s Euler without its saves and per-step finiteness test), ``relax_until`` core's
-plain ``euler_steps_until`` (the iterates of ``solve`` with ``until=steady_state(tol)``). ``infer`` dispatches to one function per route.
+plain ``euler_steps_until`` (the iterates of ``solve`` with ``until=steady_state(tol)``).
+``infer`` dispatches to one function per route.
 """
 
 from __future__ import annotations
